@@ -1,0 +1,102 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+using ukey::parse_config;
+using ukey::PinCounter;
+
+namespace {
+
+std::string error_of(const std::string& text)
+{
+    auto r = parse_config(text, "/etc/ukey/ukey.conf");
+    EXPECT_FALSE(r) << "expected an error for:\n" << text;
+    return r ? std::string() : r.error().message;
+}
+
+const char* one_backend = R"(
+[[backend]]
+name = "softhsm"
+module = "/usr/lib/softhsm/libsofthsm2.so"
+)";
+
+} // namespace
+
+TEST(Config, MinimalConfigGetsDefaults)
+{
+    auto r = parse_config(one_backend, "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->state_dir, "/var/lib/ukey");
+    ASSERT_EQ(r->backends.size(), 1u);
+    EXPECT_EQ(r->backends[0].name, "softhsm");
+    EXPECT_EQ(r->backends[0].pin_counter, PinCounter::ukey);
+    EXPECT_FALSE(r->backends[0].optional);
+    EXPECT_EQ(r->log.level, ukey::log::Level::warning);
+}
+
+TEST(Config, FullConfig)
+{
+    auto r = parse_config(R"(
+state_dir = "/srv/ukey"
+[log]
+level = "debug"
+stderr = false
+syslog = true
+[[backend]]
+name = "vendor"
+module = "/opt/vendor/libp11.so"
+pin_counter = "token"
+optional = true
+[[backend]]
+name = "softhsm"
+module = "libsofthsm2.so"
+)",
+                          "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->state_dir, "/srv/ukey");
+    EXPECT_EQ(r->log.level, ukey::log::Level::debug);
+    EXPECT_FALSE(r->log.to_stderr);
+    ASSERT_EQ(r->backends.size(), 2u);
+    EXPECT_EQ(r->backends[0].pin_counter, PinCounter::token);
+    EXPECT_TRUE(r->backends[0].optional);
+    EXPECT_EQ(r->backends[1].module, "libsofthsm2.so");
+}
+
+TEST(Config, ErrorsNameTheFileAndTheProblem)
+{
+    EXPECT_NE(error_of("state_dir = ").find("/etc/ukey/ukey.conf: line 1"), std::string::npos);
+    EXPECT_NE(error_of("state_dir = \"/x\"").find("no [[backend]]"), std::string::npos);
+    EXPECT_NE(error_of(std::string(one_backend) + "modul = \"x\"\n").find("unknown key 'modul'"), std::string::npos);
+    EXPECT_NE(error_of("state_dir = \"rel\"\n" + std::string(one_backend)).find("absolute"), std::string::npos);
+    EXPECT_NE(error_of("state_dir = 5\n" + std::string(one_backend)).find("wrong type"), std::string::npos);
+    EXPECT_NE(error_of(std::string(one_backend) + one_backend).find("used twice"), std::string::npos);
+    EXPECT_NE(error_of("[[backend]]\nname = \"a\"\n").find("module is missing"), std::string::npos);
+    EXPECT_NE(error_of("[[backend]]\nname = \"a b\"\nmodule=\"m\"\n").find("name must be"), std::string::npos);
+    EXPECT_NE(error_of(std::string(one_backend) + "pin_counter = \"card\"\n").find("pin_counter must be"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(one_backend) + "optional = \"yes\"\n").find("wrong type"), std::string::npos);
+    EXPECT_NE(error_of("[log]\nlevel = \"loud\"\n" + std::string(one_backend)).find("level must be"),
+              std::string::npos);
+    std::string many;
+    for (int i = 0; i < 17; ++i)
+        many += "[[backend]]\nname = \"b" + std::to_string(i) + "\"\nmodule = \"m\"\n";
+    EXPECT_NE(error_of(many).find("at most 16"), std::string::npos);
+}
+
+TEST(Config, MissingFileSaysWhatToDo)
+{
+    auto r = ukey::load_config("/nonexistent/ukey.conf");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().rv, static_cast<CK_RV>(CKR_FUNCTION_FAILED));
+    EXPECT_NE(r.error().message.find("UKEY_CONF"), std::string::npos);
+}
+
+TEST(Config, PathFromEnvironment)
+{
+    setenv("UKEY_CONF", "/tmp/some.conf", 1);
+    EXPECT_EQ(ukey::config_path(), "/tmp/some.conf");
+    unsetenv("UKEY_CONF");
+    EXPECT_EQ(ukey::config_path(), "/etc/ukey/ukey.conf");
+}

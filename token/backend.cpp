@@ -1,0 +1,104 @@
+#include "backend.h"
+
+#include "log.h"
+
+#include <dlfcn.h>
+#include <p11-kit/p11-kit.h>
+
+namespace ukey {
+
+namespace {
+std::string rv_text(CK_RV rv)
+{
+    char hex[32];
+    snprintf(hex, sizeof hex, "0x%lx", static_cast<unsigned long>(rv));
+    const char* s = p11_kit_strerror(rv);
+    return std::string(s ? s : "unknown error") + " (" + hex + ")";
+}
+} // namespace
+
+Backend::Backend(BackendConfig cfg, unsigned index, void* dl, CK_FUNCTION_LIST* fl)
+    : cfg_(std::move(cfg)), index_(index), dl_(dl), fl_(fl)
+{
+}
+
+Backend::~Backend()
+{
+    finalize();
+    if (dl_)
+        dlclose(dl_);
+}
+
+Result<std::unique_ptr<Backend>> Backend::load(const BackendConfig& cfg, unsigned index)
+{
+    const std::string who = "backend '" + cfg.name + "' (" + cfg.module + ")";
+    dlerror();
+    void* dl = dlopen(cfg.module.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char* why = dlerror();
+        return Error{CKR_FUNCTION_FAILED, "cannot load " + who + ": " + (why ? why : "unknown reason") +
+                                              "; check the module path in the config"};
+    }
+    auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(dl, "C_GetFunctionList"));
+    if (!get) {
+        dlclose(dl);
+        return Error{CKR_FUNCTION_FAILED, who + " is not a PKCS#11 module: it has no C_GetFunctionList"};
+    }
+    CK_FUNCTION_LIST* fl = nullptr;
+    CK_RV rv = get(&fl);
+    if (rv != CKR_OK || !fl) {
+        dlclose(dl);
+        return Error{CKR_FUNCTION_FAILED, who + ": C_GetFunctionList failed: " + rv_text(rv)};
+    }
+    if (fl->version.major != 2) {
+        dlclose(dl);
+        return Error{CKR_FUNCTION_FAILED, who + " offers PKCS#11 version " + std::to_string(fl->version.major) +
+                                              "." + std::to_string(fl->version.minor) + ", ukey needs 2.x"};
+    }
+    return std::unique_ptr<Backend>(new Backend(cfg, index, dl, fl));
+}
+
+Result<bool> Backend::initialize(CK_FLAGS app_flags, bool after_fork)
+{
+    const std::string who = "backend '" + cfg_.name + "' (" + cfg_.module + ")";
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK | (app_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
+    CK_RV rv = call(&CK_FUNCTION_LIST::C_Initialize, static_cast<CK_VOID_PTR>(&args));
+    if (rv == CKR_CANT_LOCK) {
+        // A single-threaded module: we serialise every call to it ourselves.
+        args.flags &= ~CKF_OS_LOCKING_OK;
+        rv = call(&CK_FUNCTION_LIST::C_Initialize, static_cast<CK_VOID_PTR>(&args));
+        if (rv == CKR_OK) {
+            serialize_ = true;
+            log::info(who + " cannot use OS locking; ukey serialises its calls");
+        }
+    }
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        // Someone else in this process (another copy of ukey, the application
+        // itself, or our parent before fork) initialised it: use it, but leave
+        // its finalisation to them.
+        if (!after_fork)
+            log::info(who + " was already initialised in this process; ukey shares it");
+        return true;
+    }
+    if (rv != CKR_OK)
+        return Error{CKR_FUNCTION_FAILED, who + ": C_Initialize failed: " + rv_text(rv)};
+    initialized_by_us_ = true;
+    return true;
+}
+
+void Backend::finalize()
+{
+    if (initialized_by_us_) {
+        initialized_by_us_ = false;
+        call(&CK_FUNCTION_LIST::C_Finalize, static_cast<CK_VOID_PTR>(nullptr));
+    }
+}
+
+void Backend::abandon()
+{
+    initialized_by_us_ = false;
+    dl_ = nullptr; // keep the code mapped: nothing of the parent's may run its teardown
+}
+
+} // namespace ukey

@@ -1,0 +1,170 @@
+#include "config.h"
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <type_traits>
+
+#define TOML_ENABLE_FORMATTERS 0
+#include <toml++/toml.h>
+
+namespace ukey {
+namespace {
+
+Error config_error(const std::filesystem::path& source, const std::string& what)
+{
+    return Error{CKR_FUNCTION_FAILED, "config " + source.string() + ": " + what};
+}
+
+std::string where(const toml::node& n)
+{
+    const auto& s = n.source();
+    return "line " + std::to_string(s.begin.line);
+}
+
+// Unknown keys are errors: a typo such as "modul" must not silently fall back
+// to a default.
+std::string check_keys(const toml::table& t, std::initializer_list<std::string_view> known,
+                       const std::string& context)
+{
+    for (const auto& [k, v] : t) {
+        bool ok = false;
+        for (auto name : known)
+            ok = ok || k.str() == name;
+        if (!ok)
+            return "unknown key '" + std::string(k.str()) + "' " + context + " (" + where(v) + ")";
+    }
+    return {};
+}
+
+template <class T>
+std::string read_value(const toml::table& t, std::string_view key, T& out, const std::string& context)
+{
+    const toml::node* n = t.get(key);
+    if (!n)
+        return {};
+    auto v = n->value<T>();
+    if (!v || (std::is_same_v<T, bool> != n->is_boolean()))
+        return "key '" + std::string(key) + "' " + context + " has the wrong type (" + where(*n) + ")";
+    out = *v;
+    return {};
+}
+
+bool valid_name(const std::string& s)
+{
+    if (s.empty() || s.size() > 32)
+        return false;
+    for (char c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+            return false;
+    return true;
+}
+
+} // namespace
+
+std::filesystem::path config_path()
+{
+    const char* env = std::getenv("UKEY_CONF");
+    if (env && *env)
+        return env;
+    return "/etc/ukey/ukey.conf";
+}
+
+Result<Config> parse_config(std::string_view text, const std::filesystem::path& source)
+{
+    toml::table root;
+    try {
+        root = toml::parse(text, source.string());
+    } catch (const toml::parse_error& e) {
+        return config_error(source, "line " + std::to_string(e.source().begin.line) + ": " +
+                                        std::string(e.description()));
+    }
+
+    Config cfg;
+    cfg.source = source;
+    if (auto e = check_keys(root, {"state_dir", "log", "backend"}, "at top level"); !e.empty())
+        return config_error(source, e);
+
+    std::string state_dir = cfg.state_dir.string();
+    if (auto e = read_value(root, "state_dir", state_dir, "at top level"); !e.empty())
+        return config_error(source, e);
+    cfg.state_dir = state_dir;
+    if (!cfg.state_dir.is_absolute())
+        return config_error(source, "state_dir must be an absolute path, not '" + state_dir + "'");
+
+    if (const toml::node* n = root.get("log")) {
+        const toml::table* t = n->as_table();
+        if (!t)
+            return config_error(source, "[log] must be a table (" + where(*n) + ")");
+        const std::string ctx = "in [log]";
+        if (auto e = check_keys(*t, {"level", "stderr", "syslog"}, ctx); !e.empty())
+            return config_error(source, e);
+        std::string level = "warning";
+        if (auto e = read_value(*t, "level", level, ctx); !e.empty())
+            return config_error(source, e);
+        if (!log::parse_level(level, cfg.log.level))
+            return config_error(source, "[log] level must be error, warning, info or debug, not '" +
+                                            level + "'");
+        if (auto e = read_value(*t, "stderr", cfg.log.to_stderr, ctx); !e.empty())
+            return config_error(source, e);
+        if (auto e = read_value(*t, "syslog", cfg.log.to_syslog, ctx); !e.empty())
+            return config_error(source, e);
+    }
+
+    const toml::node* bn = root.get("backend");
+    const toml::array* backends = bn ? bn->as_array() : nullptr;
+    if (!backends || backends->empty())
+        return config_error(source, "no [[backend]] is configured: name at least one PKCS#11 module");
+    if (backends->size() > max_backends)
+        return config_error(source, "at most " + std::to_string(max_backends) + " [[backend]] entries are supported");
+
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < backends->size(); ++i) {
+        const toml::table* t = (*backends)[i].as_table();
+        const std::string ctx = "in [[backend]] #" + std::to_string(i + 1);
+        if (!t)
+            return config_error(source, ctx + " is not a table");
+        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional"}, ctx); !e.empty())
+            return config_error(source, e);
+        BackendConfig b;
+        std::string counter = "ukey";
+        for (auto e : {read_value(*t, "name", b.name, ctx), read_value(*t, "module", b.module, ctx),
+                       read_value(*t, "pin_counter", counter, ctx),
+                       read_value(*t, "optional", b.optional, ctx)})
+            if (!e.empty())
+                return config_error(source, e);
+        if (!valid_name(b.name))
+            return config_error(source, ctx + ": name must be 1-32 letters, digits, '-', '_' or '.'");
+        if (!names.insert(b.name).second)
+            return config_error(source, ctx + ": the name '" + b.name + "' is used twice");
+        if (b.module.empty())
+            return config_error(source, ctx + " ('" + b.name + "'): module is missing");
+        if (counter == "ukey")
+            b.pin_counter = PinCounter::ukey;
+        else if (counter == "token")
+            b.pin_counter = PinCounter::token;
+        else
+            return config_error(source, ctx + " ('" + b.name +
+                                            "'): pin_counter must be \"ukey\" or \"token\", not '" +
+                                            counter + "'");
+        cfg.backends.push_back(std::move(b));
+    }
+    return cfg;
+}
+
+Result<Config> load_config(const std::filesystem::path& path)
+{
+    std::ifstream in(path);
+    if (!in) {
+        return Error{CKR_FUNCTION_FAILED,
+                     "cannot read the config file " + path.string() +
+                         ": create it (see docs/config.md) or point UKEY_CONF at one"};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_config(text.str(), path);
+}
+
+} // namespace ukey

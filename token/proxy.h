@@ -1,0 +1,171 @@
+// The Proxy: one per C_Initialize. It owns the backends, the slot list and
+// the handle tables, and implements every PKCS#11 function by routing it to
+// the right backend (p11/main.cpp is only the C boundary around it).
+//
+// Argument checks come first (CKR_ARGUMENTS_BAD), then handles
+// (CKR_SLOT_ID_INVALID, CKR_SESSION_HANDLE_INVALID, CKR_*_HANDLE_INVALID),
+// then the backend.
+#pragma once
+
+#include "backend.h"
+#include "config.h"
+#include "handles.h"
+#include "slot_table.h"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace ukey {
+
+class Proxy {
+public:
+    static CK_RV Initialize(CK_VOID_PTR pInitArgs);
+    static CK_RV Finalize(CK_VOID_PTR pReserved);
+    // The initialised Proxy of this process, or nullptr (not initialised, or
+    // a forked child that has not called C_Initialize itself).
+    static Proxy* active()
+    {
+        Proxy* p = active_.load(std::memory_order_acquire);
+        return p && p->fork_generation_ == current_fork_generation() ? p : nullptr;
+    }
+
+    ~Proxy();
+
+    // General
+    CK_RV GetInfo(CK_INFO_PTR pInfo);
+
+    // Slots and tokens
+    CK_RV GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount);
+    CK_RV GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo);
+    CK_RV GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo);
+    CK_RV GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount);
+    CK_RV GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo);
+    CK_RV InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel);
+    CK_RV InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
+    CK_RV SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
+                 CK_ULONG ulNewLen);
+    CK_RV WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved);
+
+    // Sessions
+    CK_RV OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NOTIFY Notify,
+                      CK_SESSION_HANDLE_PTR phSession);
+    CK_RV CloseSession(CK_SESSION_HANDLE hSession);
+    CK_RV CloseAllSessions(CK_SLOT_ID slotID);
+    CK_RV GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo);
+    CK_RV GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState, CK_ULONG_PTR pulOperationStateLen);
+    CK_RV SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState, CK_ULONG ulOperationStateLen,
+                            CK_OBJECT_HANDLE hEncryptionKey, CK_OBJECT_HANDLE hAuthenticationKey);
+    CK_RV Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
+    CK_RV Logout(CK_SESSION_HANDLE hSession);
+    CK_RV GetFunctionStatus(CK_SESSION_HANDLE hSession);
+    CK_RV CancelFunction(CK_SESSION_HANDLE hSession);
+
+    // Objects
+    CK_RV CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+                       CK_OBJECT_HANDLE_PTR phObject);
+    CK_RV CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+                     CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phNewObject);
+    CK_RV DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject);
+    CK_RV GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize);
+    CK_RV GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+                            CK_ULONG ulCount);
+    CK_RV SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+                            CK_ULONG ulCount);
+    CK_RV FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount);
+    CK_RV FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
+                      CK_ULONG_PTR pulObjectCount);
+    CK_RV FindObjectsFinal(CK_SESSION_HANDLE hSession);
+
+    // Cryptographic operations: Init takes a mechanism and a key, the rest
+    // only buffers.
+    enum class Op { encrypt, decrypt, digest, sign, sign_recover, verify, verify_recover };
+    CK_RV OperationInit(Op op, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
+    // C_Encrypt, C_Decrypt, C_Digest, C_Sign, C_SignRecover, C_VerifyRecover
+    // and the four dual-function updates: data in, data out.
+    template <class Fn>
+    CK_RV InOut(Fn CK_FUNCTION_LIST::*fn, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pIn, CK_ULONG ulInLen,
+                CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen)
+    {
+        if ((!pIn && ulInLen) || !pulOutLen)
+            return CKR_ARGUMENTS_BAD;
+        return forward(hSession, fn, pIn, ulInLen, pOut, pulOutLen);
+    }
+    // C_EncryptFinal, C_DecryptFinal, C_DigestFinal, C_SignFinal: data out.
+    template <class Fn>
+    CK_RV Out(Fn CK_FUNCTION_LIST::*fn, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen)
+    {
+        if (!pulOutLen)
+            return CKR_ARGUMENTS_BAD;
+        return forward(hSession, fn, pOut, pulOutLen);
+    }
+    // C_DigestUpdate, C_SignUpdate, C_VerifyUpdate, C_VerifyFinal,
+    // C_SeedRandom, C_GenerateRandom: one buffer.
+    template <class Fn>
+    CK_RV In(Fn CK_FUNCTION_LIST::*fn, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pIn, CK_ULONG ulInLen)
+    {
+        if (!pIn && ulInLen)
+            return CKR_ARGUMENTS_BAD;
+        return forward(hSession, fn, pIn, ulInLen);
+    }
+    CK_RV Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+                 CK_ULONG ulSignatureLen);
+    CK_RV DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey);
+
+    // Keys
+    CK_RV GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
+                      CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey);
+    CK_RV GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                          CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
+                          CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
+                          CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey);
+    CK_RV WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
+                  CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen);
+    CK_RV UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey,
+                    CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+                    CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey);
+    CK_RV DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
+                    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey);
+
+private:
+    Proxy(Config cfg, std::optional<MutexCallbacks> cb);
+
+    static unsigned current_fork_generation();
+    static std::atomic<Proxy*> active_;
+
+    // Routes a session-only call to its backend.
+    template <class Fn, class... Args>
+    CK_RV forward(CK_SESSION_HANDLE hSession, Fn CK_FUNCTION_LIST::*fn, Args... args)
+    {
+        SessionRoute r;
+        if (!sessions_.find(hSession, r))
+            return CKR_SESSION_HANDLE_INVALID;
+        return r.backend->call(fn, r.handle, args...);
+    }
+    // The slot for an application slot ID, refreshing the list once if the
+    // ID is unknown. CKR_SLOT_ID_INVALID, or CKR_TOKEN_NOT_PRESENT for a Key
+    // that is out when need_token.
+    CK_RV slot(CK_SLOT_ID id, bool need_token, SlotEntry& out);
+    CK_RV object(const SessionRoute& r, CK_OBJECT_HANDLE app, CK_OBJECT_HANDLE& out, CK_RV invalid) const;
+    // A backend's CKR_OBJECT_HANDLE_INVALID for a key argument is
+    // CKR_KEY_HANDLE_INVALID in the spec (SoftHSM2 gets this wrong).
+    static CK_RV key_rv(CK_RV rv, CK_RV invalid = CKR_KEY_HANDLE_INVALID)
+    {
+        return rv == CKR_OBJECT_HANDLE_INVALID ? invalid : rv;
+    }
+
+    std::optional<MutexCallbacks> callbacks_; // set when the application's mutexes must be used
+    Config config_;
+    std::vector<std::unique_ptr<Backend>> backends_;
+    SlotTable slots_;
+    SessionTable sessions_;
+    ObjectHandles objects_;
+    unsigned fork_generation_ = 0;
+
+    RwLock events_lock_;
+    std::map<CK_SLOT_ID, bool> event_snapshot_; // presence last reported by C_WaitForSlotEvent
+    std::atomic<bool> slot_list_cached_{false}; // C_GetSlotList(NULL) ran; the next fill reuses it
+};
+
+} // namespace ukey

@@ -1,0 +1,171 @@
+// Slots and tokens: the aggregated slot list, token info, PIN set-up, events.
+#include "proxy.h"
+
+#include "slot_id.h"
+
+#include <algorithm>
+#include <mutex>
+
+namespace ukey {
+
+CK_RV Proxy::slot(CK_SLOT_ID id, bool need_token, SlotEntry& out)
+{
+    auto e = slots_.find(id);
+    if (!e) {
+        // The application may know an ID we have not listed yet (a Key
+        // inserted since, named in a stored URI).
+        slots_.refresh(backends_);
+        e = slots_.find(id);
+        if (!e)
+            return CKR_SLOT_ID_INVALID;
+    }
+    if (need_token && e->names_key && !e->present)
+        return CKR_TOKEN_NOT_PRESENT;
+    out = std::move(*e);
+    return CKR_OK;
+}
+
+CK_RV Proxy::GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+    if (!pulCount)
+        return CKR_ARGUMENTS_BAD;
+    // The usual two calls (count, then fill) must see one list: the NULL call
+    // refreshes, the fill that follows reuses it. A fill with no count call
+    // before it refreshes too.
+    if (!pSlotList || !slot_list_cached_.exchange(false))
+        slots_.refresh(backends_);
+    std::vector<CK_SLOT_ID> ids = slots_.current(tokenPresent);
+    if (!pSlotList) {
+        slot_list_cached_ = true;
+        *pulCount = ids.size();
+        return CKR_OK;
+    }
+    if (*pulCount < ids.size()) {
+        slot_list_cached_ = true;
+        *pulCount = ids.size();
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    std::copy(ids.begin(), ids.end(), pSlotList);
+    *pulCount = ids.size();
+    return CKR_OK;
+}
+
+CK_RV Proxy::GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+{
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    SlotEntry e;
+    if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
+        return rv;
+    if (e.names_key && !e.present) {
+        // The Key is out: its slot is there, empty.
+        *pInfo = e.info;
+        pInfo->flags &= ~CKF_TOKEN_PRESENT;
+        return CKR_OK;
+    }
+    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_GetSlotInfo, e.backend_slot, pInfo);
+    if (rv == CKR_SLOT_ID_INVALID && e.names_key) {
+        *pInfo = e.info;
+        pInfo->flags &= ~CKF_TOKEN_PRESENT;
+        return CKR_OK;
+    }
+    return rv;
+}
+
+CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+{
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    SlotEntry e;
+    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
+        return rv;
+    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_GetTokenInfo, e.backend_slot, pInfo);
+    if (rv == CKR_SLOT_ID_INVALID)
+        rv = CKR_TOKEN_NOT_PRESENT;
+    if (rv == CKR_OK && e.names_key && token_identity(e.backend->name(), *pInfo) != e.identity) {
+        // Another token sits where this Key was.
+        slots_.mark_absent(slotID);
+        return CKR_TOKEN_NOT_PRESENT;
+    }
+    return rv;
+}
+
+CK_RV Proxy::GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
+{
+    if (!pulCount)
+        return CKR_ARGUMENTS_BAD;
+    SlotEntry e;
+    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
+        return rv;
+    return e.backend->call(&CK_FUNCTION_LIST::C_GetMechanismList, e.backend_slot, pMechanismList, pulCount);
+}
+
+CK_RV Proxy::GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
+{
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    SlotEntry e;
+    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
+        return rv;
+    return e.backend->call(&CK_FUNCTION_LIST::C_GetMechanismInfo, e.backend_slot, type, pInfo);
+}
+
+CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
+{
+    if (!pLabel || (!pPin && ulPinLen))
+        return CKR_ARGUMENTS_BAD;
+    SlotEntry e;
+    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
+        return rv;
+    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_InitToken, e.backend_slot, pPin, ulPinLen, pLabel);
+    if (rv == CKR_OK)
+        slots_.refresh(backends_); // the token may have a new identity now
+    return rv;
+}
+
+CK_RV Proxy::InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    if (!pPin && ulPinLen)
+        return CKR_ARGUMENTS_BAD;
+    return forward(hSession, &CK_FUNCTION_LIST::C_InitPIN, pPin, ulPinLen);
+}
+
+CK_RV Proxy::SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
+                    CK_ULONG ulNewLen)
+{
+    if ((!pOldPin && ulOldLen) || (!pNewPin && ulNewLen))
+        return CKR_ARGUMENTS_BAD;
+    return forward(hSession, &CK_FUNCTION_LIST::C_SetPIN, pOldPin, ulOldLen, pNewPin, ulNewLen);
+}
+
+CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+{
+    if (!pSlot || pReserved)
+        return CKR_ARGUMENTS_BAD;
+    if (!(flags & CKF_DONT_BLOCK))
+        return CKR_FUNCTION_NOT_SUPPORTED; // the blocking form comes with ukeyd
+    // Drain the backends' own events, then report the first slot whose
+    // presence differs from what we last reported.
+    for (auto& b : backends_) {
+        CK_SLOT_ID ignored;
+        for (int i = 0; i < 64; ++i)
+            if (b->call(&CK_FUNCTION_LIST::C_WaitForSlotEvent, CK_FLAGS(CKF_DONT_BLOCK), &ignored,
+                        static_cast<CK_VOID_PTR>(nullptr)) != CKR_OK)
+                break;
+    }
+    slots_.refresh(backends_);
+    auto now = slots_.presence();
+    std::unique_lock<RwLock> g(events_lock_);
+    for (const auto& [id, present] : now) {
+        auto it = event_snapshot_.find(id);
+        bool before = it != event_snapshot_.end() && it->second;
+        if (before != present) {
+            event_snapshot_[id] = present;
+            *pSlot = id;
+            return CKR_OK;
+        }
+    }
+    return CKR_NO_EVENT;
+}
+
+} // namespace ukey

@@ -1,0 +1,60 @@
+// The one slot list the application sees: every backend's slots, under
+// stable IDs (slot_id.h). An ID stays resolvable for the module's life: a
+// Key's ID reports "token not present" while the Key is out and finds it
+// again when it comes back; a backend slot's own ID always names that slot
+// (which is also what keeps an ID usable across C_InitToken, when the token
+// gets a serial and so a Key ID of its own).
+#pragma once
+
+#include "backend.h"
+#include "lock.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ukey {
+
+struct SlotEntry {
+    Backend* backend = nullptr;
+    CK_SLOT_ID backend_slot = 0;
+    std::string identity;
+    bool names_key = false; // a Key's ID (else: a backend slot's)
+    bool present = false;   // listed by the last refresh
+    CK_SLOT_INFO info{};    // as of the last refresh
+};
+
+class SlotTable {
+public:
+    explicit SlotTable(const MutexCallbacks* cb) : lock_(cb), refresh_lock_(cb) {}
+
+    // Asks every backend for its slots and rebuilds the current list.
+    void refresh(const std::vector<std::unique_ptr<Backend>>& backends);
+    // The current IDs, in backend order; with token_present, only slots
+    // holding a token.
+    std::vector<CK_SLOT_ID> current(bool token_present) const;
+    std::optional<SlotEntry> find(CK_SLOT_ID id) const;
+    // Marks a Key's ID absent after we saw another token in its slot.
+    void mark_absent(CK_SLOT_ID id);
+    // The present/absent state of every ID ever seen.
+    std::map<CK_SLOT_ID, bool> presence() const;
+
+private:
+    struct Seen {
+        Backend* backend;
+        CK_SLOT_ID backend_slot;
+        std::string identity;
+        bool names_key;
+        CK_SLOT_INFO info;
+    };
+    static void scan(Backend& b, std::vector<Seen>& out);
+
+    mutable RwLock lock_;
+    RwLock refresh_lock_;
+    std::unordered_map<CK_SLOT_ID, SlotEntry> entries_; // every ID seen since C_Initialize
+    std::vector<CK_SLOT_ID> order_;                     // the current list
+};
+
+} // namespace ukey
