@@ -4,6 +4,7 @@
 #include "proxy.h"
 
 #include <ukey/pkcs11.h>
+#include <ukey/vendor.h>
 
 #include <cstring>
 #include <new>
@@ -441,10 +442,34 @@ CK_FUNCTION_LIST function_list = {
     C_CancelFunction, C_WaitForSlotEvent,
 };
 
-// PKCS#11 v3.0 interface discovery, offering the v2.40 function list: a 3.0
-// application finds us the 3.0 way and gets what we implement.
+CK_RV C_UkeyGetPinStatus(CK_SLOT_ID slotID, UKEY_PIN_STATUS* pStatus)
+{
+    return UKEY_CALL(p->GetPinStatus(slotID, pStatus));
+}
+
+CK_RV C_UkeySetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_ULONG soMaxTries)
+{
+    return UKEY_CALL(p->SetPinLimits(hSession, userMaxTries, soMaxTries));
+}
+
+CK_RV C_UkeyInitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    return UKEY_CALL(p->InitTransportPIN(hSession, pPin, ulPinLen));
+}
+
+UKEY_FUNCTION_LIST vendor_list = {
+    {UKEY_VENDOR_VERSION_MAJOR, UKEY_VENDOR_VERSION_MINOR},
+    C_UkeyGetPinStatus,
+    C_UkeySetPinLimits,
+    C_UkeyInitTransportPIN,
+};
+
+// PKCS#11 v3.0 interface discovery: the standard interface with the v2.40
+// function list (a 3.0 application finds us the 3.0 way and gets what we
+// implement), and ukey's vendor interface (include/ukey/vendor.h).
 CK_INTERFACE interfaces[] = {
     {reinterpret_cast<CK_CHAR*>(const_cast<char*>(UKEY_INTERFACE_NAME)), &function_list, 0},
+    {reinterpret_cast<CK_CHAR*>(const_cast<char*>(UKEY_VENDOR_INTERFACE)), &vendor_list, 0},
 };
 
 } // namespace
@@ -473,11 +498,15 @@ UKEY_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR 
     if (!ppInterface)
         return CKR_ARGUMENTS_BAD;
     for (CK_INTERFACE& i : interfaces) {
-        const auto* fl = static_cast<const CK_FUNCTION_LIST*>(i.pFunctionList);
+        // Every function list starts with its CK_VERSION.
+        const auto* version = static_cast<const CK_VERSION*>(i.pFunctionList);
         if (pInterfaceName && std::strcmp(reinterpret_cast<const char*>(pInterfaceName),
                                           reinterpret_cast<const char*>(i.pInterfaceName)) != 0)
             continue;
-        if (pVersion && (pVersion->major != fl->version.major || pVersion->minor != fl->version.minor))
+        // Without a name, only the standard interface is meant.
+        if (!pInterfaceName && &i != &interfaces[0])
+            continue;
+        if (pVersion && (pVersion->major != version->major || pVersion->minor != version->minor))
             continue;
         if ((flags & i.flags) != flags)
             continue;

@@ -7,6 +7,9 @@
 #include <sstream>
 #include <type_traits>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #define TOML_ENABLE_FORMATTERS 0
 #include <toml++/toml.h>
 
@@ -84,12 +87,21 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
 
     Config cfg;
     cfg.source = source;
-    if (auto e = check_keys(root, {"state_dir", "log", "backend"}, "at top level"); !e.empty())
+    if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend"}, "at top level"); !e.empty())
         return config_error(source, e);
 
     std::string state_dir = cfg.state_dir.string();
     if (auto e = read_value(root, "state_dir", state_dir, "at top level"); !e.empty())
         return config_error(source, e);
+    if (state_dir.rfind("~/", 0) == 0) {
+        // The user's own home from the password database, not $HOME: the
+        // state of a setuid or sudo'ed process must not follow the caller's
+        // environment.
+        const struct passwd* pw = getpwuid(geteuid());
+        if (!pw || !pw->pw_dir || !*pw->pw_dir)
+            return config_error(source, "state_dir starts with ~/ but this user has no home folder");
+        state_dir = std::string(pw->pw_dir) + state_dir.substr(1);
+    }
     cfg.state_dir = state_dir;
     if (!cfg.state_dir.is_absolute())
         return config_error(source, "state_dir must be an absolute path, not '" + state_dir + "'");
@@ -111,6 +123,29 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
             return config_error(source, e);
         if (auto e = read_value(*t, "syslog", cfg.log.to_syslog, ctx); !e.empty())
             return config_error(source, e);
+    }
+
+    if (const toml::node* n = root.get("pin")) {
+        const toml::table* t = n->as_table();
+        if (!t)
+            return config_error(source, "[pin] must be a table (" + where(*n) + ")");
+        const std::string ctx = "in [pin]";
+        if (auto e = check_keys(*t, {"user_max_tries", "so_max_tries", "reject_trivial", "min_length"}, ctx);
+            !e.empty())
+            return config_error(source, e);
+        int64_t user = 6, so = 6, min_length = 0;
+        for (auto e : {read_value(*t, "user_max_tries", user, ctx), read_value(*t, "so_max_tries", so, ctx),
+                       read_value(*t, "min_length", min_length, ctx),
+                       read_value(*t, "reject_trivial", cfg.pin_rules.reject_trivial, ctx)})
+            if (!e.empty())
+                return config_error(source, e);
+        for (int64_t v : {user, so})
+            if (v < min_tries || v > max_tries)
+                return config_error(source, "[pin] try limits must be between 1 and 15");
+        if (min_length < 0 || min_length > 64)
+            return config_error(source, "[pin] min_length must be between 0 and 64");
+        cfg.pin_defaults = PinCounts{unsigned(user), unsigned(user), unsigned(so), unsigned(so), false};
+        cfg.pin_rules.min_length = unsigned(min_length);
     }
 
     const toml::node* bn = root.get("backend");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "log.h"
+#include "pin_rules.h"
 #include "result.h"
 
 #include <filesystem>
@@ -25,8 +26,10 @@ struct BackendConfig {
 
 struct Config {
     std::filesystem::path source; // the file it was read from
-    std::filesystem::path state_dir = "/var/lib/ukey";
+    std::filesystem::path state_dir = "/var/lib/ukey"; // "~/" in the file means the user's home
     log::Settings log;
+    PinCounts pin_defaults; // limits for Keys ukey counts for, until set per Key
+    PinRules pin_rules;
     std::vector<BackendConfig> backends;
 };
 

@@ -71,7 +71,7 @@ unsigned Proxy::current_fork_generation()
 Proxy::Proxy(Config cfg, std::optional<MutexCallbacks> cb)
     : callbacks_(cb), config_(std::move(cfg)), slots_(callbacks_ ? &*callbacks_ : nullptr),
       sessions_(callbacks_ ? &*callbacks_ : nullptr), objects_(callbacks_ ? &*callbacks_ : nullptr),
-      events_lock_(callbacks_ ? &*callbacks_ : nullptr)
+      expired_lock_(callbacks_ ? &*callbacks_ : nullptr), events_lock_(callbacks_ ? &*callbacks_ : nullptr)
 {
 }
 
@@ -112,6 +112,7 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
 
     std::unique_ptr<Proxy> p(new Proxy(*cfg, cb));
     p->fork_generation_ = fork_generation();
+    p->pins_ = std::make_unique<PinStore>(p->config_.state_dir / "pin", p->config_.pin_defaults);
     for (std::size_t i = 0; i < p->config_.backends.size(); ++i) {
         const BackendConfig& bc = p->config_.backends[i];
         auto b = Backend::load(bc, static_cast<unsigned>(i));

@@ -10,11 +10,16 @@
 #include "backend.h"
 #include "config.h"
 #include "handles.h"
+#include "pin_store.h"
 #include "slot_table.h"
+
+#include <ukey/vendor.h>
 
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <set>
+#include <utility>
 #include <vector>
 
 namespace ukey {
@@ -113,6 +118,11 @@ public:
                  CK_ULONG ulSignatureLen);
     CK_RV DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey);
 
+    // ukey's vendor interface (include/ukey/vendor.h)
+    CK_RV GetPinStatus(CK_SLOT_ID slotID, UKEY_PIN_STATUS* pStatus);
+    CK_RV SetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_ULONG soMaxTries);
+    CK_RV InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
+
     // Keys
     CK_RV GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
                       CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey);
@@ -141,8 +151,32 @@ private:
         SessionRoute r;
         if (!sessions_.find(hSession, r))
             return CKR_SESSION_HANDLE_INVALID;
-        return r.backend->call(fn, r.handle, args...);
+        return done(r, r.backend->call(fn, r.handle, args...));
     }
+    // The backend's answer as the application should see it: "not logged
+    // in" while logged in with a PIN that must be changed is
+    // CKR_PIN_EXPIRED. Costs one compare on the success path.
+    CK_RV done(const SessionRoute& r, CK_RV rv) const
+    {
+        if (rv == CKR_USER_NOT_LOGGED_IN && any_expired_.load(std::memory_order_relaxed) && pin_expired(r))
+            return CKR_PIN_EXPIRED;
+        return rv;
+    }
+
+    // PIN policy (proxy_pin.cpp)
+    enum class PinUser { user, so };
+    enum class Verdict { right, wrong, unjudged };
+    bool counts_pins(const Backend& b) const { return b.pin_counter() == PinCounter::ukey && pins_; }
+    CK_RV key_of(const Backend& b, CK_SLOT_ID backend_slot, KeyId& key, CK_TOKEN_INFO& info) const;
+    // Takes one try, durably, before a PIN goes to the token.
+    CK_RV reserve_try(const KeyId& key, PinUser who, PinCounts& after);
+    void settle_try(const KeyId& key, PinUser who, Verdict v);
+    static Verdict verdict(CK_RV rv);
+    void show_pin_state(const Backend& b, CK_TOKEN_INFO& info) const;
+    bool pin_expired(const SessionRoute& r) const;
+    void set_pin_expired(const SessionRoute& r, bool expired);
+    void forget_login_if_last(const SessionRoute& r);
+    CK_RV session_user(const SessionRoute& r, PinUser& who, CK_SESSION_INFO* info = nullptr) const;
     // The slot for an application slot ID, refreshing the list once if the
     // ID is unknown. CKR_SLOT_ID_INVALID, or CKR_TOKEN_NOT_PRESENT for a Key
     // that is out when need_token.
@@ -162,6 +196,11 @@ private:
     SessionTable sessions_;
     ObjectHandles objects_;
     unsigned fork_generation_ = 0;
+
+    std::unique_ptr<PinStore> pins_;
+    mutable RwLock expired_lock_;
+    std::set<std::pair<const Backend*, CK_SLOT_ID>> expired_; // logged in with a PIN to be changed
+    std::atomic<bool> any_expired_{false};
 
     RwLock events_lock_;
     std::map<CK_SLOT_ID, bool> event_snapshot_; // presence last reported by C_WaitForSlotEvent

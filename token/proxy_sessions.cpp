@@ -1,4 +1,4 @@
-// Sessions and login.
+// Sessions (login and PINs are in proxy_pin.cpp).
 #include "proxy.h"
 
 namespace ukey {
@@ -48,8 +48,10 @@ CK_RV Proxy::CloseSession(CK_SESSION_HANDLE hSession)
     // C_CloseAllSessions meanwhile) is closed all the same.
     if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED)
         rv = CKR_OK;
-    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
+    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT) {
         sessions_.erase(hSession);
+        forget_login_if_last(r);
+    }
     return rv;
 }
 
@@ -58,13 +60,17 @@ CK_RV Proxy::CloseAllSessions(CK_SLOT_ID slotID)
     SlotEntry e;
     if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
         return rv;
+    SessionRoute any{e.backend, CK_INVALID_HANDLE, slotID, e.backend_slot};
     if (e.names_key && !e.present) {
         sessions_.erase_slot(e.backend, e.backend_slot);
+        forget_login_if_last(any);
         return CKR_OK;
     }
     CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_CloseAllSessions, e.backend_slot);
-    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
+    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT) {
         sessions_.erase_slot(e.backend, e.backend_slot);
+        forget_login_if_last(any);
+    }
     return rv == CKR_TOKEN_NOT_PRESENT ? CKR_OK : rv;
 }
 
@@ -76,8 +82,13 @@ CK_RV Proxy::GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInf
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
     CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetSessionInfo, r.handle, pInfo);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         pInfo->slotID = r.slot;
+        // Logged in with a PIN that must be changed: the token is logged
+        // out underneath, the application is told it is logged in.
+        if (pin_expired(r))
+            pInfo->state = (pInfo->flags & CKF_RW_SESSION) ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
+    }
     return rv;
 }
 
@@ -107,18 +118,6 @@ CK_RV Proxy::SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperatio
             return rv;
     return key_rv(r.backend->call(&CK_FUNCTION_LIST::C_SetOperationState, r.handle, pOperationState,
                                   ulOperationStateLen, enc, auth));
-}
-
-CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
-{
-    if (!pPin && ulPinLen)
-        return CKR_ARGUMENTS_BAD;
-    return forward(hSession, &CK_FUNCTION_LIST::C_Login, userType, pPin, ulPinLen);
-}
-
-CK_RV Proxy::Logout(CK_SESSION_HANDLE hSession)
-{
-    return forward(hSession, &CK_FUNCTION_LIST::C_Logout);
 }
 
 // Parallel functions are legacy (v2.40 §5.16): a valid session gets the

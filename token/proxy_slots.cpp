@@ -1,4 +1,4 @@
-// Slots and tokens: the aggregated slot list, token info, PIN set-up, events.
+// Slots and tokens: the aggregated slot list, token and mechanism info, events.
 #include "proxy.h"
 
 #include "slot_id.h"
@@ -87,6 +87,8 @@ CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         slots_.mark_absent(slotID);
         return CKR_TOKEN_NOT_PRESENT;
     }
+    if (rv == CKR_OK)
+        show_pin_state(*e.backend, *pInfo);
     return rv;
 }
 
@@ -108,34 +110,6 @@ CK_RV Proxy::GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECH
     if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
         return rv;
     return e.backend->call(&CK_FUNCTION_LIST::C_GetMechanismInfo, e.backend_slot, type, pInfo);
-}
-
-CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
-{
-    if (!pLabel || (!pPin && ulPinLen))
-        return CKR_ARGUMENTS_BAD;
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
-        return rv;
-    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_InitToken, e.backend_slot, pPin, ulPinLen, pLabel);
-    if (rv == CKR_OK)
-        slots_.refresh(backends_); // the token may have a new identity now
-    return rv;
-}
-
-CK_RV Proxy::InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
-{
-    if (!pPin && ulPinLen)
-        return CKR_ARGUMENTS_BAD;
-    return forward(hSession, &CK_FUNCTION_LIST::C_InitPIN, pPin, ulPinLen);
-}
-
-CK_RV Proxy::SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
-                    CK_ULONG ulNewLen)
-{
-    if ((!pOldPin && ulOldLen) || (!pNewPin && ulNewLen))
-        return CKR_ARGUMENTS_BAD;
-    return forward(hSession, &CK_FUNCTION_LIST::C_SetPIN, pOldPin, ulOldLen, pNewPin, ulNewLen);
 }
 
 CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)

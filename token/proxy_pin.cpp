@@ -1,0 +1,399 @@
+// PIN policy at the PKCS#11 boundary: try counting and lockout, SO unlock,
+// transport PINs that must be changed, PIN quality (docs/pin-policy.md).
+//
+// A try is taken from the durable counter (fsync'd) before a PIN reaches
+// the token and given back only after the token's answer: killing the
+// process in between never yields a free try.
+#include "proxy.h"
+
+#include "log.h"
+#include "pin_rules.h"
+#include "slot_id.h"
+
+#include <algorithm>
+#include <mutex>
+#include <shared_mutex>
+
+namespace ukey {
+
+CK_RV Proxy::key_of(const Backend& b, CK_SLOT_ID backend_slot, KeyId& key, CK_TOKEN_INFO& info) const
+{
+    CK_RV rv = b.call(&CK_FUNCTION_LIST::C_GetTokenInfo, backend_slot, &info);
+    if (rv != CKR_OK)
+        return rv;
+    key = KeyId{b.name(), trim_field(info.manufacturerID), trim_field(info.model), trim_field(info.serialNumber)};
+    return CKR_OK;
+}
+
+CK_RV Proxy::reserve_try(const KeyId& key, PinUser who, PinCounts& after)
+{
+    bool locked = false;
+    auto r = pins_->update(
+        key,
+        [&](PinCounts& c) {
+            unsigned& left = who == PinUser::so ? c.so_left : c.user_left;
+            if (left == 0) {
+                locked = true;
+                return false;
+            }
+            --left;
+            return true;
+        },
+        true);
+    if (!r) {
+        // Fail closed: a try we cannot record is a try we do not allow.
+        log::error(r.error().message);
+        return r.error().rv == CKR_PIN_LOCKED ? CKR_PIN_LOCKED : CKR_DEVICE_ERROR;
+    }
+    if (locked)
+        return CKR_PIN_LOCKED;
+    after = *r;
+    return CKR_OK;
+}
+
+void Proxy::settle_try(const KeyId& key, PinUser who, Verdict v)
+{
+    if (v == Verdict::wrong)
+        return; // the try stays taken
+    // No fsync: losing this write only costs the user a try, never gains one.
+    auto r = pins_->update(
+        key,
+        [&](PinCounts& c) {
+            unsigned& left = who == PinUser::so ? c.so_left : c.user_left;
+            const unsigned max = who == PinUser::so ? c.so_max : c.user_max;
+            left = v == Verdict::right ? max : std::min(left + 1, max);
+            return true;
+        },
+        false);
+    if (!r)
+        log::error(r.error().message);
+}
+
+Proxy::Verdict Proxy::verdict(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_OK:
+        return Verdict::right;
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_LOCKED:
+        return Verdict::wrong;
+    default:
+        // The token did not judge the PIN (already logged in, session gone,
+        // Key pulled out, length out of range): the try is given back.
+        return Verdict::unjudged;
+    }
+}
+
+void Proxy::show_pin_state(const Backend& b, CK_TOKEN_INFO& info) const
+{
+    if (!counts_pins(b) || !(info.flags & CKF_TOKEN_INITIALIZED))
+        return;
+    KeyId key{b.name(), trim_field(info.manufacturerID), trim_field(info.model), trim_field(info.serialNumber)};
+    apply_pin_flags(info, pins_->read(key));
+}
+
+bool Proxy::pin_expired(const SessionRoute& r) const
+{
+    if (!any_expired_.load(std::memory_order_relaxed))
+        return false;
+    std::shared_lock<RwLock> g(expired_lock_);
+    return expired_.count({r.backend, r.backend_slot}) > 0;
+}
+
+void Proxy::set_pin_expired(const SessionRoute& r, bool expired)
+{
+    std::unique_lock<RwLock> g(expired_lock_);
+    if (expired)
+        expired_.insert({r.backend, r.backend_slot});
+    else
+        expired_.erase({r.backend, r.backend_slot});
+    any_expired_ = !expired_.empty();
+}
+
+void Proxy::forget_login_if_last(const SessionRoute& r)
+{
+    // Closing an application's last session with a token logs it out.
+    if (!pin_expired(r))
+        return;
+    bool others = false;
+    sessions_.for_each([&](CK_SESSION_HANDLE, const SessionRoute& s) {
+        others = others || (s.backend == r.backend && s.backend_slot == r.backend_slot);
+    });
+    if (!others)
+        set_pin_expired(r, false);
+}
+
+CK_RV Proxy::session_user(const SessionRoute& r, PinUser& who, CK_SESSION_INFO* info) const
+{
+    CK_SESSION_INFO local;
+    CK_SESSION_INFO* si = info ? info : &local;
+    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetSessionInfo, r.handle, si);
+    if (rv != CKR_OK)
+        return rv;
+    who = si->state == CKS_RW_SO_FUNCTIONS ? PinUser::so : PinUser::user;
+    return CKR_OK;
+}
+
+CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    if (!pPin && ulPinLen)
+        return CKR_ARGUMENTS_BAD;
+    SessionRoute r;
+    if (!sessions_.find(hSession, r))
+        return CKR_SESSION_HANDLE_INVALID;
+    const bool known_type = userType == CKU_USER || userType == CKU_SO || userType == CKU_CONTEXT_SPECIFIC;
+    if (!counts_pins(*r.backend) || !known_type)
+        return r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
+    if (userType == CKU_USER && pin_expired(r))
+        return CKR_USER_ALREADY_LOGGED_IN;
+
+    KeyId key;
+    CK_TOKEN_INFO info;
+    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
+        return rv;
+    const PinUser who = userType == CKU_SO ? PinUser::so : PinUser::user;
+    PinCounts counts;
+    if (CK_RV rv = reserve_try(key, who, counts); rv != CKR_OK)
+        return rv;
+    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
+    settle_try(key, who, verdict(rv));
+    if (rv == CKR_OK && userType == CKU_USER && counts.user_must_change) {
+        // Only C_SetPIN may follow: the token is logged out again, and calls
+        // that need a login answer CKR_PIN_EXPIRED until the PIN is changed.
+        r.backend->call(&CK_FUNCTION_LIST::C_Logout, r.handle);
+        set_pin_expired(r, true);
+    }
+    return rv;
+}
+
+CK_RV Proxy::Logout(CK_SESSION_HANDLE hSession)
+{
+    SessionRoute r;
+    if (!sessions_.find(hSession, r))
+        return CKR_SESSION_HANDLE_INVALID;
+    if (pin_expired(r)) {
+        set_pin_expired(r, false);
+        return CKR_OK; // the token itself was never left logged in
+    }
+    return r.backend->call(&CK_FUNCTION_LIST::C_Logout, r.handle);
+}
+
+CK_RV Proxy::SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
+                    CK_ULONG ulNewLen)
+{
+    if ((!pOldPin && ulOldLen) || (!pNewPin && ulNewLen))
+        return CKR_ARGUMENTS_BAD;
+    SessionRoute r;
+    if (!sessions_.find(hSession, r))
+        return CKR_SESSION_HANDLE_INVALID;
+    KeyId key;
+    CK_TOKEN_INFO info;
+    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
+        return rv;
+    if (CK_RV rv = check_new_pin(pNewPin, ulNewLen, info, config_.pin_rules, pOldPin, ulOldLen); rv != CKR_OK)
+        return rv;
+    if (!counts_pins(*r.backend))
+        return r.backend->call(&CK_FUNCTION_LIST::C_SetPIN, r.handle, pOldPin, ulOldLen, pNewPin, ulNewLen);
+
+    PinUser who;
+    if (CK_RV rv = session_user(r, who); rv != CKR_OK)
+        return rv;
+    PinCounts counts;
+    if (CK_RV rv = reserve_try(key, who, counts); rv != CKR_OK)
+        return rv;
+    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_SetPIN, r.handle, pOldPin, ulOldLen, pNewPin, ulNewLen);
+    settle_try(key, who, verdict(rv));
+    if (rv == CKR_OK && who == PinUser::user && counts.user_must_change) {
+        auto done = pins_->update(key, [](PinCounts& c) { c.user_must_change = false; return true; }, true);
+        if (!done)
+            log::error(done.error().message);
+        if (pin_expired(r)) {
+            // The login that was held back can now take effect.
+            r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, CK_USER_TYPE(CKU_USER), pNewPin, ulNewLen);
+            set_pin_expired(r, false);
+        }
+    }
+    return rv;
+}
+
+CK_RV Proxy::InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    if (!pPin && ulPinLen)
+        return CKR_ARGUMENTS_BAD;
+    SessionRoute r;
+    if (!sessions_.find(hSession, r))
+        return CKR_SESSION_HANDLE_INVALID;
+    KeyId key;
+    CK_TOKEN_INFO info;
+    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
+        return rv;
+    if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, config_.pin_rules); rv != CKR_OK)
+        return rv;
+    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_InitPIN, r.handle, pPin, ulPinLen);
+    if (rv == CKR_OK && counts_pins(*r.backend)) {
+        // The SO unlock: a new user PIN, the full count, no lock.
+        auto done = pins_->update(
+            key,
+            [](PinCounts& c) {
+                c.user_left = c.user_max;
+                c.user_must_change = false;
+                return true;
+            },
+            true);
+        if (!done)
+            log::error(done.error().message);
+    }
+    return rv;
+}
+
+CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
+{
+    if (!pLabel || (!pPin && ulPinLen))
+        return CKR_ARGUMENTS_BAD;
+    SlotEntry e;
+    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
+        return rv;
+    KeyId old_key;
+    CK_TOKEN_INFO info;
+    if (CK_RV rv = key_of(*e.backend, e.backend_slot, old_key, info); rv != CKR_OK)
+        return rv;
+    const bool counted = counts_pins(*e.backend);
+    bool reserved = false;
+    if (!(info.flags & CKF_TOKEN_INITIALIZED)) {
+        if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, config_.pin_rules); rv != CKR_OK)
+            return rv;
+    } else if (counted) {
+        // Re-initialising checks the SO PIN, so a wrong one costs an SO try.
+        // With the SO PIN locked (or the state damaged) C_InitToken is the
+        // one way left, and it wipes the Key: it is let through uncounted.
+        auto now = pins_->read(old_key);
+        if (now && now->so_left > 0) {
+            PinCounts after;
+            if (CK_RV rv = reserve_try(old_key, PinUser::so, after); rv != CKR_OK)
+                return rv;
+            reserved = true;
+        }
+    }
+    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_InitToken, e.backend_slot, pPin, ulPinLen, pLabel);
+    if (reserved)
+        settle_try(old_key, PinUser::so, verdict(rv));
+    if (rv != CKR_OK)
+        return rv;
+    slots_.refresh(backends_); // the token may have a new identity now
+    KeyId key;
+    if (counted && key_of(*e.backend, e.backend_slot, key, info) == CKR_OK) {
+        auto fresh = pins_->reset(key, pins_->defaults());
+        if (!fresh)
+            log::error(fresh.error().message);
+    }
+    return rv;
+}
+
+CK_RV Proxy::GetPinStatus(CK_SLOT_ID slotID, UKEY_PIN_STATUS* pStatus)
+{
+    if (!pStatus)
+        return CKR_ARGUMENTS_BAD;
+    SlotEntry e;
+    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
+        return rv;
+    KeyId key;
+    CK_TOKEN_INFO info;
+    if (CK_RV rv = key_of(*e.backend, e.backend_slot, key, info); rv != CKR_OK)
+        return rv;
+    if (!(info.flags & CKF_TOKEN_INITIALIZED))
+        return CKR_TOKEN_NOT_RECOGNIZED;
+    *pStatus = UKEY_PIN_STATUS{};
+    if (!counts_pins(*e.backend)) {
+        auto known = [](CK_FLAGS f, CK_FLAGS locked, CK_FLAGS final_try) -> CK_ULONG {
+            return (f & locked) ? 0 : (f & final_try) ? 1 : CK_UNAVAILABLE_INFORMATION;
+        };
+        pStatus->userTriesLeft = known(info.flags, CKF_USER_PIN_LOCKED, CKF_USER_PIN_FINAL_TRY);
+        pStatus->soTriesLeft = known(info.flags, CKF_SO_PIN_LOCKED, CKF_SO_PIN_FINAL_TRY);
+        pStatus->userMaxTries = pStatus->soMaxTries = CK_UNAVAILABLE_INFORMATION;
+        pStatus->flags = (info.flags & CKF_USER_PIN_TO_BE_CHANGED) ? UKEY_PIN_USER_MUST_CHANGE : 0;
+        return CKR_OK;
+    }
+    pStatus->flags = UKEY_PIN_COUNTED_BY_UKEY;
+    auto c = pins_->read(key);
+    if (!c) {
+        pStatus->flags |= UKEY_PIN_STATE_DAMAGED;
+        return CKR_OK; // all counts 0: locked
+    }
+    pStatus->userTriesLeft = c->user_left;
+    pStatus->userMaxTries = c->user_max;
+    pStatus->soTriesLeft = c->so_left;
+    pStatus->soMaxTries = c->so_max;
+    if (c->user_must_change)
+        pStatus->flags |= UKEY_PIN_USER_MUST_CHANGE;
+    return CKR_OK;
+}
+
+CK_RV Proxy::SetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_ULONG soMaxTries)
+{
+    if (userMaxTries < min_tries || userMaxTries > max_tries || soMaxTries < min_tries || soMaxTries > max_tries)
+        return CKR_ARGUMENTS_BAD;
+    SessionRoute r;
+    if (!sessions_.find(hSession, r))
+        return CKR_SESSION_HANDLE_INVALID;
+    if (!counts_pins(*r.backend))
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    PinUser who;
+    if (CK_RV rv = session_user(r, who); rv != CKR_OK)
+        return rv;
+    if (who != PinUser::so)
+        return CKR_USER_NOT_LOGGED_IN;
+    KeyId key;
+    CK_TOKEN_INFO info;
+    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
+        return rv;
+    auto done = pins_->update(
+        key,
+        [&](PinCounts& c) {
+            c.user_max = c.user_left = static_cast<unsigned>(userMaxTries);
+            c.so_max = c.so_left = static_cast<unsigned>(soMaxTries);
+            return true;
+        },
+        true);
+    if (!done) {
+        log::error(done.error().message);
+        return done.error().rv == CKR_PIN_LOCKED ? CKR_PIN_LOCKED : CKR_DEVICE_ERROR;
+    }
+    return CKR_OK;
+}
+
+CK_RV Proxy::InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    if (!pPin && ulPinLen)
+        return CKR_ARGUMENTS_BAD;
+    SessionRoute r;
+    if (!sessions_.find(hSession, r))
+        return CKR_SESSION_HANDLE_INVALID;
+    if (!counts_pins(*r.backend))
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    KeyId key;
+    CK_TOKEN_INFO info;
+    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
+        return rv;
+    // The issuer's default PIN (often 1111 or 123456) is trivial on purpose:
+    // only the token's length limits apply.
+    if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, PinRules{false, 0}); rv != CKR_OK)
+        return rv;
+    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_InitPIN, r.handle, pPin, ulPinLen);
+    if (rv != CKR_OK)
+        return rv;
+    auto done = pins_->update(
+        key,
+        [](PinCounts& c) {
+            c.user_left = c.user_max;
+            c.user_must_change = true;
+            return true;
+        },
+        true);
+    if (!done) {
+        log::error(done.error().message);
+        return CKR_DEVICE_ERROR;
+    }
+    return CKR_OK;
+}
+
+} // namespace ukey
