@@ -12,6 +12,7 @@
 namespace ukey {
 
 std::atomic<Proxy*> Proxy::active_{nullptr};
+Proxy* Proxy::abandoned_ = nullptr;
 
 namespace {
 
@@ -100,6 +101,8 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
         // its memory is not reclaimed) rather than torn down.
         for (auto& b : old->backends_)
             b->abandon();
+        old->next_abandoned_ = abandoned_;
+        abandoned_ = old;
         active_.store(nullptr, std::memory_order_release);
     }
 

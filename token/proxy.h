@@ -143,6 +143,10 @@ private:
 
     static unsigned current_fork_generation();
     static std::atomic<Proxy*> active_;
+    // Proxies a forked child inherited and must never touch again; kept
+    // reachable so leak checkers do not count them.
+    static Proxy* abandoned_;
+    Proxy* next_abandoned_ = nullptr;
 
     // Routes a session-only call to its backend.
     template <class Fn, class... Args>
