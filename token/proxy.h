@@ -157,6 +157,28 @@ private:
             return CKR_SESSION_HANDLE_INVALID;
         return done(r, r.backend->call(fn, r.handle, args...));
     }
+    // Resolves the session, then runs fn(route) and passes its answer
+    // through done().
+    template <class Fn>
+    CK_RV on_session(CK_SESSION_HANDLE hSession, Fn&& fn)
+    {
+        SessionRoute r;
+        if (!sessions_.find(hSession, r))
+            return CKR_SESSION_HANDLE_INVALID;
+        return done(r, fn(r));
+    }
+    // Resolves the session and one object handle (`invalid` is the code for
+    // a bad one), then runs fn(route, backend_handle).
+    template <class Fn>
+    CK_RV on_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_RV invalid, Fn&& fn)
+    {
+        return on_session(hSession, [&](const SessionRoute& r) {
+            CK_OBJECT_HANDLE h;
+            if (CK_RV rv = object(r, hObject, h, invalid); rv != CKR_OK)
+                return rv;
+            return fn(r, h);
+        });
+    }
     // The backend's answer as the application should see it: "not logged
     // in" while logged in with a PIN that must be changed is
     // CKR_PIN_EXPIRED. Costs one compare on the success path.

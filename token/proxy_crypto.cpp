@@ -9,29 +9,28 @@ CK_RV Proxy::OperationInit(Op op, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR p
 {
     if (!pMechanism)
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    if (op == Op::digest)
-        return r.backend->call(&CK_FUNCTION_LIST::C_DigestInit, r.handle, pMechanism);
-    CK_OBJECT_HANDLE key;
-    if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    BackendMechanism m;
-    if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
-        return rv;
-    const Backend& b = *r.backend;
-    CK_RV rv = CKR_GENERAL_ERROR;
-    switch (op) {
-    case Op::encrypt: rv = b.call(&CK_FUNCTION_LIST::C_EncryptInit, r.handle, m.get(), key); break;
-    case Op::decrypt: rv = b.call(&CK_FUNCTION_LIST::C_DecryptInit, r.handle, m.get(), key); break;
-    case Op::sign: rv = b.call(&CK_FUNCTION_LIST::C_SignInit, r.handle, m.get(), key); break;
-    case Op::sign_recover: rv = b.call(&CK_FUNCTION_LIST::C_SignRecoverInit, r.handle, m.get(), key); break;
-    case Op::verify: rv = b.call(&CK_FUNCTION_LIST::C_VerifyInit, r.handle, m.get(), key); break;
-    case Op::verify_recover: rv = b.call(&CK_FUNCTION_LIST::C_VerifyRecoverInit, r.handle, m.get(), key); break;
-    case Op::digest: break;
-    }
-    return key_rv(rv);
+    return on_session(hSession, [&](const SessionRoute& r) {
+        if (op == Op::digest)
+            return r.backend->call(&CK_FUNCTION_LIST::C_DigestInit, r.handle, pMechanism);
+        CK_OBJECT_HANDLE key;
+        if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
+            return rv;
+        BackendMechanism m;
+        if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
+            return rv;
+        const Backend& b = *r.backend;
+        CK_RV rv = CKR_GENERAL_ERROR;
+        switch (op) {
+        case Op::encrypt: rv = b.call(&CK_FUNCTION_LIST::C_EncryptInit, r.handle, m.get(), key); break;
+        case Op::decrypt: rv = b.call(&CK_FUNCTION_LIST::C_DecryptInit, r.handle, m.get(), key); break;
+        case Op::sign: rv = b.call(&CK_FUNCTION_LIST::C_SignInit, r.handle, m.get(), key); break;
+        case Op::sign_recover: rv = b.call(&CK_FUNCTION_LIST::C_SignRecoverInit, r.handle, m.get(), key); break;
+        case Op::verify: rv = b.call(&CK_FUNCTION_LIST::C_VerifyInit, r.handle, m.get(), key); break;
+        case Op::verify_recover: rv = b.call(&CK_FUNCTION_LIST::C_VerifyRecoverInit, r.handle, m.get(), key); break;
+        case Op::digest: break;
+        }
+        return key_rv(rv);
+    });
 }
 
 CK_RV Proxy::Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
@@ -44,13 +43,9 @@ CK_RV Proxy::Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDa
 
 CK_RV Proxy::DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE key;
-    if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    return key_rv(r.backend->call(&CK_FUNCTION_LIST::C_DigestKey, r.handle, key));
+    return on_object(hSession, hKey, CKR_KEY_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE key) {
+        return key_rv(r.backend->call(&CK_FUNCTION_LIST::C_DigestKey, r.handle, key));
+    });
 }
 
 CK_RV Proxy::GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
@@ -58,13 +53,12 @@ CK_RV Proxy::GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism
 {
     if (!pMechanism || !phKey || (!pTemplate && ulCount))
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GenerateKey, r.handle, pMechanism, pTemplate, ulCount, phKey);
-    if (rv == CKR_OK)
-        *phKey = objects_.to_app(r.backend->index(), *phKey);
-    return rv;
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GenerateKey, r.handle, pMechanism, pTemplate, ulCount, phKey);
+        if (rv == CKR_OK)
+            *phKey = objects_.to_app(r.backend->index(), *phKey);
+        return rv;
+    });
 }
 
 CK_RV Proxy::GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -75,17 +69,16 @@ CK_RV Proxy::GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
     if (!pMechanism || !phPublicKey || !phPrivateKey || (!pPublicKeyTemplate && ulPublicKeyAttributeCount) ||
         (!pPrivateKeyTemplate && ulPrivateKeyAttributeCount))
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GenerateKeyPair, r.handle, pMechanism, pPublicKeyTemplate,
-                               ulPublicKeyAttributeCount, pPrivateKeyTemplate, ulPrivateKeyAttributeCount,
-                               phPublicKey, phPrivateKey);
-    if (rv == CKR_OK) {
-        *phPublicKey = objects_.to_app(r.backend->index(), *phPublicKey);
-        *phPrivateKey = objects_.to_app(r.backend->index(), *phPrivateKey);
-    }
-    return rv;
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GenerateKeyPair, r.handle, pMechanism, pPublicKeyTemplate,
+                                   ulPublicKeyAttributeCount, pPrivateKeyTemplate, ulPrivateKeyAttributeCount,
+                                   phPublicKey, phPrivateKey);
+        if (rv == CKR_OK) {
+            *phPublicKey = objects_.to_app(r.backend->index(), *phPublicKey);
+            *phPrivateKey = objects_.to_app(r.backend->index(), *phPrivateKey);
+        }
+        return rv;
+    });
 }
 
 CK_RV Proxy::WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
@@ -93,27 +86,26 @@ CK_RV Proxy::WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK
 {
     if (!pMechanism || !pulWrappedKeyLen)
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE wrapping, key;
-    if (CK_RV rv = object(r, hWrappingKey, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID); rv != CKR_OK)
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_OBJECT_HANDLE wrapping, key;
+        if (CK_RV rv = object(r, hWrappingKey, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID); rv != CKR_OK)
+            return rv;
+        if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
+            return rv;
+        BackendMechanism m;
+        if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
+            return rv;
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_WrapKey, r.handle, m.get(), wrapping, key, pWrappedKey,
+                                   pulWrappedKeyLen);
+        if (rv == CKR_OBJECT_HANDLE_INVALID) {
+            // Say which of the two keys is missing.
+            CK_OBJECT_CLASS cls;
+            CK_ATTRIBUTE a{CKA_CLASS, &cls, sizeof cls};
+            CK_RV probe = r.backend->call(&CK_FUNCTION_LIST::C_GetAttributeValue, r.handle, wrapping, &a, CK_ULONG(1));
+            rv = probe == CKR_OBJECT_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : CKR_KEY_HANDLE_INVALID;
+        }
         return rv;
-    if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    BackendMechanism m;
-    if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
-        return rv;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_WrapKey, r.handle, m.get(), wrapping, key, pWrappedKey,
-                               pulWrappedKeyLen);
-    if (rv == CKR_OBJECT_HANDLE_INVALID) {
-        // Say which of the two keys is missing.
-        CK_OBJECT_CLASS cls;
-        CK_ATTRIBUTE a{CKA_CLASS, &cls, sizeof cls};
-        CK_RV probe = r.backend->call(&CK_FUNCTION_LIST::C_GetAttributeValue, r.handle, wrapping, &a, CK_ULONG(1));
-        rv = probe == CKR_OBJECT_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : CKR_KEY_HANDLE_INVALID;
-    }
-    return rv;
+    });
 }
 
 CK_RV Proxy::UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey,
@@ -122,20 +114,19 @@ CK_RV Proxy::UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
 {
     if (!pMechanism || !phKey || (!pWrappedKey && ulWrappedKeyLen) || (!pTemplate && ulAttributeCount))
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE unwrapping;
-    if (CK_RV rv = object(r, hUnwrappingKey, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    BackendMechanism m;
-    if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
-        return rv;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_UnwrapKey, r.handle, m.get(), unwrapping, pWrappedKey,
-                               ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey);
-    if (rv == CKR_OK)
-        *phKey = objects_.to_app(r.backend->index(), *phKey);
-    return key_rv(rv, CKR_UNWRAPPING_KEY_HANDLE_INVALID);
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_OBJECT_HANDLE unwrapping;
+        if (CK_RV rv = object(r, hUnwrappingKey, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID); rv != CKR_OK)
+            return rv;
+        BackendMechanism m;
+        if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
+            return rv;
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_UnwrapKey, r.handle, m.get(), unwrapping, pWrappedKey,
+                                   ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey);
+        if (rv == CKR_OK)
+            *phKey = objects_.to_app(r.backend->index(), *phKey);
+        return key_rv(rv, CKR_UNWRAPPING_KEY_HANDLE_INVALID);
+    });
 }
 
 CK_RV Proxy::DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
@@ -145,23 +136,22 @@ CK_RV Proxy::DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
     // keys inside the parameter instead.
     if (!pMechanism || (!pTemplate && ulAttributeCount))
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE base;
-    if (CK_RV rv = object(r, hBaseKey, base, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    BackendMechanism m;
-    if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
-        return rv;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_DeriveKey, r.handle, m.get(), base, pTemplate,
-                               ulAttributeCount, phKey);
-    if (rv == CKR_OK) {
-        if (phKey)
-            *phKey = objects_.to_app(r.backend->index(), *phKey);
-        translate_derived_handles(*pMechanism, objects_, r.backend->index());
-    }
-    return key_rv(rv);
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_OBJECT_HANDLE base;
+        if (CK_RV rv = object(r, hBaseKey, base, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
+            return rv;
+        BackendMechanism m;
+        if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
+            return rv;
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_DeriveKey, r.handle, m.get(), base, pTemplate,
+                                   ulAttributeCount, phKey);
+        if (rv == CKR_OK) {
+            if (phKey)
+                *phKey = objects_.to_app(r.backend->index(), *phKey);
+            translate_derived_handles(*pMechanism, objects_, r.backend->index());
+        }
+        return key_rv(rv);
+    });
 }
 
 } // namespace ukey

@@ -17,13 +17,12 @@ CK_RV Proxy::CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate
 {
     if (!phObject || (!pTemplate && ulCount))
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CreateObject, r.handle, pTemplate, ulCount, phObject);
-    if (rv == CKR_OK)
-        *phObject = objects_.to_app(r.backend->index(), *phObject);
-    return rv;
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CreateObject, r.handle, pTemplate, ulCount, phObject);
+        if (rv == CKR_OK)
+            *phObject = objects_.to_app(r.backend->index(), *phObject);
+        return rv;
+    });
 }
 
 CK_RV Proxy::CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
@@ -31,40 +30,28 @@ CK_RV Proxy::CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK
 {
     if (!phNewObject || (!pTemplate && ulCount))
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE h;
-    if (CK_RV rv = object(r, hObject, h, CKR_OBJECT_HANDLE_INVALID); rv != CKR_OK)
+    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CopyObject, r.handle, h, pTemplate, ulCount, phNewObject);
+        if (rv == CKR_OK)
+            *phNewObject = objects_.to_app(r.backend->index(), *phNewObject);
         return rv;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CopyObject, r.handle, h, pTemplate, ulCount, phNewObject);
-    if (rv == CKR_OK)
-        *phNewObject = objects_.to_app(r.backend->index(), *phNewObject);
-    return rv;
+    });
 }
 
 CK_RV Proxy::DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE h;
-    if (CK_RV rv = object(r, hObject, h, CKR_OBJECT_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    return r.backend->call(&CK_FUNCTION_LIST::C_DestroyObject, r.handle, h);
+    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+        return r.backend->call(&CK_FUNCTION_LIST::C_DestroyObject, r.handle, h);
+    });
 }
 
 CK_RV Proxy::GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
 {
     if (!pulSize)
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE h;
-    if (CK_RV rv = object(r, hObject, h, CKR_OBJECT_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    return r.backend->call(&CK_FUNCTION_LIST::C_GetObjectSize, r.handle, h, pulSize);
+    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+        return r.backend->call(&CK_FUNCTION_LIST::C_GetObjectSize, r.handle, h, pulSize);
+    });
 }
 
 CK_RV Proxy::GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
@@ -72,13 +59,9 @@ CK_RV Proxy::GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObj
 {
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE h;
-    if (CK_RV rv = object(r, hObject, h, CKR_OBJECT_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    return r.backend->call(&CK_FUNCTION_LIST::C_GetAttributeValue, r.handle, h, pTemplate, ulCount);
+    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+        return r.backend->call(&CK_FUNCTION_LIST::C_GetAttributeValue, r.handle, h, pTemplate, ulCount);
+    });
 }
 
 CK_RV Proxy::SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
@@ -86,13 +69,9 @@ CK_RV Proxy::SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObj
 {
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE h;
-    if (CK_RV rv = object(r, hObject, h, CKR_OBJECT_HANDLE_INVALID); rv != CKR_OK)
-        return rv;
-    return r.backend->call(&CK_FUNCTION_LIST::C_SetAttributeValue, r.handle, h, pTemplate, ulCount);
+    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+        return r.backend->call(&CK_FUNCTION_LIST::C_SetAttributeValue, r.handle, h, pTemplate, ulCount);
+    });
 }
 
 CK_RV Proxy::FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
@@ -107,19 +86,18 @@ CK_RV Proxy::FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObje
 {
     if (!phObject || !pulObjectCount)
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_FindObjects, r.handle, phObject, ulMaxObjectCount,
-                               pulObjectCount);
-    if (rv == CKR_OK) {
-        // A backend that claims more than it was allowed to write is lying;
-        // never let that run past the application's array.
-        if (*pulObjectCount > ulMaxObjectCount)
-            *pulObjectCount = ulMaxObjectCount;
-        objects_.to_app(r.backend->index(), phObject, *pulObjectCount);
-    }
-    return rv;
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_FindObjects, r.handle, phObject, ulMaxObjectCount,
+                                   pulObjectCount);
+        if (rv == CKR_OK) {
+            // A backend that claims more than it was allowed to write is lying;
+            // never let that run past the application's array.
+            if (*pulObjectCount > ulMaxObjectCount)
+                *pulObjectCount = ulMaxObjectCount;
+            objects_.to_app(r.backend->index(), phObject, *pulObjectCount);
+        }
+        return rv;
+    });
 }
 
 CK_RV Proxy::FindObjectsFinal(CK_SESSION_HANDLE hSession)

@@ -106,18 +106,17 @@ CK_RV Proxy::SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperatio
 {
     if (!pOperationState && ulOperationStateLen)
         return CKR_ARGUMENTS_BAD;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    CK_OBJECT_HANDLE enc = CK_INVALID_HANDLE, auth = CK_INVALID_HANDLE;
-    if (hEncryptionKey != CK_INVALID_HANDLE)
-        if (CK_RV rv = object(r, hEncryptionKey, enc, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-            return rv;
-    if (hAuthenticationKey != CK_INVALID_HANDLE)
-        if (CK_RV rv = object(r, hAuthenticationKey, auth, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-            return rv;
-    return key_rv(r.backend->call(&CK_FUNCTION_LIST::C_SetOperationState, r.handle, pOperationState,
-                                  ulOperationStateLen, enc, auth));
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_OBJECT_HANDLE enc = CK_INVALID_HANDLE, auth = CK_INVALID_HANDLE;
+        if (hEncryptionKey != CK_INVALID_HANDLE)
+            if (CK_RV rv = object(r, hEncryptionKey, enc, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
+                return rv;
+        if (hAuthenticationKey != CK_INVALID_HANDLE)
+            if (CK_RV rv = object(r, hAuthenticationKey, auth, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
+                return rv;
+        return key_rv(r.backend->call(&CK_FUNCTION_LIST::C_SetOperationState, r.handle, pOperationState,
+                                      ulOperationStateLen, enc, auth));
+    });
 }
 
 // Parallel functions are legacy (v2.40 §5.16): a valid session gets the
