@@ -457,11 +457,17 @@ CK_RV C_UkeyInitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, C
     return UKEY_CALL(p->InitTransportPIN(hSession, pPin, ulPinLen));
 }
 
+CK_RV C_UkeyGetSlotBackend(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND* pInfo)
+{
+    return UKEY_CALL(p->GetSlotBackend(slotID, pInfo));
+}
+
 UKEY_FUNCTION_LIST vendor_list = {
     {UKEY_VENDOR_VERSION_MAJOR, UKEY_VENDOR_VERSION_MINOR},
     C_UkeyGetPinStatus,
     C_UkeySetPinLimits,
     C_UkeyInitTransportPIN,
+    C_UkeyGetSlotBackend,
 };
 
 // PKCS#11 v3.0 interface discovery: the standard interface with the v2.40

@@ -122,6 +122,7 @@ public:
     CK_RV GetPinStatus(CK_SLOT_ID slotID, UKEY_PIN_STATUS* pStatus);
     CK_RV SetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_ULONG soMaxTries);
     CK_RV InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
+    CK_RV GetSlotBackend(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND* pInfo);
 
     // Keys
     CK_RV GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,

@@ -4,6 +4,7 @@
 #include "slot_id.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 
 namespace ukey {
@@ -90,6 +91,23 @@ CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     if (rv == CKR_OK)
         show_pin_state(*e.backend, *pInfo);
     return rv;
+}
+
+CK_RV Proxy::GetSlotBackend(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND* pInfo)
+{
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    SlotEntry e;
+    if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
+        return rv;
+    auto pad = [](CK_UTF8CHAR* field, std::size_t size, const std::string& s) {
+        std::memset(field, ' ', size);
+        std::memcpy(field, s.data(), std::min(size, s.size()));
+    };
+    pad(pInfo->name, sizeof pInfo->name, e.backend->name());
+    pad(pInfo->module, sizeof pInfo->module, e.backend->module());
+    pInfo->flags = counts_pins(*e.backend) ? UKEY_PIN_COUNTED_BY_UKEY : 0;
+    return CKR_OK;
 }
 
 CK_RV Proxy::GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)

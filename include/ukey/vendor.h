@@ -44,6 +44,13 @@ typedef struct UKEY_PIN_STATUS {
     CK_FLAGS flags;
 } UKEY_PIN_STATUS;
 
+/* Which backend a slot belongs to; text fields blank-padded like PKCS#11's. */
+typedef struct UKEY_SLOT_BACKEND {
+    CK_UTF8CHAR name[32];    /* the [[backend]] name in ukey.conf */
+    CK_UTF8CHAR module[256]; /* its module path (truncated if longer) */
+    CK_FLAGS flags;          /* UKEY_PIN_COUNTED_BY_UKEY when pin_counter = "ukey" */
+} UKEY_SLOT_BACKEND;
+
 typedef struct UKEY_FUNCTION_LIST {
     CK_VERSION version; /* UKEY_VENDOR_VERSION_MAJOR.MINOR */
 
@@ -61,6 +68,9 @@ typedef struct UKEY_FUNCTION_LIST {
      * then reports CKF_USER_PIN_TO_BE_CHANGED until the user changes it with
      * C_SetPIN. Needs an SO session, like C_InitPIN. */
     CK_RV (*C_UkeyInitTransportPIN)(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
+
+    /* The backend behind slotID. */
+    CK_RV (*C_UkeyGetSlotBackend)(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND *pInfo);
 } UKEY_FUNCTION_LIST;
 
 #ifdef __cplusplus

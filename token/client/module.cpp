@@ -1,0 +1,203 @@
+#include "module.h"
+
+#include "messages.h"
+
+#include <cstdlib>
+#include <dlfcn.h>
+
+#ifndef UKEY_DEFAULT_MODULE
+#define UKEY_DEFAULT_MODULE "/usr/lib/x86_64-linux-gnu/pkcs11/libukey-pkcs11.so"
+#endif
+
+namespace ukey::client {
+
+std::string default_module_path()
+{
+    const char* env = std::getenv("UKEY_MODULE");
+    return env && *env ? env : UKEY_DEFAULT_MODULE;
+}
+
+Error ck_error(CK_RV rv, const std::string& doing)
+{
+    return Error{rv, doing + ": " + explain(rv) + " (" + ckr_name(rv) + ")"};
+}
+
+Result<std::unique_ptr<Module>> Module::load(const std::string& path)
+{
+    dlerror();
+    void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char* why = dlerror();
+        return Error{CKR_FUNCTION_FAILED, "cannot load the ukey module " + path + ": " + (why ? why : "unknown") +
+                                              " (is ukey installed? set UKEY_MODULE or --module)"};
+    }
+    auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(dl, "C_GetFunctionList"));
+    CK_FUNCTION_LIST* fl = nullptr;
+    if (!get || get(&fl) != CKR_OK || !fl) {
+        dlclose(dl);
+        return Error{CKR_FUNCTION_FAILED, path + " is not a PKCS#11 module"};
+    }
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK;
+    CK_RV rv = fl->C_Initialize(&args);
+    if (rv != CKR_OK) {
+        dlclose(dl);
+        return Error{rv, "cannot start the ukey module: " +
+                             std::string(rv == CKR_FUNCTION_FAILED
+                                             ? "its configuration or a backend is broken (the log line above says which)"
+                                             : explain(rv)) +
+                             " (" + ckr_name(rv) + ")"};
+    }
+    const UKEY_FUNCTION_LIST* vendor = nullptr;
+    if (auto gi = reinterpret_cast<CK_C_GetInterface>(dlsym(dl, "C_GetInterface"))) {
+        CK_INTERFACE_PTR i = nullptr;
+        if (gi(reinterpret_cast<CK_UTF8CHAR_PTR>(const_cast<char*>(UKEY_VENDOR_INTERFACE)), nullptr, &i, 0) ==
+                CKR_OK &&
+            i)
+            vendor = static_cast<const UKEY_FUNCTION_LIST*>(i->pFunctionList);
+    }
+    return std::unique_ptr<Module>(new Module(path, dl, fl, vendor));
+}
+
+Module::~Module()
+{
+    fl_->C_Finalize(nullptr);
+    dlclose(dl_);
+}
+
+Result<std::vector<CK_SLOT_ID>> Module::slots(bool token_present) const
+{
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        CK_ULONG n = 0;
+        CK_RV rv = fl_->C_GetSlotList(token_present ? CK_TRUE : CK_FALSE, nullptr, &n);
+        if (rv != CKR_OK)
+            return ck_error(rv, "listing the Keys");
+        std::vector<CK_SLOT_ID> ids(n);
+        rv = fl_->C_GetSlotList(token_present ? CK_TRUE : CK_FALSE, ids.data(), &n);
+        if (rv == CKR_BUFFER_TOO_SMALL)
+            continue;
+        if (rv != CKR_OK)
+            return ck_error(rv, "listing the Keys");
+        ids.resize(n);
+        return ids;
+    }
+    return ck_error(CKR_BUFFER_TOO_SMALL, "listing the Keys");
+}
+
+Result<KeyInfo> key_info(const Module& m, CK_SLOT_ID slot)
+{
+    KeyInfo k;
+    k.slot = slot;
+    if (CK_RV rv = m.f()->C_GetSlotInfo(slot, &k.slot_info); rv != CKR_OK)
+        return ck_error(rv, "reading the reader");
+    if (CK_RV rv = m.f()->C_GetTokenInfo(slot, &k.token); rv != CKR_OK)
+        return ck_error(rv, "reading the Key");
+    if (m.vendor()) {
+        UKEY_SLOT_BACKEND b{};
+        if (m.vendor()->C_UkeyGetSlotBackend(slot, &b) == CKR_OK)
+            k.backend = b;
+        UKEY_PIN_STATUS s{};
+        if (k.initialized() && m.vendor()->C_UkeyGetPinStatus(slot, &s) == CKR_OK)
+            k.pin = s;
+    }
+    return k;
+}
+
+Result<std::vector<KeyInfo>> list_keys(const Module& m)
+{
+    auto ids = m.slots(true);
+    if (!ids)
+        return ids.error();
+    std::vector<KeyInfo> out;
+    for (CK_SLOT_ID id : *ids) {
+        auto k = key_info(m, id);
+        if (k)
+            out.push_back(*k);
+        else if (k.error().rv != CKR_TOKEN_NOT_PRESENT) // pulled out meanwhile
+            return k.error();
+    }
+    return out;
+}
+
+Result<std::unique_ptr<Session>> Session::open(const Module& m, CK_SLOT_ID slot, bool read_write)
+{
+    CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
+    CK_FLAGS flags = CKF_SERIAL_SESSION | (read_write ? CKF_RW_SESSION : 0);
+    if (CK_RV rv = m.f()->C_OpenSession(slot, flags, nullptr, nullptr, &h); rv != CKR_OK)
+        return ck_error(rv, "opening the Key");
+    return std::unique_ptr<Session>(new Session(m, slot, h));
+}
+
+Session::~Session()
+{
+    if (logged_in_)
+        m_.f()->C_Logout(h_);
+    m_.f()->C_CloseSession(h_);
+}
+
+CK_RV Session::login(CK_USER_TYPE who, Secret& pin)
+{
+    CK_RV rv = m_.f()->C_Login(h_, who, pin.data(), pin.size());
+    if (rv == CKR_OK)
+        logged_in_ = true;
+    return rv == CKR_USER_ALREADY_LOGGED_IN ? CKR_OK : rv;
+}
+
+CK_RV Session::logout()
+{
+    logged_in_ = false;
+    return m_.f()->C_Logout(h_);
+}
+
+Result<std::vector<CK_OBJECT_HANDLE>> Session::find(std::vector<CK_ATTRIBUTE> templ) const
+{
+    if (CK_RV rv = f()->C_FindObjectsInit(h_, templ.data(), templ.size()); rv != CKR_OK)
+        return ck_error(rv, "searching the Key");
+    std::vector<CK_OBJECT_HANDLE> out;
+    CK_OBJECT_HANDLE batch[64];
+    CK_ULONG n = 0;
+    CK_RV rv;
+    while ((rv = f()->C_FindObjects(h_, batch, 64, &n)) == CKR_OK && n > 0)
+        out.insert(out.end(), batch, batch + n);
+    f()->C_FindObjectsFinal(h_);
+    if (rv != CKR_OK)
+        return ck_error(rv, "searching the Key");
+    return out;
+}
+
+Result<std::optional<std::vector<unsigned char>>> Session::attribute(CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type) const
+{
+    CK_ATTRIBUTE a{type, nullptr, 0};
+    CK_RV rv = f()->C_GetAttributeValue(h_, o, &a, 1);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return std::optional<std::vector<unsigned char>>();
+    if (rv != CKR_OK)
+        return ck_error(rv, "reading an object on the Key");
+    std::vector<unsigned char> v(a.ulValueLen);
+    a.pValue = v.data();
+    if ((rv = f()->C_GetAttributeValue(h_, o, &a, 1)) != CKR_OK)
+        return ck_error(rv, "reading an object on the Key");
+    v.resize(a.ulValueLen);
+    return std::optional<std::vector<unsigned char>>(std::move(v));
+}
+
+Result<CK_ULONG> Session::ulong_attribute(CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type) const
+{
+    CK_ULONG v = 0;
+    CK_ATTRIBUTE a{type, &v, sizeof v};
+    if (CK_RV rv = f()->C_GetAttributeValue(h_, o, &a, 1); rv != CKR_OK)
+        return ck_error(rv, "reading an object on the Key");
+    return v;
+}
+
+Result<std::string> Session::string_attribute(CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type) const
+{
+    auto v = attribute(o, type);
+    if (!v)
+        return v.error();
+    if (!v->has_value())
+        return std::string();
+    return std::string((*v)->begin(), (*v)->end());
+}
+
+} // namespace ukey::client

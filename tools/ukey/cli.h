@@ -1,0 +1,86 @@
+// What every ukey command shares: options, output, failures.
+#pragma once
+
+#include "exit_codes.h"
+#include "module.h"
+#include "secret.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace ukey::cli {
+
+// A command's failure: one plain sentence (cause and fix) and an exit code.
+struct Failure : std::runtime_error {
+    Failure(Exit code, const std::string& message, CK_RV rv = CKR_OK)
+        : std::runtime_error(message), code(code), rv(rv) {}
+    Exit code;
+    CK_RV rv;
+};
+
+// Throws a Failure for any CK_RV but CKR_OK.
+void check(CK_RV rv, const std::string& doing);
+// Unwraps a Result or throws its error as a Failure.
+template <class T>
+T must(Result<T> r)
+{
+    if (!r)
+        throw Failure(r.error().rv == CKR_OK ? failure : exit_for(r.error().rv), r.error().message, r.error().rv);
+    return std::move(r.value());
+}
+
+// Where a PIN comes from: a descriptor, a file, or else the terminal.
+struct PinSource {
+    int fd = -1;
+    std::string file;
+};
+
+struct Context {
+    std::string module_path;
+    bool json = false;
+    bool quiet = false;
+    std::unique_ptr<client::Module> module_;
+
+    // Loads and initialises libukey-pkcs11.so on first use.
+    const client::Module& module();
+    // Prints the result: `doc` as JSON with --json, else `text()`.
+    void print(const nlohmann::json& doc, const std::function<void()>& text) const;
+    // A progress note on stderr, only on a terminal and not with --json.
+    void progress(const std::string& what) const;
+};
+
+// Reads one PIN; `what` names it in the prompt ("user PIN", "SO PIN").
+client::Secret read_pin(const PinSource& src, const std::string& what);
+// Reads a new PIN: from the source, or twice from the terminal.
+client::Secret read_new_pin(const PinSource& src, const std::string& what);
+// Adds --<name>-fd and --<name>-file options to `cmd`.
+void add_pin_options(CLI::App* cmd, PinSource& src, const std::string& name, const std::string& what);
+
+// Picks the Key named by `spec` (RFC 7512 URI, label, serial or slot ID;
+// empty: the only Key present). `want_uninitialised` prefers a blank Key when
+// no spec is given (ukey init).
+client::KeyInfo select_key(Context& ctx, const std::string& spec, bool want_uninitialised = false);
+
+// Asks on the terminal; false if there is none.
+bool confirm(const std::string& question);
+
+// JSON for one Key (the schema in docs/cli.md).
+nlohmann::json key_json(const client::KeyInfo& k);
+std::string hex(const std::vector<unsigned char>& bytes);
+
+// Command registration: each cmd_*.cpp adds its subcommands.
+void add_list(CLI::App& app, Context& ctx);
+void add_info(CLI::App& app, Context& ctx);
+void add_init(CLI::App& app, Context& ctx);
+void add_pin(CLI::App& app, Context& ctx);
+void add_cert(CLI::App& app, Context& ctx);
+void add_key(CLI::App& app, Context& ctx);
+void add_csr(CLI::App& app, Context& ctx);
+
+} // namespace ukey::cli

@@ -1,0 +1,93 @@
+// ukey init: initialise a Key (wipes it), set its SO PIN, user or transport
+// PIN and try limits.
+#include "cli.h"
+#include "pin_failure.h"
+
+#include <cstring>
+#include <iostream>
+
+namespace ukey::cli {
+
+namespace {
+
+struct InitArgs {
+    std::string spec;
+    std::string label;
+    unsigned tries = 0, so_tries = 0;
+    bool transport = false;
+    bool yes = false;
+    PinSource so_pin, pin;
+};
+
+void run(Context& ctx, InitArgs& a)
+{
+    client::KeyInfo k = select_key(ctx, a.spec, true);
+    if (k.initialized() && !a.yes) {
+        const std::string what = "Key '" + k.label() + "' (serial " + k.serial() + ")";
+        if (!confirm("Initialising " + what + " deletes every key and certificate on it. Continue?"))
+            throw Failure(cancelled, "nothing was changed: initialising " + what +
+                                         " wipes it; confirm on a terminal or with --yes");
+    }
+    if (a.label.size() > 32)
+        throw Failure(usage, "the label is longer than 32 bytes");
+    if ((a.tries || a.so_tries) && !ctx.module().vendor())
+        throw Failure(setup, "--tries needs ukey's module; " + ctx.module().path() + " is another");
+
+    // Re-initialising checks the current SO PIN, which stays the SO PIN.
+    client::Secret so = k.initialized() ? read_pin(a.so_pin, "SO PIN") : read_new_pin(a.so_pin, "new SO PIN");
+    client::Secret user = read_new_pin(a.pin, a.transport ? "transport PIN" : "new user PIN");
+
+    CK_UTF8CHAR label[32];
+    std::memset(label, ' ', sizeof label);
+    std::memcpy(label, a.label.data(), a.label.size());
+    ctx.progress("Initialising the Key...\n");
+    CK_RV rv = ctx.module().f()->C_InitToken(k.slot, so.data(), so.size(), label);
+    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
+        pin_failure(ctx, k, rv, true, "initialising the Key");
+    check(rv, "initialising the Key");
+
+    auto s = must(client::Session::open(ctx.module(), k.slot, true));
+    check(s->login(CKU_SO, so), "logging in as SO after initialising");
+    if (a.tries || a.so_tries) {
+        check(ctx.module().vendor()->C_UkeySetPinLimits(s->handle(), a.tries ? a.tries : 6, a.so_tries ? a.so_tries : 6),
+              "setting the PIN try limits");
+    }
+    if (a.transport) {
+        if (!ctx.module().vendor())
+            throw Failure(setup, "--transport-pin needs ukey's module; " + ctx.module().path() + " is another");
+        check(ctx.module().vendor()->C_UkeyInitTransportPIN(s->handle(), user.data(), user.size()),
+              "setting the transport PIN");
+    } else {
+        check(s->f()->C_InitPIN(s->handle(), user.data(), user.size()), "setting the user PIN");
+    }
+    s.reset();
+
+    auto after = must(client::key_info(ctx.module(), k.slot));
+    ctx.print({{"initialized", true}, {"key", key_json(after)}}, [&] {
+        std::cout << "Key '" << after.label() << "' is initialised (serial " << after.serial() << ").\n";
+        if (a.transport)
+            std::cout << "Its PIN is a transport PIN: the user must change it at first use (`ukey pin change`).\n";
+    });
+}
+
+} // namespace
+
+void add_init(CLI::App& app, Context& ctx)
+{
+    static InitArgs a;
+    auto* cmd = app.add_subcommand("init", "Initialise a Key: wipes it and sets its label, SO PIN and user PIN");
+    cmd->add_option("KEY", a.spec, "the Key (default: the only uninitialised one)");
+    cmd->add_option("--label", a.label, "the Key's label (up to 32 bytes)")->required();
+    cmd->add_option("--tries", a.tries, "wrong user PINs before the Key locks (1-15, default 6)")
+        ->check(CLI::Range(1, 15));
+    cmd->add_option("--so-tries", a.so_tries, "wrong SO PINs before the SO PIN locks (1-15, default 6)")
+        ->check(CLI::Range(1, 15));
+    cmd->add_flag("--transport-pin", a.transport,
+                  "the user PIN given is a transport PIN (such as 1111) that must be changed at first use");
+    cmd->add_flag("-y,--yes", a.yes, "do not ask before wiping an initialised Key");
+    add_pin_options(cmd, a.so_pin, "so-pin", "SO PIN");
+    add_pin_options(cmd, a.pin, "pin", "user PIN (or transport PIN)");
+    cmd->callback([&ctx] { run(ctx, a); });
+}
+
+} // namespace ukey::cli

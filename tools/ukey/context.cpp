@@ -1,0 +1,108 @@
+// Shared pieces of the CLI: exit codes, output, failures, confirmation.
+#include "cli.h"
+
+#include "messages.h"
+
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+namespace ukey::cli {
+
+Exit exit_for(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_OK:
+        return ok;
+    case CKR_PIN_INCORRECT:
+        return wrong_pin;
+    case CKR_PIN_LOCKED:
+        return pin_locked;
+    case CKR_PIN_EXPIRED:
+        return pin_must_change;
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_ATTRIBUTE_VALUE_INVALID:
+    case CKR_TEMPLATE_INCONSISTENT:
+        return bad_input;
+    case CKR_TOKEN_NOT_PRESENT:
+    case CKR_SLOT_ID_INVALID:
+    case CKR_TOKEN_NOT_RECOGNIZED:
+        return no_key;
+    case CKR_OBJECT_HANDLE_INVALID:
+    case CKR_KEY_HANDLE_INVALID:
+        return not_found;
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+        return setup;
+    case CKR_CANCEL:
+    case CKR_FUNCTION_CANCELED:
+        return cancelled;
+    case CKR_DEVICE_ERROR:
+    case CKR_DEVICE_MEMORY:
+    case CKR_DEVICE_REMOVED:
+    case CKR_GENERAL_ERROR:
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+    case CKR_TOKEN_WRITE_PROTECTED:
+        return key_error;
+    default:
+        return failure;
+    }
+}
+
+void check(CK_RV rv, const std::string& doing)
+{
+    if (rv != CKR_OK)
+        throw Failure(exit_for(rv), client::ck_error(rv, doing).message, rv);
+}
+
+const client::Module& Context::module()
+{
+    if (!module_) {
+        auto m = client::Module::load(module_path.empty() ? client::default_module_path() : module_path);
+        if (!m)
+            throw Failure(setup, m.error().message, m.error().rv);
+        module_ = std::move(*m);
+    }
+    return *module_;
+}
+
+void Context::print(const nlohmann::json& doc, const std::function<void()>& text) const
+{
+    if (json)
+        std::cout << doc.dump(2) << std::endl;
+    else
+        text();
+}
+
+void Context::progress(const std::string& what) const
+{
+    if (!json && !quiet && isatty(STDERR_FILENO))
+        std::cerr << what << std::flush;
+}
+
+bool confirm(const std::string& question)
+{
+    FILE* tty = fopen("/dev/tty", "r+");
+    if (!tty)
+        return false;
+    fprintf(tty, "%s [y/N] ", question.c_str());
+    fflush(tty);
+    char line[16] = {0};
+    bool yes = fgets(line, sizeof line, tty) && (line[0] == 'y' || line[0] == 'Y');
+    fclose(tty);
+    return yes;
+}
+
+std::string hex(const std::vector<unsigned char>& bytes)
+{
+    static const char* digits = "0123456789abcdef";
+    std::string s;
+    for (unsigned char b : bytes) {
+        s += digits[b >> 4];
+        s += digits[b & 15];
+    }
+    return s;
+}
+
+} // namespace ukey::cli

@@ -1,0 +1,96 @@
+// Which Key a command works on: an RFC 7512 URI (parsed by p11-kit), a
+// label, a serial, a slot ID, or nothing when exactly one Key is present.
+#include "cli.h"
+
+#include <p11-kit/uri.h>
+
+#include <sys/stat.h>
+
+namespace ukey::cli {
+
+namespace {
+
+std::string describe(const client::KeyInfo& k)
+{
+    std::string s = "'" + (k.initialized() ? k.label() : std::string("(not initialised)")) + "'";
+    s += " serial " + (k.serial().empty() ? std::string("-") : k.serial());
+    s += " slot " + std::to_string(k.slot);
+    if (!k.backend_name().empty())
+        s += " backend " + k.backend_name();
+    return s;
+}
+
+std::string candidates(const std::vector<client::KeyInfo>& keys)
+{
+    std::string s;
+    for (const auto& k : keys)
+        s += "\n  " + describe(k);
+    return s;
+}
+
+bool matches(const client::KeyInfo& k, const std::string& spec, P11KitUri* uri)
+{
+    if (uri) {
+        CK_TOKEN_INFO t = k.token;
+        return p11_kit_uri_match_token_info(uri, &t) == 1;
+    }
+    if (k.initialized() && (k.label() == spec || k.serial() == spec))
+        return true;
+    try {
+        std::size_t used = 0;
+        unsigned long id = std::stoul(spec, &used, 0);
+        return used == spec.size() && id == k.slot;
+    } catch (...) {
+        return false;
+    }
+}
+
+std::string nothing_found_hint()
+{
+    struct stat st;
+    if (stat("/run/pcscd/pcscd.comm", &st) != 0)
+        return "no Key found: is it plugged in? The smart-card service (pcscd) is not running: start it with "
+               "`systemctl start pcscd.socket`";
+    return "no Key found: is it plugged in all the way? If it is, `ukey list` and the log (journalctl) say more";
+}
+
+} // namespace
+
+client::KeyInfo select_key(Context& ctx, const std::string& spec, bool want_uninitialised)
+{
+    auto keys = must(client::list_keys(ctx.module()));
+    if (keys.empty())
+        throw Failure(no_key, nothing_found_hint());
+
+    std::vector<client::KeyInfo> found;
+    if (spec.empty()) {
+        for (const auto& k : keys)
+            if (k.initialized() != want_uninitialised)
+                found.push_back(k);
+        if (found.empty())
+            found = keys;
+        if (found.size() == 1)
+            return found[0];
+        throw Failure(ambiguous, std::to_string(found.size()) + " Keys are present; name one by label, serial, "
+                                                                "slot or pkcs11: URI:" + candidates(found));
+    }
+
+    std::unique_ptr<P11KitUri, void (*)(P11KitUri*)> uri(nullptr, p11_kit_uri_free);
+    if (spec.rfind("pkcs11:", 0) == 0) {
+        uri.reset(p11_kit_uri_new());
+        int rc = p11_kit_uri_parse(spec.c_str(), P11_KIT_URI_FOR_TOKEN, uri.get());
+        if (rc != P11_KIT_URI_OK)
+            throw Failure(usage, "'" + spec + "' is not a valid PKCS#11 URI: " + p11_kit_uri_message(rc));
+    }
+    for (const auto& k : keys)
+        if (matches(k, spec, uri.get()))
+            found.push_back(k);
+    if (found.size() == 1)
+        return found[0];
+    if (found.empty())
+        throw Failure(no_key, "no Key matches '" + spec + "'; the Keys present are:" + candidates(keys));
+    throw Failure(ambiguous, std::to_string(found.size()) + " Keys match '" + spec +
+                                 "'; name one by serial or slot:" + candidates(found));
+}
+
+} // namespace ukey::cli
