@@ -16,6 +16,17 @@
 
 namespace ukey {
 
+namespace {
+// No token takes PINs this long; a larger length is a caller's bug that must
+// not make a backend read past the buffer.
+constexpr CK_ULONG max_pin_len = 1024;
+
+bool bad_pin(CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+    return !pin && len;
+}
+} // namespace
+
 CK_RV Proxy::key_of(const Backend& b, CK_SLOT_ID backend_slot, KeyId& key, CK_TOKEN_INFO& info) const
 {
     CK_RV rv = b.call(&CK_FUNCTION_LIST::C_GetTokenInfo, backend_slot, &info);
@@ -136,8 +147,10 @@ CK_RV Proxy::session_user(const SessionRoute& r, PinUser& who, CK_SESSION_INFO* 
 
 CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
-    if (!pPin && ulPinLen)
+    if (bad_pin(pPin, ulPinLen))
         return CKR_ARGUMENTS_BAD;
+    if (ulPinLen > max_pin_len)
+        return CKR_PIN_LEN_RANGE;
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
@@ -181,8 +194,10 @@ CK_RV Proxy::Logout(CK_SESSION_HANDLE hSession)
 CK_RV Proxy::SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
                     CK_ULONG ulNewLen)
 {
-    if ((!pOldPin && ulOldLen) || (!pNewPin && ulNewLen))
+    if (bad_pin(pOldPin, ulOldLen) || bad_pin(pNewPin, ulNewLen))
         return CKR_ARGUMENTS_BAD;
+    if (ulOldLen > max_pin_len || ulNewLen > max_pin_len)
+        return CKR_PIN_LEN_RANGE;
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
@@ -218,8 +233,10 @@ CK_RV Proxy::SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULON
 
 CK_RV Proxy::InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
-    if (!pPin && ulPinLen)
+    if (bad_pin(pPin, ulPinLen))
         return CKR_ARGUMENTS_BAD;
+    if (ulPinLen > max_pin_len)
+        return CKR_PIN_LEN_RANGE;
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
@@ -248,8 +265,10 @@ CK_RV Proxy::InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG 
 
 CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
 {
-    if (!pLabel || (!pPin && ulPinLen))
+    if (!pLabel || bad_pin(pPin, ulPinLen))
         return CKR_ARGUMENTS_BAD;
+    if (ulPinLen > max_pin_len)
+        return CKR_PIN_LEN_RANGE;
     SlotEntry e;
     if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
         return rv;
@@ -363,8 +382,10 @@ CK_RV Proxy::SetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_
 
 CK_RV Proxy::InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
-    if (!pPin && ulPinLen)
+    if (bad_pin(pPin, ulPinLen))
         return CKR_ARGUMENTS_BAD;
+    if (ulPinLen > max_pin_len)
+        return CKR_PIN_LEN_RANGE;
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
