@@ -58,9 +58,14 @@ Result<std::unique_ptr<Backend>> Backend::load(const BackendConfig& cfg, unsigne
     return std::unique_ptr<Backend>(new Backend(cfg, index, dl, fl));
 }
 
-Result<bool> Backend::initialize(CK_FLAGS app_flags, bool after_fork)
+Result<bool> Backend::initialize(CK_FLAGS app_flags, bool inherited)
 {
     const std::string who = "backend '" + cfg_.name + "' (" + cfg_.module + ")";
+    if (inherited) {
+        // No thread was inside the module at fork() (ForkGuard), so its
+        // state is whole and may be torn down in the child.
+        call(&CK_FUNCTION_LIST::C_Finalize, static_cast<CK_VOID_PTR>(nullptr));
+    }
     CK_C_INITIALIZE_ARGS args{};
     args.flags = CKF_OS_LOCKING_OK | (app_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
     CK_RV rv = call(&CK_FUNCTION_LIST::C_Initialize, static_cast<CK_VOID_PTR>(&args));
@@ -74,11 +79,10 @@ Result<bool> Backend::initialize(CK_FLAGS app_flags, bool after_fork)
         }
     }
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        // Someone else in this process (another copy of ukey, the application
-        // itself, or our parent before fork) initialised it: use it, but leave
-        // its finalisation to them.
-        if (!after_fork)
-            log::info(who + " was already initialised in this process; ukey shares it");
+        // Someone else in this process (another copy of ukey, or the
+        // application itself) initialised it: use it, but leave its
+        // finalisation to them.
+        log::info(who + " was already initialised in this process; ukey shares it");
         return true;
     }
     if (rv != CKR_OK)

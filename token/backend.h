@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config.h"
+#include "fork.h"
 #include "result.h"
 
 #include <memory>
@@ -20,11 +21,13 @@ public:
     Backend& operator=(const Backend&) = delete;
 
     // app_flags: the CKF_LIBRARY_CANT_CREATE_OS_THREADS wish of the application.
-    // after_fork: we are a forked child whose copy of the module is already
-    // initialised by the parent's ukey.
-    Result<bool> initialize(CK_FLAGS app_flags, bool after_fork);
+    // inherited: we are a forked child whose copy of the module the parent's
+    // ukey initialised; it is finalised first, so the child starts clean (the
+    // spec: a child must log in again, whatever its parent did).
+    Result<bool> initialize(CK_FLAGS app_flags, bool inherited);
     // Finalises the module if this object initialised it.
     void finalize();
+    bool initialized_by_us() const { return initialized_by_us_; }
     // A forked child must not run the module's teardown: its locks may be
     // held by threads that do not exist in the child.
     void abandon();
@@ -38,6 +41,7 @@ public:
         auto f = fl_->*fn;
         if (!f)
             return CKR_FUNCTION_NOT_SUPPORTED;
+        ForkGuard no_fork_meanwhile;
         if (serialize_) {
             std::lock_guard<std::mutex> g(mu_);
             return f(args...);

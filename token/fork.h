@@ -1,5 +1,15 @@
+// Fork safety.
+//
 // Fork detection without a syscall on every call: a counter that the child
 // side of pthread_atfork bumps (the approach of p11-kit's p11_forkid).
+//
+// Fork consistency: every call into a backend, and every use of the PIN
+// state files, runs under a ForkGuard. fork() (through a pthread_atfork
+// prepare handler) waits until no thread holds one, so a child never
+// inherits a backend in the middle of a call, with its locks held by threads
+// that do not exist in the child, nor a state-file lock it would keep. The
+// guard is a sharded reader lock: threads take different shards, so it costs
+// no shared cache line on the signing path.
 #pragma once
 
 #include <atomic>
@@ -16,7 +26,18 @@ inline unsigned fork_generation()
     return detail::fork_generation.load(std::memory_order_relaxed);
 }
 
-// Registers the handler once; safe to call many times.
+// Registers the handlers once; safe to call many times.
 void install_fork_handler();
+
+class ForkGuard {
+public:
+    ForkGuard();
+    ~ForkGuard();
+    ForkGuard(const ForkGuard&) = delete;
+    ForkGuard& operator=(const ForkGuard&) = delete;
+
+private:
+    int shard_; // -1: nested in another guard of this thread
+};
 
 } // namespace ukey

@@ -5,27 +5,27 @@
 
 namespace ukey {
 
-CK_OBJECT_HANDLE ObjectHandles::to_app(unsigned backend, CK_OBJECT_HANDLE h)
+CK_OBJECT_HANDLE ObjectHandles::to_app(unsigned tag, CK_OBJECT_HANDLE h)
 {
     if (h == CK_INVALID_HANDLE)
         return CK_INVALID_HANDLE;
-    if (h < (big >> index_bits))
-        return (h << index_bits) | backend;
+    if (h < (big >> tag_bits))
+        return (h << tag_bits) | tag;
     std::unique_lock<RwLock> g(lock_);
-    auto [it, fresh] = backend_to_big_[backend].try_emplace(h, 0);
+    auto [it, fresh] = backend_to_big_.try_emplace({tag, h}, 0);
     if (fresh) {
-        it->second = big | (next_big_++ << index_bits) | backend;
+        it->second = big | (next_big_++ << tag_bits) | tag;
         big_to_backend_[it->second] = h;
     }
     return it->second;
 }
 
-std::optional<CK_OBJECT_HANDLE> ObjectHandles::to_backend(unsigned backend, CK_OBJECT_HANDLE h) const
+std::optional<CK_OBJECT_HANDLE> ObjectHandles::to_backend(unsigned tag, CK_OBJECT_HANDLE h) const
 {
-    if (h == CK_INVALID_HANDLE || (h & index_mask) != backend)
+    if (h == CK_INVALID_HANDLE || (h & tag_mask) != tag)
         return std::nullopt;
     if (!(h & big))
-        return h >> index_bits;
+        return h >> tag_bits;
     std::shared_lock<RwLock> g(lock_);
     auto it = big_to_backend_.find(h);
     if (it == big_to_backend_.end())

@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -17,36 +18,44 @@ namespace ukey {
 
 class Backend;
 
-// Object handles carry their backend's index in the low 4 bits:
-// app = backend_handle << 4 | index. The mapping needs no table, no lock and
-// no memory, and a handle can never be read against the wrong backend.
+// Object handles carry a 12-bit tag naming where they belong: the backend's
+// index (low 4 bits) and a number for the backend slot (next 8 bits):
+// app = backend_handle << 12 | tag. The mapping needs no lock and no memory,
+// and a handle can never be read against another backend, nor against
+// another token of the same backend (SoftHSM2's handles are global: without
+// the slot, a session on one Key could reach another Key's objects).
 // Backend handles too large to shift (none seen in practice, but the spec
 // allows any CK_ULONG) go through a small table, marked by the top bit.
 class ObjectHandles {
 public:
     explicit ObjectHandles(const MutexCallbacks* cb) : lock_(cb) {}
 
-    CK_OBJECT_HANDLE to_app(unsigned backend, CK_OBJECT_HANDLE h);
-    // The backend handle, if `h` belongs to `backend`.
-    std::optional<CK_OBJECT_HANDLE> to_backend(unsigned backend, CK_OBJECT_HANDLE h) const;
+    CK_OBJECT_HANDLE to_app(unsigned tag, CK_OBJECT_HANDLE h);
+    // The backend handle, if `h` carries `tag`.
+    std::optional<CK_OBJECT_HANDLE> to_backend(unsigned tag, CK_OBJECT_HANDLE h) const;
     // Translates a backend handle array to application handles in place.
-    void to_app(unsigned backend, CK_OBJECT_HANDLE* hs, CK_ULONG n)
+    void to_app(unsigned tag, CK_OBJECT_HANDLE* hs, CK_ULONG n)
     {
         for (CK_ULONG i = 0; i < n; ++i)
-            hs[i] = to_app(backend, hs[i]);
+            hs[i] = to_app(tag, hs[i]);
     }
 
-    static constexpr unsigned index_bits = 4;
+    static constexpr unsigned backend_bits = 4;
+    static constexpr unsigned slot_bits = 8;
+    static constexpr unsigned tag_bits = backend_bits + slot_bits;
+    static unsigned tag(unsigned backend, unsigned slot_number) { return slot_number << backend_bits | backend; }
 
 private:
     static constexpr CK_OBJECT_HANDLE big = CK_OBJECT_HANDLE(1) << (sizeof(CK_OBJECT_HANDLE) * 8 - 1);
-    static constexpr CK_OBJECT_HANDLE index_mask = (CK_OBJECT_HANDLE(1) << index_bits) - 1;
+    static constexpr CK_OBJECT_HANDLE tag_mask = (CK_OBJECT_HANDLE(1) << tag_bits) - 1;
 
     mutable RwLock lock_;
     std::unordered_map<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> big_to_backend_;
-    std::unordered_map<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> backend_to_big_[16];
+    std::map<std::pair<unsigned, CK_OBJECT_HANDLE>, CK_OBJECT_HANDLE> backend_to_big_;
     CK_OBJECT_HANDLE next_big_ = 1;
 };
+
+struct KeyId;
 
 // What the application's session handle stands for.
 struct SessionRoute {
@@ -54,6 +63,8 @@ struct SessionRoute {
     CK_SESSION_HANDLE handle = CK_INVALID_HANDLE; // the backend's session handle
     CK_SLOT_ID slot = 0;                          // the application's slot ID
     CK_SLOT_ID backend_slot = 0;
+    unsigned tag = 0;            // ObjectHandles tag of (backend, backend slot)
+    const KeyId* key = nullptr;  // the Key, fixed when the session opened; nullptr if uninitialised
 };
 
 // Calls from the application's Notify callback, translated, when it gave one.

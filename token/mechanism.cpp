@@ -92,7 +92,7 @@ static_assert(sizeof(EcmqvDeriveParams) <= 128 && sizeof(X942MqvDeriveParams) <=
 
 } // namespace
 
-CK_RV BackendMechanism::init(const CK_MECHANISM& app, const ObjectHandles& objects, unsigned backend)
+CK_RV BackendMechanism::init(const CK_MECHANISM& app, const ObjectHandles& objects, unsigned tag)
 {
     m_ = app;
     // Copies the parameter when it is exactly a T, then lets `fix` translate it.
@@ -107,7 +107,7 @@ CK_RV BackendMechanism::init(const CK_MECHANISM& app, const ObjectHandles& objec
     auto tr = [&](CK_OBJECT_HANDLE& h, bool optional = false) {
         if (optional && h == CK_INVALID_HANDLE)
             return true;
-        auto b = objects.to_backend(backend, h);
+        auto b = objects.to_backend(tag, h);
         if (b)
             h = *b;
         return b.has_value();
@@ -139,7 +139,7 @@ CK_RV BackendMechanism::init(const CK_MECHANISM& app, const ObjectHandles& objec
     }
 }
 
-void translate_derived_handles(const CK_MECHANISM& app, ObjectHandles& objects, unsigned backend)
+void translate_derived_handles(const CK_MECHANISM& app, ObjectHandles& objects, unsigned tag)
 {
     if (!app.pParameter)
         return;
@@ -152,7 +152,7 @@ void translate_derived_handles(const CK_MECHANISM& app, ObjectHandles& objects, 
             if (out)
                 for (CK_OBJECT_HANDLE* h : {&out->hClientMacSecret, &out->hServerMacSecret, &out->hClientKey,
                                             &out->hServerKey})
-                    *h = objects.to_app(backend, *h);
+                    *h = objects.to_app(tag, *h);
         }
         break;
     case CKM_WTLS_SERVER_KEY_AND_MAC_DERIVE:
@@ -161,7 +161,7 @@ void translate_derived_handles(const CK_MECHANISM& app, ObjectHandles& objects, 
             auto* out = static_cast<WtlsKeyMatParams*>(app.pParameter)->pReturnedKeyMaterial;
             if (out)
                 for (CK_OBJECT_HANDLE* h : {&out->hMacSecret, &out->hKey})
-                    *h = objects.to_app(backend, *h);
+                    *h = objects.to_app(tag, *h);
         }
         break;
     default:

@@ -12,9 +12,9 @@ namespace ukey {
 
 class BackendMechanism {
 public:
-    // Copies `app`, translating handles inside its parameter to `backend`'s.
+    // Copies `app`, translating handles inside its parameter (carrying `tag`) to the backend's.
     // CKR_OK, CKR_KEY_HANDLE_INVALID or CKR_MECHANISM_PARAM_INVALID.
-    CK_RV init(const CK_MECHANISM& app, const ObjectHandles& objects, unsigned backend);
+    CK_RV init(const CK_MECHANISM& app, const ObjectHandles& objects, unsigned tag);
     CK_MECHANISM* get() { return &m_; }
 
 private:
@@ -25,6 +25,6 @@ private:
 // After a successful C_DeriveKey: handles the backend wrote into the
 // application's parameter (SSL3/TLS/WTLS key material) become application
 // handles.
-void translate_derived_handles(const CK_MECHANISM& app, ObjectHandles& objects, unsigned backend);
+void translate_derived_handles(const CK_MECHANISM& app, ObjectHandles& objects, unsigned tag);
 
 } // namespace ukey

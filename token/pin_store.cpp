@@ -134,6 +134,18 @@ Error unsafe(const std::filesystem::path& path, const std::string& why, bool fol
                        (folder ? "700 " : "600 ") + path.string());
 }
 
+// A state file that cannot be opened or read fails closed like a damaged one.
+Error unreadable(const std::filesystem::path& path)
+{
+    const int err = errno;
+    if (err == ELOOP)
+        return damaged(path, "is a symbolic link", "remove the link; ukey writes a fresh file");
+    if (err == EISDIR)
+        return damaged(path, "is a folder", "remove it; ukey writes a fresh file");
+    return damaged(path, std::string("cannot be read (") + std::strerror(err) + ")",
+                   "make it readable and writable by its owner only: chmod 600 " + path.string());
+}
+
 Error io_error(const std::filesystem::path& path, const char* what)
 {
     return Error{CKR_FUNCTION_FAILED, "cannot " + std::string(what) + " PIN state " + path.string() + ": " +
@@ -156,16 +168,6 @@ std::string check_owner(const struct stat& st, mode_t type)
 
 } // namespace
 
-std::string KeyId::identity() const
-{
-    std::string id = "token";
-    for (const std::string* part : {&backend, &manufacturer, &model, &serial}) {
-        id += '\0';
-        id += *part;
-    }
-    return id;
-}
-
 PinStore::PinStore(std::filesystem::path dir, PinCounts defaults) : dir_(std::move(dir)), defaults_(defaults)
 {
 }
@@ -178,10 +180,15 @@ std::filesystem::path PinStore::path_of(const KeyId& key) const
 
 Result<bool> PinStore::ensure_dir() const
 {
-    // Create what is missing with 0700; an existing folder must already be
-    // ours and private.
+    return ensure_dirs({dir_.parent_path(), dir_});
+}
+
+// Create what is missing with 0700; an existing folder must already be ours
+// and private.
+Result<bool> PinStore::ensure_dirs(std::initializer_list<std::filesystem::path> dirs) const
+{
     std::error_code ec;
-    for (const auto& d : {dir_.parent_path(), dir_}) {
+    for (const auto& d : dirs) {
         if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
             std::filesystem::create_directories(d.parent_path(), ec);
             if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
@@ -221,7 +228,7 @@ Result<PinCounts> PinStore::read(const KeyId& key) const
     if (f.fd < 0) {
         if (errno == ENOENT)
             return defaults_;
-        return errno == ELOOP ? damaged(path, "is a symbolic link") : io_error(path, "open");
+        return unreadable(path);
     }
     struct stat st;
     if (fstat(f.fd, &st) != 0)
@@ -233,15 +240,42 @@ Result<PinCounts> PinStore::read(const KeyId& key) const
     char buf[file_size];
     ssize_t n = pread(f.fd, buf, file_size, 0);
     if (n < 0)
-        return io_error(path, "read");
-    if (blank(buf, static_cast<std::size_t>(n)))
+        return unreadable(path);
+    if (blank(buf, static_cast<std::size_t>(n)) && fstat(f.fd, &st) == 0 && st.st_size <= off_t(file_size))
         return defaults_;
+    if (fstat(f.fd, &st) != 0 || st.st_size != off_t(file_size))
+        return damaged(path, "has the wrong size (" + std::to_string(st.st_size) + " bytes, not " +
+                                 std::to_string(file_size) + ")");
     const std::string key_hash = hex_sha256(key.identity(), 16);
     bool foreign = false;
     auto newest = pick(buf, static_cast<std::size_t>(n), key_hash, foreign);
     if (!newest)
         return damaged(path, foreign ? "belongs to another Key" : "is corrupt");
     return newest->first.counts;
+}
+
+PinStore::AttemptLock::~AttemptLock()
+{
+    if (fd_ >= 0)
+        close(fd_); // drops the flock
+}
+
+Result<PinStore::AttemptLock> PinStore::lock_attempts(const KeyId& key)
+{
+    // Lock files live apart, so <state_dir>/pin holds only the state.
+    const auto locks = dir_.parent_path() / "pin-locks";
+    if (auto ok = ensure_dirs({dir_.parent_path(), locks}); !ok)
+        return ok.error();
+    auto path = locks / path_of(key).filename();
+    path += ".lock";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return unreadable(path);
+    AttemptLock guard(fd);
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR)
+            return io_error(path, "lock");
+    return guard;
 }
 
 Result<PinCounts> PinStore::update(const KeyId& key, const std::function<bool(PinCounts&)>& change, bool sync)
@@ -261,9 +295,17 @@ Result<PinCounts> PinStore::apply(const KeyId& key, const std::function<bool(Pin
         return ok.error();
     const auto path = path_of(key);
     Fd f;
+    if (ignore_damage) {
+        // A reset starts from nothing: whatever is in the way (a foreign or
+        // broken file, a link) goes, as long as the folder is ours.
+        struct stat old;
+        if (lstat(path.c_str(), &old) == 0 &&
+            (!S_ISREG(old.st_mode) || !check_owner(old, S_IFREG).empty()) && unlink(path.c_str()) != 0)
+            return unreadable(path);
+    }
     f.fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f.fd < 0)
-        return errno == ELOOP ? damaged(path, "is a symbolic link") : io_error(path, "open");
+        return unreadable(path);
     if (flock(f.fd, LOCK_EX) != 0)
         return io_error(path, "lock");
     struct stat st;
@@ -276,9 +318,15 @@ Result<PinCounts> PinStore::apply(const KeyId& key, const std::function<bool(Pin
     char buf[file_size];
     ssize_t n = pread(f.fd, buf, file_size, 0);
     if (n < 0)
-        return io_error(path, "read");
+        return unreadable(path);
     // A new file, or one whose first write never reached the disk.
-    bool whole_file = blank(buf, static_cast<std::size_t>(n));
+    bool whole_file = blank(buf, static_cast<std::size_t>(n)) && st.st_size <= off_t(file_size);
+    if (!whole_file && st.st_size != off_t(file_size)) {
+        if (!ignore_damage)
+            return damaged(path, "has the wrong size (" + std::to_string(st.st_size) + " bytes, not " +
+                                     std::to_string(file_size) + ")");
+        whole_file = true;
+    }
     Record current{0, defaults_};
     std::size_t write_at = 0;
     if (!whole_file) {
@@ -310,6 +358,8 @@ Result<PinCounts> PinStore::apply(const KeyId& key, const std::function<bool(Pin
     } else {
         out = format(next, key_hash);
     }
+    if (whole_file && ftruncate(f.fd, 0) != 0)
+        return io_error(path, "write");
     if (pwrite(f.fd, out.data(), out.size(), static_cast<off_t>(write_at)) != static_cast<ssize_t>(out.size()))
         return io_error(path, "write");
     if (sync && fdatasync(f.fd) != 0)

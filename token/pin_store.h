@@ -9,6 +9,7 @@
 // belongs to another Key is reported as such, and callers fail closed.
 #pragma once
 
+#include "key_id.h"
 #include "result.h"
 
 #include <filesystem>
@@ -16,12 +17,6 @@
 #include <string>
 
 namespace ukey {
-
-// What names a Key for its state: the same identity as its slot ID.
-struct KeyId {
-    std::string backend, manufacturer, model, serial;
-    std::string identity() const;
-};
 
 struct PinCounts {
     unsigned user_left = 6, user_max = 6;
@@ -42,8 +37,24 @@ public:
     // changed; with `sync`, the write is on disk before update returns.
     // `change` returns false to abort without writing.
     Result<PinCounts> update(const KeyId& key, const std::function<bool(PinCounts&)>& change, bool sync);
-    // Replaces whatever is there, damaged or not (C_InitToken).
+    // Replaces whatever is there, damaged or not (C_InitToken): a damaged
+    // file is removed and written anew.
     Result<PinCounts> reset(const KeyId& key, const PinCounts& fresh);
+
+    // Held across one PIN attempt (take a try, ask the token, settle): only
+    // one attempt per Key runs at a time, across processes and threads.
+    class AttemptLock {
+    public:
+        explicit AttemptLock(int fd) : fd_(fd) {}
+        AttemptLock(AttemptLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+        AttemptLock(const AttemptLock&) = delete;
+        AttemptLock& operator=(const AttemptLock&) = delete;
+        ~AttemptLock();
+
+    private:
+        int fd_;
+    };
+    Result<AttemptLock> lock_attempts(const KeyId& key);
 
     std::filesystem::path path_of(const KeyId& key) const;
     const PinCounts& defaults() const { return defaults_; }
@@ -52,6 +63,7 @@ private:
     Result<PinCounts> apply(const KeyId& key, const std::function<bool(PinCounts&)>& change, bool sync,
                             bool ignore_damage);
     Result<bool> ensure_dir() const;
+    Result<bool> ensure_dirs(std::initializer_list<std::filesystem::path> dirs) const;
     // false: the folders do not exist yet; an error: they are not private.
     Result<bool> check_dirs() const;
 

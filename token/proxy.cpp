@@ -8,6 +8,7 @@
 #include <mutex>
 #include <new>
 #include <pthread.h>
+#include <set>
 
 namespace ukey {
 
@@ -72,6 +73,7 @@ unsigned Proxy::current_fork_generation()
 Proxy::Proxy(Config cfg, std::optional<MutexCallbacks> cb)
     : callbacks_(cb), config_(std::move(cfg)), slots_(callbacks_ ? &*callbacks_ : nullptr),
       sessions_(callbacks_ ? &*callbacks_ : nullptr), objects_(callbacks_ ? &*callbacks_ : nullptr),
+      tags_lock_(callbacks_ ? &*callbacks_ : nullptr), keys_lock_(callbacks_ ? &*callbacks_ : nullptr),
       expired_lock_(callbacks_ ? &*callbacks_ : nullptr), events_lock_(callbacks_ ? &*callbacks_ : nullptr)
 {
 }
@@ -94,13 +96,16 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
     Proxy* old = active_.load(std::memory_order_acquire);
     if (old && old->fork_generation_ == fork_generation())
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
-    const bool after_fork = old != nullptr;
-    if (after_fork) {
+    std::set<std::string> inherited; // modules the parent's ukey initialised
+    if (old) {
         // The parent's Proxy, copied into this child: its locks may be held
         // by threads that do not exist here, so it is left untouched (and
         // its memory is not reclaimed) rather than torn down.
-        for (auto& b : old->backends_)
+        for (auto& b : old->backends_) {
+            if (b->initialized_by_us())
+                inherited.insert(b->module());
             b->abandon();
+        }
         old->next_abandoned_ = abandoned_;
         abandoned_ = old;
         active_.store(nullptr, std::memory_order_release);
@@ -119,7 +124,7 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
     for (std::size_t i = 0; i < p->config_.backends.size(); ++i) {
         const BackendConfig& bc = p->config_.backends[i];
         auto b = Backend::load(bc, static_cast<unsigned>(i));
-        Result<bool> ready = b ? (*b)->initialize(flags, after_fork) : Result<bool>(b.error());
+        Result<bool> ready = b ? (*b)->initialize(flags, inherited.count(bc.module) > 0) : Result<bool>(b.error());
         if (!ready) {
             if (bc.optional) {
                 log::warning(ready.error().message + " (optional backend: skipped)");

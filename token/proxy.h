@@ -198,6 +198,8 @@ private:
     // Takes one try, durably, before a PIN goes to the token.
     CK_RV reserve_try(const KeyId& key, PinUser who, PinCounts& after);
     void settle_try(const KeyId& key, PinUser who, Verdict v);
+    template <class Ask>
+    CK_RV attempt(const KeyId& key, PinUser who, PinCounts& counts, Ask&& ask_token);
     static Verdict verdict(CK_RV rv);
     void show_pin_state(const Backend& b, CK_TOKEN_INFO& info) const;
     bool pin_expired(const SessionRoute& r) const;
@@ -223,6 +225,20 @@ private:
     SessionTable sessions_;
     ObjectHandles objects_;
     unsigned fork_generation_ = 0;
+
+    // Object-handle tags: a number per (backend, backend slot) seen.
+    unsigned route_tag(const Backend& b, CK_SLOT_ID backend_slot);
+    // One KeyId object per Key for the Proxy's life, so a session route can
+    // point at its Key for the cost of a pointer.
+    const KeyId* intern(const KeyId& key);
+    // The Key in a backend slot, read now (nullptr: uninitialised token).
+    CK_RV bind_key(const SlotEntry& e, const KeyId*& out);
+
+    RwLock tags_lock_;
+    std::map<std::pair<unsigned, CK_SLOT_ID>, unsigned> tags_;
+    std::vector<unsigned> next_slot_number_ = std::vector<unsigned>(16, 1);
+    RwLock keys_lock_;
+    std::map<std::string, std::unique_ptr<KeyId>> keys_;
 
     std::unique_ptr<PinStore> pins_;
     mutable RwLock expired_lock_;

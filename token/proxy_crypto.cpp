@@ -16,7 +16,7 @@ CK_RV Proxy::OperationInit(Op op, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR p
         if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
             return rv;
         BackendMechanism m;
-        if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
+        if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
             return rv;
         const Backend& b = *r.backend;
         CK_RV rv = CKR_GENERAL_ERROR;
@@ -56,7 +56,7 @@ CK_RV Proxy::GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism
     return on_session(hSession, [&](const SessionRoute& r) {
         CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GenerateKey, r.handle, pMechanism, pTemplate, ulCount, phKey);
         if (rv == CKR_OK)
-            *phKey = objects_.to_app(r.backend->index(), *phKey);
+            *phKey = objects_.to_app(r.tag, *phKey);
         return rv;
     });
 }
@@ -74,8 +74,8 @@ CK_RV Proxy::GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
                                    ulPublicKeyAttributeCount, pPrivateKeyTemplate, ulPrivateKeyAttributeCount,
                                    phPublicKey, phPrivateKey);
         if (rv == CKR_OK) {
-            *phPublicKey = objects_.to_app(r.backend->index(), *phPublicKey);
-            *phPrivateKey = objects_.to_app(r.backend->index(), *phPrivateKey);
+            *phPublicKey = objects_.to_app(r.tag, *phPublicKey);
+            *phPrivateKey = objects_.to_app(r.tag, *phPrivateKey);
         }
         return rv;
     });
@@ -93,7 +93,7 @@ CK_RV Proxy::WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK
         if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
             return rv;
         BackendMechanism m;
-        if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
+        if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
             return rv;
         CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_WrapKey, r.handle, m.get(), wrapping, key, pWrappedKey,
                                    pulWrappedKeyLen);
@@ -119,12 +119,12 @@ CK_RV Proxy::UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
         if (CK_RV rv = object(r, hUnwrappingKey, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID); rv != CKR_OK)
             return rv;
         BackendMechanism m;
-        if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
+        if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
             return rv;
         CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_UnwrapKey, r.handle, m.get(), unwrapping, pWrappedKey,
                                    ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey);
         if (rv == CKR_OK)
-            *phKey = objects_.to_app(r.backend->index(), *phKey);
+            *phKey = objects_.to_app(r.tag, *phKey);
         return key_rv(rv, CKR_UNWRAPPING_KEY_HANDLE_INVALID);
     });
 }
@@ -141,14 +141,14 @@ CK_RV Proxy::DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
         if (CK_RV rv = object(r, hBaseKey, base, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
             return rv;
         BackendMechanism m;
-        if (CK_RV rv = m.init(*pMechanism, objects_, r.backend->index()); rv != CKR_OK)
+        if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
             return rv;
         CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_DeriveKey, r.handle, m.get(), base, pTemplate,
                                    ulAttributeCount, phKey);
         if (rv == CKR_OK) {
             if (phKey)
-                *phKey = objects_.to_app(r.backend->index(), *phKey);
-            translate_derived_handles(*pMechanism, objects_, r.backend->index());
+                *phKey = objects_.to_app(r.tag, *phKey);
+            translate_derived_handles(*pMechanism, objects_, r.tag);
         }
         return key_rv(rv);
     });

@@ -5,7 +5,7 @@ namespace ukey {
 
 CK_RV Proxy::object(const SessionRoute& r, CK_OBJECT_HANDLE app, CK_OBJECT_HANDLE& out, CK_RV invalid) const
 {
-    auto h = objects_.to_backend(r.backend->index(), app);
+    auto h = objects_.to_backend(r.tag, app);
     if (!h)
         return invalid;
     out = *h;
@@ -20,7 +20,7 @@ CK_RV Proxy::CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate
     return on_session(hSession, [&](const SessionRoute& r) {
         CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CreateObject, r.handle, pTemplate, ulCount, phObject);
         if (rv == CKR_OK)
-            *phObject = objects_.to_app(r.backend->index(), *phObject);
+            *phObject = objects_.to_app(r.tag, *phObject);
         return rv;
     });
 }
@@ -33,7 +33,7 @@ CK_RV Proxy::CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
         CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CopyObject, r.handle, h, pTemplate, ulCount, phNewObject);
         if (rv == CKR_OK)
-            *phNewObject = objects_.to_app(r.backend->index(), *phNewObject);
+            *phNewObject = objects_.to_app(r.tag, *phNewObject);
         return rv;
     });
 }
@@ -94,7 +94,7 @@ CK_RV Proxy::FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObje
             // never let that run past the application's array.
             if (*pulObjectCount > ulMaxObjectCount)
                 *pulObjectCount = ulMaxObjectCount;
-            objects_.to_app(r.backend->index(), phObject, *pulObjectCount);
+            objects_.to_app(r.tag, phObject, *pulObjectCount);
         }
         return rv;
     });

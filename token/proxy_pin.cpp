@@ -9,9 +9,12 @@
 #include "log.h"
 #include "pin_rules.h"
 #include "slot_id.h"
+#include "slot_table.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 
 namespace ukey {
@@ -29,10 +32,10 @@ bool bad_pin(CK_UTF8CHAR_PTR pin, CK_ULONG len)
 
 CK_RV Proxy::key_of(const Backend& b, CK_SLOT_ID backend_slot, KeyId& key, CK_TOKEN_INFO& info) const
 {
-    CK_RV rv = b.call(&CK_FUNCTION_LIST::C_GetTokenInfo, backend_slot, &info);
+    CK_RV rv = read_token_info(b, backend_slot, info);
     if (rv != CKR_OK)
         return rv;
-    key = KeyId{b.name(), trim_field(info.manufacturerID), trim_field(info.model), trim_field(info.serialNumber)};
+    key = key_id(b.name(), info);
     return CKR_OK;
 }
 
@@ -85,22 +88,50 @@ Proxy::Verdict Proxy::verdict(CK_RV rv)
     switch (rv) {
     case CKR_OK:
         return Verdict::right;
-    case CKR_PIN_INCORRECT:
-    case CKR_PIN_LOCKED:
-        return Verdict::wrong;
-    default:
-        // The token did not judge the PIN (already logged in, session gone,
-        // Key pulled out, length out of range): the try is given back.
+    // Answers given before any PIN check: the try is given back.
+    case CKR_USER_ALREADY_LOGGED_IN:
+    case CKR_USER_ANOTHER_ALREADY_LOGGED_IN:
+    case CKR_USER_TOO_MANY_TYPES:
+    case CKR_USER_TYPE_INVALID:
+    case CKR_USER_PIN_NOT_INITIALIZED:
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+    case CKR_SESSION_READ_ONLY:
+    case CKR_SESSION_READ_ONLY_EXISTS:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_ARGUMENTS_BAD:
+    case CKR_OPERATION_NOT_INITIALIZED:
         return Verdict::unjudged;
+    // Everything else, including errors that may have come after the token
+    // looked at the PIN (CKR_GENERAL_ERROR, CKR_DEVICE_ERROR, CKR_DEVICE_REMOVED,
+    // seen from SoftHSM2 under load): the try stays taken.
+    default:
+        return Verdict::wrong;
     }
+}
+
+// One PIN attempt on a Key: the attempt lock, a try taken before the PIN
+// goes to the token, the token's answer, the try settled.
+template <class Ask>
+CK_RV Proxy::attempt(const KeyId& key, PinUser who, PinCounts& counts, Ask&& ask_token)
+{
+    auto lock = pins_->lock_attempts(key);
+    if (!lock) {
+        log::error(lock.error().message);
+        return lock.error().rv == CKR_PIN_LOCKED ? CKR_PIN_LOCKED : CKR_DEVICE_ERROR;
+    }
+    if (CK_RV rv = reserve_try(key, who, counts); rv != CKR_OK)
+        return rv;
+    CK_RV rv = ask_token();
+    settle_try(key, who, verdict(rv));
+    return rv;
 }
 
 void Proxy::show_pin_state(const Backend& b, CK_TOKEN_INFO& info) const
 {
     if (!counts_pins(b) || !(info.flags & CKF_TOKEN_INITIALIZED))
         return;
-    KeyId key{b.name(), trim_field(info.manufacturerID), trim_field(info.model), trim_field(info.serialNumber)};
-    apply_pin_flags(info, pins_->read(key));
+    apply_pin_flags(info, pins_->read(key_id(b.name(), info)));
 }
 
 bool Proxy::pin_expired(const SessionRoute& r) const
@@ -155,21 +186,18 @@ CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
     const bool known_type = userType == CKU_USER || userType == CKU_SO || userType == CKU_CONTEXT_SPECIFIC;
-    if (!counts_pins(*r.backend) || !known_type)
+    if (!counts_pins(*r.backend) || !known_type || !r.key)
         return r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
     if (userType == CKU_USER && pin_expired(r))
         return CKR_USER_ALREADY_LOGGED_IN;
 
-    KeyId key;
-    CK_TOKEN_INFO info;
-    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
-        return rv;
+    // The Key is the one the session was opened on: never re-read here, so
+    // an odd answer from the token cannot charge the try to another record.
     const PinUser who = userType == CKU_SO ? PinUser::so : PinUser::user;
     PinCounts counts;
-    if (CK_RV rv = reserve_try(key, who, counts); rv != CKR_OK)
-        return rv;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
-    settle_try(key, who, verdict(rv));
+    CK_RV rv = attempt(*r.key, who, counts, [&] {
+        return r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
+    });
     if (rv == CKR_OK && userType == CKU_USER && counts.user_must_change) {
         // Only C_SetPIN may follow: the token is logged out again, and calls
         // that need a login answer CKR_PIN_EXPIRED until the PIN is changed.
@@ -201,25 +229,23 @@ CK_RV Proxy::SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULON
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
-    KeyId key;
     CK_TOKEN_INFO info;
-    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
+    if (CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetTokenInfo, r.backend_slot, &info); rv != CKR_OK)
         return rv;
     if (CK_RV rv = check_new_pin(pNewPin, ulNewLen, info, config_.pin_rules, pOldPin, ulOldLen); rv != CKR_OK)
         return rv;
-    if (!counts_pins(*r.backend))
+    if (!counts_pins(*r.backend) || !r.key)
         return r.backend->call(&CK_FUNCTION_LIST::C_SetPIN, r.handle, pOldPin, ulOldLen, pNewPin, ulNewLen);
 
     PinUser who;
     if (CK_RV rv = session_user(r, who); rv != CKR_OK)
         return rv;
     PinCounts counts;
-    if (CK_RV rv = reserve_try(key, who, counts); rv != CKR_OK)
-        return rv;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_SetPIN, r.handle, pOldPin, ulOldLen, pNewPin, ulNewLen);
-    settle_try(key, who, verdict(rv));
+    CK_RV rv = attempt(*r.key, who, counts, [&] {
+        return r.backend->call(&CK_FUNCTION_LIST::C_SetPIN, r.handle, pOldPin, ulOldLen, pNewPin, ulNewLen);
+    });
     if (rv == CKR_OK && who == PinUser::user && counts.user_must_change) {
-        auto done = pins_->update(key, [](PinCounts& c) { c.user_must_change = false; return true; }, true);
+        auto done = pins_->update(*r.key, [](PinCounts& c) { c.user_must_change = false; return true; }, true);
         if (!done)
             log::error(done.error().message);
         if (pin_expired(r)) {
@@ -240,17 +266,16 @@ CK_RV Proxy::InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG 
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
-    KeyId key;
     CK_TOKEN_INFO info;
-    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
+    if (CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetTokenInfo, r.backend_slot, &info); rv != CKR_OK)
         return rv;
     if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, config_.pin_rules); rv != CKR_OK)
         return rv;
     CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_InitPIN, r.handle, pPin, ulPinLen);
-    if (rv == CKR_OK && counts_pins(*r.backend)) {
+    if (rv == CKR_OK && counts_pins(*r.backend) && r.key) {
         // The SO unlock: a new user PIN, the full count, no lock.
         auto done = pins_->update(
-            key,
+            *r.key,
             [](PinCounts& c) {
                 c.user_left = c.user_max;
                 c.user_must_change = false;
@@ -278,6 +303,7 @@ CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLe
         return rv;
     const bool counted = counts_pins(*e.backend);
     bool reserved = false;
+    std::optional<PinStore::AttemptLock> lock;
     if (!(info.flags & CKF_TOKEN_INITIALIZED)) {
         if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, config_.pin_rules); rv != CKR_OK)
             return rv;
@@ -285,6 +311,8 @@ CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLe
         // Re-initialising checks the SO PIN, so a wrong one costs an SO try.
         // With the SO PIN locked (or the state damaged) C_InitToken is the
         // one way left, and it wipes the Key: it is let through uncounted.
+        if (auto l = pins_->lock_attempts(old_key))
+            lock.emplace(std::move(*l));
         auto now = pins_->read(old_key);
         if (now && now->so_left > 0) {
             PinCounts after;
@@ -305,6 +333,7 @@ CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLe
         if (!fresh)
             log::error(fresh.error().message);
     }
+    lock.reset();
     return rv;
 }
 
@@ -361,12 +390,10 @@ CK_RV Proxy::SetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_
         return rv;
     if (who != PinUser::so)
         return CKR_USER_NOT_LOGGED_IN;
-    KeyId key;
-    CK_TOKEN_INFO info;
-    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
-        return rv;
+    if (!r.key)
+        return CKR_TOKEN_NOT_RECOGNIZED;
     auto done = pins_->update(
-        key,
+        *r.key,
         [&](PinCounts& c) {
             c.user_max = c.user_left = static_cast<unsigned>(userMaxTries);
             c.so_max = c.so_left = static_cast<unsigned>(soMaxTries);
@@ -391,9 +418,10 @@ CK_RV Proxy::InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, 
         return CKR_SESSION_HANDLE_INVALID;
     if (!counts_pins(*r.backend))
         return CKR_FUNCTION_NOT_SUPPORTED;
-    KeyId key;
+    if (!r.key)
+        return CKR_TOKEN_NOT_RECOGNIZED;
     CK_TOKEN_INFO info;
-    if (CK_RV rv = key_of(*r.backend, r.backend_slot, key, info); rv != CKR_OK)
+    if (CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetTokenInfo, r.backend_slot, &info); rv != CKR_OK)
         return rv;
     // The issuer's default PIN (often 1111 or 123456) is trivial on purpose:
     // only the token's length limits apply.
@@ -403,7 +431,7 @@ CK_RV Proxy::InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, 
     if (rv != CKR_OK)
         return rv;
     auto done = pins_->update(
-        key,
+        *r.key,
         [](PinCounts& c) {
             c.user_left = c.user_max;
             c.user_must_change = true;

@@ -3,6 +3,43 @@
 
 namespace ukey {
 
+unsigned Proxy::route_tag(const Backend& b, CK_SLOT_ID backend_slot)
+{
+    std::unique_lock<RwLock> g(tags_lock_);
+    auto [it, fresh] = tags_.try_emplace({b.index(), backend_slot}, 0);
+    if (fresh) {
+        // Slot number 0 means "not told apart": a backend with more than 255
+        // slots in one module lifetime shares it for the rest.
+        unsigned& next = next_slot_number_[b.index()];
+        it->second = next < (1u << ObjectHandles::slot_bits) ? next++ : 0;
+    }
+    return ObjectHandles::tag(b.index(), it->second);
+}
+
+const KeyId* Proxy::intern(const KeyId& key)
+{
+    std::unique_lock<RwLock> g(keys_lock_);
+    auto& slot = keys_[key.identity()];
+    if (!slot)
+        slot = std::make_unique<KeyId>(key);
+    return slot.get();
+}
+
+CK_RV Proxy::bind_key(const SlotEntry& e, const KeyId*& out)
+{
+    out = nullptr;
+    if (e.names_key && e.present) {
+        out = intern(e.key);
+        return CKR_OK;
+    }
+    CK_TOKEN_INFO info;
+    if (CK_RV rv = read_token_info(*e.backend, e.backend_slot, info); rv != CKR_OK)
+        return rv;
+    if (info.flags & CKF_TOKEN_INITIALIZED)
+        out = intern(key_id(e.backend->name(), info));
+    return CKR_OK;
+}
+
 namespace {
 // The backend calls this with its own session handle; the application gets
 // its own handle and pApplication back.
@@ -23,17 +60,31 @@ CK_RV Proxy::OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplica
     SlotEntry e;
     if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
         return rv;
+    const KeyId* key = nullptr;
+    if (CK_RV rv = bind_key(e, key); rv != CKR_OK)
+        return rv;
     const CK_SESSION_HANDLE mine = sessions_.reserve();
     std::unique_ptr<NotifyRelay> relay;
     if (Notify)
         relay.reset(new NotifyRelay{mine, Notify, pApplication});
     CK_SESSION_HANDLE theirs = CK_INVALID_HANDLE;
-    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_OpenSession, e.backend_slot, flags,
-                               relay ? static_cast<CK_VOID_PTR>(relay.get()) : pApplication,
-                               relay ? &relay_notify : CK_NOTIFY(nullptr), &theirs);
+    CK_RV rv = CKR_GENERAL_ERROR;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        rv = e.backend->call(&CK_FUNCTION_LIST::C_OpenSession, e.backend_slot, flags,
+                             relay ? static_cast<CK_VOID_PTR>(relay.get()) : pApplication,
+                             relay ? &relay_notify : CK_NOTIFY(nullptr), &theirs);
+        // SoftHSM2 answers this (not a C_OpenSession code) when another
+        // thread's C_CloseAllSessions runs at the same moment: try again.
+        if (rv != CKR_SESSION_HANDLE_INVALID)
+            break;
+    }
+    if (rv == CKR_SESSION_HANDLE_INVALID)
+        rv = CKR_DEVICE_ERROR;
     if (rv != CKR_OK)
         return rv;
-    sessions_.insert(mine, SessionRoute{e.backend, theirs, slotID, e.backend_slot}, std::move(relay));
+    sessions_.insert(mine,
+                     SessionRoute{e.backend, theirs, slotID, e.backend_slot, route_tag(*e.backend, e.backend_slot), key},
+                     std::move(relay));
     *phSession = mine;
     return CKR_OK;
 }
@@ -60,7 +111,7 @@ CK_RV Proxy::CloseAllSessions(CK_SLOT_ID slotID)
     SlotEntry e;
     if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
         return rv;
-    SessionRoute any{e.backend, CK_INVALID_HANDLE, slotID, e.backend_slot};
+    SessionRoute any{e.backend, CK_INVALID_HANDLE, slotID, e.backend_slot, 0, nullptr};
     if (e.names_key && !e.present) {
         sessions_.erase_slot(e.backend, e.backend_slot);
         forget_login_if_last(any);

@@ -80,7 +80,7 @@ CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     SlotEntry e;
     if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
         return rv;
-    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_GetTokenInfo, e.backend_slot, pInfo);
+    CK_RV rv = read_token_info(*e.backend, e.backend_slot, *pInfo, e.names_key ? &e.identity : nullptr);
     if (rv == CKR_SLOT_ID_INVALID)
         rv = CKR_TOKEN_NOT_PRESENT;
     if (rv == CKR_OK && e.names_key && token_identity(e.backend->name(), *pInfo) != e.identity) {

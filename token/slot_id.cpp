@@ -1,5 +1,7 @@
 #include "slot_id.h"
 
+#include "key_id.h"
+
 namespace ukey {
 
 std::string trim_field(const CK_UTF8CHAR* field, std::size_t size)
@@ -12,13 +14,7 @@ std::string trim_field(const CK_UTF8CHAR* field, std::size_t size)
 
 std::string token_identity(const std::string& backend, const CK_TOKEN_INFO& t)
 {
-    std::string id = "token";
-    for (const std::string& part : {backend, trim_field(t.manufacturerID), trim_field(t.model),
-                                    trim_field(t.serialNumber)}) {
-        id += '\0';
-        id += part;
-    }
-    return id;
+    return key_id(backend, t).identity();
 }
 
 std::string empty_slot_identity(const std::string& backend, const CK_SLOT_INFO& s, CK_SLOT_ID backend_slot)

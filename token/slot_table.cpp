@@ -8,6 +8,28 @@
 
 namespace ukey {
 
+CK_RV read_token_info(const Backend& b, CK_SLOT_ID backend_slot, CK_TOKEN_INFO& info, const std::string* expect)
+{
+    CK_RV rv = b.call(&CK_FUNCTION_LIST::C_GetTokenInfo, backend_slot, &info);
+    if (rv != CKR_OK)
+        return rv;
+    std::string last = token_identity(b.name(), info);
+    if (expect && last == *expect)
+        return CKR_OK;
+    for (int i = 0; i < 3; ++i) {
+        CK_TOKEN_INFO again{};
+        rv = b.call(&CK_FUNCTION_LIST::C_GetTokenInfo, backend_slot, &again);
+        if (rv != CKR_OK)
+            return rv;
+        std::string now = token_identity(b.name(), again);
+        info = again;
+        if (now == last || (expect && now == *expect))
+            return CKR_OK;
+        last = now;
+    }
+    return CKR_DEVICE_ERROR; // the token never said the same twice
+}
+
 void SlotTable::scan(Backend& b, std::vector<Seen>& out)
 {
     // Two-call form; the list may grow between the calls (a reader plugged
@@ -32,15 +54,16 @@ void SlotTable::scan(Backend& b, std::vector<Seen>& out)
         return;
     }
     for (CK_SLOT_ID s : ids) {
-        Seen seen{&b, s, {}, false, {}};
+        Seen seen{&b, s, {}, false, {}, {}};
         if (b.call(&CK_FUNCTION_LIST::C_GetSlotInfo, s, &seen.info) != CKR_OK)
             continue;
         CK_TOKEN_INFO t{};
         // An uninitialised token has no identity worth naming: it goes by
         // its slot until C_InitToken gives it a serial.
-        if ((seen.info.flags & CKF_TOKEN_PRESENT) &&
-            b.call(&CK_FUNCTION_LIST::C_GetTokenInfo, s, &t) == CKR_OK && (t.flags & CKF_TOKEN_INITIALIZED)) {
-            seen.identity = token_identity(b.name(), t);
+        if ((seen.info.flags & CKF_TOKEN_PRESENT) && read_token_info(b, s, t) == CKR_OK &&
+            (t.flags & CKF_TOKEN_INITIALIZED)) {
+            seen.key = key_id(b.name(), t);
+            seen.identity = seen.key.identity();
             seen.names_key = true;
         } else {
             seen.identity = empty_slot_identity(b.name(), seen.info, s);
@@ -75,6 +98,7 @@ void SlotTable::refresh(const std::vector<std::unique_ptr<Backend>>& backends)
         e.backend_slot = s.backend_slot;
         e.identity = std::move(s.identity);
         e.names_key = s.names_key;
+        e.key = std::move(s.key);
         e.present = true;
         e.info = s.info;
         order_.push_back(id);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "backend.h"
+#include "key_id.h"
 #include "lock.h"
 
 #include <map>
@@ -22,9 +23,17 @@ struct SlotEntry {
     CK_SLOT_ID backend_slot = 0;
     std::string identity;
     bool names_key = false; // a Key's ID (else: a backend slot's)
+    KeyId key;              // when names_key
     bool present = false;   // listed by the last refresh
     CK_SLOT_INFO info{};    // as of the last refresh
 };
+
+// C_GetTokenInfo that does not believe one odd answer: some backends (SoftHSM2
+// under load from other processes) now and then answer CKR_OK with blank
+// fields. With `expect`, a read matching that identity is taken at once;
+// otherwise reads repeat until two in a row agree (at most 4 reads).
+CK_RV read_token_info(const Backend& b, CK_SLOT_ID backend_slot, CK_TOKEN_INFO& info,
+                      const std::string* expect = nullptr);
 
 class SlotTable {
 public:
@@ -48,6 +57,7 @@ private:
         std::string identity;
         bool names_key;
         CK_SLOT_INFO info;
+        KeyId key;
     };
     static void scan(Backend& b, std::vector<Seen>& out);
 

@@ -37,7 +37,18 @@ TEST(ObjectHandles, HugeBackendHandlesGoThroughTheTable)
     EXPECT_NE(h.to_app(2, huge), a);
     EXPECT_EQ(h.to_backend(1, a), std::optional<CK_OBJECT_HANDLE>(huge));
     EXPECT_FALSE(h.to_backend(2, a));
-    EXPECT_FALSE(h.to_backend(1, a + 16)) << "an unknown big handle is invalid";
+    EXPECT_FALSE(h.to_backend(1, a + (CK_OBJECT_HANDLE(1) << ObjectHandles::tag_bits)))
+        << "an unknown big handle is invalid";
+}
+
+TEST(ObjectHandles, SlotTagsKeepTokensOfOneBackendApart)
+{
+    ObjectHandles h(nullptr);
+    const unsigned key_a = ObjectHandles::tag(2, 1), key_b = ObjectHandles::tag(2, 2);
+    CK_OBJECT_HANDLE app = h.to_app(key_a, 7);
+    EXPECT_EQ(h.to_backend(key_a, app), std::optional<CK_OBJECT_HANDLE>(7));
+    EXPECT_FALSE(h.to_backend(key_b, app)) << "same backend, other Key";
+    EXPECT_FALSE(h.to_backend(ObjectHandles::tag(3, 1), app)) << "other backend";
 }
 
 TEST(SessionTable, InsertFindEraseBySlot)
