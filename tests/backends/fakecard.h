@@ -1,0 +1,33 @@
+// Constants of ukey-test-fakecard (fakecard.cpp), shared with the tests that
+// drive it. TEST-ONLY: see README.md.
+#pragma once
+
+// The one slot and its token.
+#define FAKECARD_SLOT_ID 7UL
+#define FAKECARD_LABEL "fakecard"
+#define FAKECARD_MANUFACTURER "ukey tests"
+#define FAKECARD_MODEL "fakecard"
+#define FAKECARD_SERIAL "FAKE0001"
+
+// PINs of a card whose state file does not exist yet.
+#define FAKECARD_DEFAULT_USER_PIN "card-user-2468"
+#define FAKECARD_DEFAULT_SO_PIN "card-so-13579"
+
+// The card locks a PIN after this many wrong tries in a row.
+#define FAKECARD_MAX_TRIES 3U
+
+// PIN length limits the card reports (ulMinPinLen / ulMaxPinLen).
+#define FAKECARD_MIN_PIN 4UL
+#define FAKECARD_MAX_PIN 32UL
+
+// Environment variable naming the state file (required). The file holds one
+// line, e.g.
+//   fakecard 1 user_left=3 so_left=3 user_pin=card-user-2468 so_pin=card-so-13579
+// and is read and rewritten under flock() on every PIN operation, so several
+// processes loading the card share one counter like they would share a card.
+#define FAKECARD_STATE_ENV "FAKECARD_STATE"
+
+// Optional: "N" makes every Nth C_GetTokenInfo of the process answer CKR_OK
+// with a blank serial number, as SoftHSM2 2.6.1 sometimes does when several
+// processes use one token. Read on every call.
+#define FAKECARD_SERIAL_GLITCH_ENV "FAKECARD_SERIAL_GLITCH_EVERY"

@@ -1,0 +1,155 @@
+#include "ukeytest/rv.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+namespace ukeytest {
+namespace {
+
+#define UKEYTEST_RV(name) {name, #name}
+const std::pair<CK_RV, const char*> kNames[] = {
+    UKEYTEST_RV(CKR_ACTION_PROHIBITED),
+    UKEYTEST_RV(CKR_ARGUMENTS_BAD),
+    UKEYTEST_RV(CKR_ATTRIBUTE_READ_ONLY),
+    UKEYTEST_RV(CKR_ATTRIBUTE_SENSITIVE),
+    UKEYTEST_RV(CKR_ATTRIBUTE_TYPE_INVALID),
+    UKEYTEST_RV(CKR_ATTRIBUTE_VALUE_INVALID),
+    UKEYTEST_RV(CKR_BUFFER_TOO_SMALL),
+    UKEYTEST_RV(CKR_CANCEL),
+    UKEYTEST_RV(CKR_CANT_LOCK),
+    UKEYTEST_RV(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+    UKEYTEST_RV(CKR_CRYPTOKI_NOT_INITIALIZED),
+    UKEYTEST_RV(CKR_CURVE_NOT_SUPPORTED),
+    UKEYTEST_RV(CKR_DATA_INVALID),
+    UKEYTEST_RV(CKR_DATA_LEN_RANGE),
+    UKEYTEST_RV(CKR_DEVICE_ERROR),
+    UKEYTEST_RV(CKR_DEVICE_MEMORY),
+    UKEYTEST_RV(CKR_DEVICE_REMOVED),
+    UKEYTEST_RV(CKR_DOMAIN_PARAMS_INVALID),
+    UKEYTEST_RV(CKR_ENCRYPTED_DATA_INVALID),
+    UKEYTEST_RV(CKR_ENCRYPTED_DATA_LEN_RANGE),
+    UKEYTEST_RV(CKR_EXCEEDED_MAX_ITERATIONS),
+    UKEYTEST_RV(CKR_FIPS_SELF_TEST_FAILED),
+    UKEYTEST_RV(CKR_FUNCTION_CANCELED),
+    UKEYTEST_RV(CKR_FUNCTION_FAILED),
+    UKEYTEST_RV(CKR_FUNCTION_NOT_PARALLEL),
+    UKEYTEST_RV(CKR_FUNCTION_NOT_SUPPORTED),
+    UKEYTEST_RV(CKR_FUNCTION_REJECTED),
+    UKEYTEST_RV(CKR_GENERAL_ERROR),
+    UKEYTEST_RV(CKR_HOST_MEMORY),
+    UKEYTEST_RV(CKR_INFORMATION_SENSITIVE),
+    UKEYTEST_RV(CKR_KEY_CHANGED),
+    UKEYTEST_RV(CKR_KEY_FUNCTION_NOT_PERMITTED),
+    UKEYTEST_RV(CKR_KEY_HANDLE_INVALID),
+    UKEYTEST_RV(CKR_KEY_INDIGESTIBLE),
+    UKEYTEST_RV(CKR_KEY_NEEDED),
+    UKEYTEST_RV(CKR_KEY_NOT_NEEDED),
+    UKEYTEST_RV(CKR_KEY_NOT_WRAPPABLE),
+    UKEYTEST_RV(CKR_KEY_SIZE_RANGE),
+    UKEYTEST_RV(CKR_KEY_TYPE_INCONSISTENT),
+    UKEYTEST_RV(CKR_KEY_UNEXTRACTABLE),
+    UKEYTEST_RV(CKR_LIBRARY_LOAD_FAILED),
+    UKEYTEST_RV(CKR_MECHANISM_INVALID),
+    UKEYTEST_RV(CKR_MECHANISM_PARAM_INVALID),
+    UKEYTEST_RV(CKR_MUTEX_BAD),
+    UKEYTEST_RV(CKR_MUTEX_NOT_LOCKED),
+    UKEYTEST_RV(CKR_NEED_TO_CREATE_THREADS),
+    UKEYTEST_RV(CKR_NEW_PIN_MODE),
+    UKEYTEST_RV(CKR_NEXT_OTP),
+    UKEYTEST_RV(CKR_NO_EVENT),
+    UKEYTEST_RV(CKR_OBJECT_HANDLE_INVALID),
+    UKEYTEST_RV(CKR_OK),
+    UKEYTEST_RV(CKR_OPERATION_ACTIVE),
+    UKEYTEST_RV(CKR_OPERATION_NOT_INITIALIZED),
+    UKEYTEST_RV(CKR_PIN_EXPIRED),
+    UKEYTEST_RV(CKR_PIN_INCORRECT),
+    UKEYTEST_RV(CKR_PIN_INVALID),
+    UKEYTEST_RV(CKR_PIN_LEN_RANGE),
+    UKEYTEST_RV(CKR_PIN_LOCKED),
+    UKEYTEST_RV(CKR_PIN_TOO_WEAK),
+    UKEYTEST_RV(CKR_PUBLIC_KEY_INVALID),
+    UKEYTEST_RV(CKR_RANDOM_NO_RNG),
+    UKEYTEST_RV(CKR_RANDOM_SEED_NOT_SUPPORTED),
+    UKEYTEST_RV(CKR_SAVED_STATE_INVALID),
+    UKEYTEST_RV(CKR_SESSION_CLOSED),
+    UKEYTEST_RV(CKR_SESSION_COUNT),
+    UKEYTEST_RV(CKR_SESSION_EXISTS),
+    UKEYTEST_RV(CKR_SESSION_HANDLE_INVALID),
+    UKEYTEST_RV(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+    UKEYTEST_RV(CKR_SESSION_READ_ONLY),
+    UKEYTEST_RV(CKR_SESSION_READ_ONLY_EXISTS),
+    UKEYTEST_RV(CKR_SESSION_READ_WRITE_SO_EXISTS),
+    UKEYTEST_RV(CKR_SIGNATURE_INVALID),
+    UKEYTEST_RV(CKR_SIGNATURE_LEN_RANGE),
+    UKEYTEST_RV(CKR_SLOT_ID_INVALID),
+    UKEYTEST_RV(CKR_STATE_UNSAVEABLE),
+    UKEYTEST_RV(CKR_TEMPLATE_INCOMPLETE),
+    UKEYTEST_RV(CKR_TEMPLATE_INCONSISTENT),
+    UKEYTEST_RV(CKR_TOKEN_NOT_PRESENT),
+    UKEYTEST_RV(CKR_TOKEN_NOT_RECOGNIZED),
+    UKEYTEST_RV(CKR_TOKEN_WRITE_PROTECTED),
+    UKEYTEST_RV(CKR_UNWRAPPING_KEY_HANDLE_INVALID),
+    UKEYTEST_RV(CKR_UNWRAPPING_KEY_SIZE_RANGE),
+    UKEYTEST_RV(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT),
+    UKEYTEST_RV(CKR_USER_ALREADY_LOGGED_IN),
+    UKEYTEST_RV(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+    UKEYTEST_RV(CKR_USER_NOT_LOGGED_IN),
+    UKEYTEST_RV(CKR_USER_PIN_NOT_INITIALIZED),
+    UKEYTEST_RV(CKR_USER_TOO_MANY_TYPES),
+    UKEYTEST_RV(CKR_USER_TYPE_INVALID),
+    UKEYTEST_RV(CKR_WRAPPED_KEY_INVALID),
+    UKEYTEST_RV(CKR_WRAPPED_KEY_LEN_RANGE),
+    UKEYTEST_RV(CKR_WRAPPING_KEY_HANDLE_INVALID),
+    UKEYTEST_RV(CKR_WRAPPING_KEY_SIZE_RANGE),
+    UKEYTEST_RV(CKR_WRAPPING_KEY_TYPE_INCONSISTENT),
+};
+#undef UKEYTEST_RV
+
+}  // namespace
+
+std::string rv_name(CK_RV rv)
+{
+    char hex[32];
+    std::snprintf(hex, sizeof hex, "0x%lX", static_cast<unsigned long>(rv));
+    for (const auto& [value, name] : kNames)
+        if (value == rv)
+            return std::string(name) + " (" + hex + ")";
+    if (rv >= CKR_VENDOR_DEFINED)
+        return std::string("CKR_VENDOR_DEFINED+") + hex;
+    return std::string("unknown CK_RV ") + hex;
+}
+
+P11Error::P11Error(const std::string& what, CK_RV rv)
+    : std::runtime_error(what + " failed: " + rv_name(rv)), rv_(rv)
+{
+}
+
+void check(CK_RV rv, const std::string& what)
+{
+    if (rv != CKR_OK)
+        throw P11Error(what, rv);
+}
+
+testing::AssertionResult rv_eq(const char* expected_expr, const char* actual_expr, CK_RV expected,
+                               CK_RV actual)
+{
+    if (expected == actual)
+        return testing::AssertionSuccess();
+    return testing::AssertionFailure() << actual_expr << "\n    returned " << rv_name(actual)
+                                       << "\n    expected " << rv_name(expected) << " ("
+                                       << expected_expr << ")";
+}
+
+testing::AssertionResult rv_in(const char* allowed_expr, const char* actual_expr,
+                               std::initializer_list<CK_RV> allowed, CK_RV actual)
+{
+    if (std::find(allowed.begin(), allowed.end(), actual) != allowed.end())
+        return testing::AssertionSuccess();
+    auto failure = testing::AssertionFailure();
+    failure << actual_expr << "\n    returned " << rv_name(actual) << "\n    expected one of "
+            << allowed_expr;
+    return failure;
+}
+
+}  // namespace ukeytest
