@@ -4,6 +4,7 @@
 #include "exit_codes.h"
 #include "module.h"
 #include "secret.h"
+#include "x509.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -45,6 +46,7 @@ struct Context {
     std::string module_path;
     bool json = false;
     bool quiet = false;
+    bool json_error_done = false; // the command already printed its own JSON for the failure
     std::unique_ptr<client::Module> module_;
 
     // Loads and initialises libukey-pkcs11.so on first use.
@@ -59,6 +61,10 @@ struct Context {
 client::Secret read_pin(const PinSource& src, const std::string& what);
 // Reads a new PIN: from the source, or twice from the terminal.
 client::Secret read_new_pin(const PinSource& src, const std::string& what);
+// Checks a new PIN against the token's length limits and the [pin] rules of
+// ukey.conf before anything is changed (the module checks again).
+// `doing` starts the message ("changing the user PIN").
+void check_new_pin(const client::KeyInfo& k, const client::Secret& pin, const std::string& doing, bool trivial_ok);
 // Adds --<name>-fd and --<name>-file options to `cmd`.
 void add_pin_options(CLI::App* cmd, PinSource& src, const std::string& name, const std::string& what);
 
@@ -67,12 +73,22 @@ void add_pin_options(CLI::App* cmd, PinSource& src, const std::string& name, con
 // no spec is given (ukey init).
 client::KeyInfo select_key(Context& ctx, const std::string& spec, bool want_uninitialised = false);
 
-// Asks on the terminal; false if there is none.
-bool confirm(const std::string& question);
+// Asks on the terminal.
+enum class Answer { yes, no, no_terminal };
+Answer ask(const std::string& question);
+inline bool confirm(const std::string& question)
+{
+    return ask(question) == Answer::yes;
+}
 
 // JSON for one Key (the schema in docs/cli.md).
 nlohmann::json key_json(const client::KeyInfo& k);
-std::string hex(const std::vector<unsigned char>& bytes);
+
+// Opens a session on `k` and logs the user in with the PIN from `src`.
+std::unique_ptr<client::Session> user_session(Context& ctx, const client::KeyInfo& k, const PinSource& src,
+                                              bool read_write);
+// Parses an id option (--id, --key): hex digits, colons and spaces allowed.
+client::Bytes parse_id(const std::string& text, const std::string& option);
 
 // Command registration: each cmd_*.cpp adds its subcommands.
 void add_list(CLI::App& app, Context& ctx);

@@ -24,9 +24,15 @@ void run(Context& ctx, InitArgs& a)
     client::KeyInfo k = select_key(ctx, a.spec, true);
     if (k.initialized() && !a.yes) {
         const std::string what = "Key '" + k.label() + "' (serial " + k.serial() + ")";
-        if (!confirm("Initialising " + what + " deletes every key and certificate on it. Continue?"))
+        switch (ask("Initialising " + what + " deletes every key and certificate on it. Continue?")) {
+        case Answer::yes:
+            break;
+        case Answer::no:
+            throw Failure(cancelled, "nothing was changed");
+        case Answer::no_terminal:
             throw Failure(cancelled, "nothing was changed: initialising " + what +
                                          " wipes it; confirm on a terminal or with --yes");
+        }
     }
     if (a.label.size() > 32)
         throw Failure(usage, "the label is longer than 32 bytes");
@@ -36,6 +42,11 @@ void run(Context& ctx, InitArgs& a)
     // Re-initialising checks the current SO PIN, which stays the SO PIN.
     client::Secret so = k.initialized() ? read_pin(a.so_pin, "SO PIN") : read_new_pin(a.so_pin, "new SO PIN");
     client::Secret user = read_new_pin(a.pin, a.transport ? "transport PIN" : "new user PIN");
+    // Every check before the Key is touched: a PIN refused halfway would
+    // leave it initialised without a user PIN.
+    if (!k.initialized())
+        check_new_pin(k, so, "setting the SO PIN", false);
+    check_new_pin(k, user, a.transport ? "setting the transport PIN" : "setting the user PIN", a.transport);
 
     CK_UTF8CHAR label[32];
     std::memset(label, ' ', sizeof label);
@@ -62,7 +73,12 @@ void run(Context& ctx, InitArgs& a)
     }
     s.reset();
 
+    // The Key now has a serial, so an ID of its own (docs/architecture.md):
+    // report that one, which every later command accepts.
     auto after = must(client::key_info(ctx.module(), k.slot));
+    for (const auto& other : must(client::list_keys(ctx.module())))
+        if (other.initialized() && other.serial() == after.serial() && other.backend_name() == after.backend_name())
+            after = other;
     ctx.print({{"initialized", true}, {"key", key_json(after)}}, [&] {
         std::cout << "Key '" << after.label() << "' is initialised (serial " << after.serial() << ").\n";
         if (a.transport)

@@ -177,7 +177,7 @@ void add_info(CLI::App& app, Context& ctx)
                 o["class"] = cls && *cls < 5 ? names[*cls] : "other";
                 o["label"] = must(s->string_attribute(h, CKA_LABEL));
                 auto id = must(s->attribute(h, CKA_ID));
-                o["id"] = id ? hex(*id) : "";
+                o["id"] = id ? client::to_hex(*id) : "";
                 j["objects"].push_back(o);
             }
         }

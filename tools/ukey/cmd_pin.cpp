@@ -40,7 +40,7 @@ void verify(Context& ctx, PinArgs& a)
         if (ctx.json && (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)) {
             // Scripts get the counts too, then the failure.
             std::cout << nlohmann::json{{"verified", false}, {"pin", status_json(ctx, k.slot)}}.dump(2) << std::endl;
-            ctx.quiet = true;
+            ctx.json_error_done = true;
         }
         pin_failure(ctx, k, rv, a.so, "checking the PIN");
     }
@@ -54,6 +54,7 @@ void change(Context& ctx, PinArgs& a)
     const std::string what = a.so ? "SO PIN" : "user PIN";
     client::Secret old_pin = read_pin(a.pin, "current " + what);
     client::Secret new_pin = read_new_pin(a.new_pin, "new " + what);
+    check_new_pin(k, new_pin, "changing the " + what, false);
     auto s = must(client::Session::open(ctx.module(), k.slot, true));
     if (a.so) {
         CK_RV rv = s->login(CKU_SO, old_pin);
@@ -73,6 +74,7 @@ void unlock(Context& ctx, PinArgs& a)
     client::KeyInfo k = select_key(ctx, a.spec);
     client::Secret so_pin = read_pin(a.so_pin, "SO PIN");
     client::Secret new_pin = read_new_pin(a.new_pin, "new user PIN");
+    check_new_pin(k, new_pin, "setting the new user PIN", false);
     auto s = must(client::Session::open(ctx.module(), k.slot, true));
     CK_RV rv = s->login(CKU_SO, so_pin);
     if (rv != CKR_OK)

@@ -81,28 +81,17 @@ void Context::progress(const std::string& what) const
         std::cerr << what << std::flush;
 }
 
-bool confirm(const std::string& question)
+Answer ask(const std::string& question)
 {
     FILE* tty = fopen("/dev/tty", "r+");
     if (!tty)
-        return false;
+        return Answer::no_terminal;
     fprintf(tty, "%s [y/N] ", question.c_str());
     fflush(tty);
     char line[16] = {0};
     bool yes = fgets(line, sizeof line, tty) && (line[0] == 'y' || line[0] == 'Y');
     fclose(tty);
-    return yes;
-}
-
-std::string hex(const std::vector<unsigned char>& bytes)
-{
-    static const char* digits = "0123456789abcdef";
-    std::string s;
-    for (unsigned char b : bytes) {
-        s += digits[b >> 4];
-        s += digits[b & 15];
-    }
-    return s;
+    return yes ? Answer::yes : Answer::no;
 }
 
 } // namespace ukey::cli

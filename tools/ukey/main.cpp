@@ -4,11 +4,78 @@
 
 #include "messages.h"
 
+#include <algorithm>
 #include <iostream>
+#include <set>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
 using namespace ukey::cli;
+
+namespace {
+
+void collect_names(const CLI::App& app, std::set<std::string>& names)
+{
+    for (const CLI::App* sub : app.get_subcommands({})) {
+        names.insert(sub->get_name());
+        collect_names(*sub, names);
+    }
+}
+
+// CLI11's messages quote the arguments they did not expect. Someone who
+// typed a PIN on the command line (ukey pin verify --pin 1234) must not see
+// it echoed into a terminal log: every word that is not an option name or a
+// command is masked.
+std::string scrub(std::string msg, int argc, char** argv, const CLI::App& app)
+{
+    std::set<std::string> names;
+    collect_names(app, names);
+    std::vector<std::string> secret;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a.rfind("-", 0) == 0) {
+            auto eq = a.find('=');
+            if (eq != std::string::npos && eq + 1 < a.size())
+                secret.push_back(a.substr(eq + 1));
+        } else if (!names.count(a)) {
+            secret.push_back(a);
+        }
+    }
+    std::sort(secret.begin(), secret.end(), [](const auto& x, const auto& y) { return x.size() > y.size(); });
+    for (const auto& word : secret) {
+        for (auto at = msg.find(word); at != std::string::npos; at = msg.find(word, at + 3))
+            msg.replace(at, word.size(), "...");
+    }
+    return msg;
+}
+
+// A word where a command was expected that names none, if any: walks the
+// words down the command tree while they name commands.
+std::string unknown_command(int argc, char** argv, CLI::App& app)
+{
+    CLI::App* node = &app;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--module") {
+            ++i;
+            continue;
+        }
+        if (a.rfind("-", 0) == 0)
+            continue;
+        if (node->get_subcommands({}).empty())
+            return {}; // a positional argument, such as KEY
+        CLI::App* next = nullptr;
+        for (CLI::App* sub : node->get_subcommands({}))
+            if (sub->get_name() == a)
+                next = sub;
+        if (!next)
+            return a;
+        node = next;
+    }
+    return {};
+}
+
+} // namespace
 
 int main(int argc, char** argv)
 {
@@ -44,10 +111,17 @@ int main(int argc, char** argv)
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0)
             return app.exit(e);
-        std::cerr << "ukey: " << e.what() << "\n(run `ukey --help` or `ukey COMMAND --help`)\n";
+        const std::string msg = e.what();
+        std::string shown = scrub(msg, argc, argv, app);
+        if (std::string cmd = unknown_command(argc, argv, app); !cmd.empty() && cmd.size() <= 32)
+            shown = "unknown command '" + cmd + "'"; // a command name, never a PIN's place
+        std::cerr << "ukey: " << shown << "\n(run `ukey --help` or `ukey COMMAND --help`)\n";
+        if (shown.find("...") != std::string::npos)
+            std::cerr << "(words were hidden: PINs are never given on the command line; use --pin-fd, --pin-file "
+                         "or the prompt)\n";
         return usage;
     } catch (const Failure& f) {
-        if (ctx.json && !ctx.quiet) {
+        if (ctx.json && !ctx.json_error_done) {
             nlohmann::json err = {{"code", static_cast<int>(f.code)}, {"message", f.what()}};
             err["ckr"] = f.rv == CKR_OK ? nlohmann::json(nullptr) : nlohmann::json(ukey::client::ckr_name(f.rv));
             std::cout << nlohmann::json{{"error", err}}.dump(2) << std::endl;

@@ -2,6 +2,12 @@
 // from the command line, and live only in wiped buffers.
 #include "cli.h"
 
+#include "config.h"
+#include "messages.h"
+#include "pin_rules.h"
+
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -97,6 +103,18 @@ client::Secret read_new_pin(const PinSource& src, const std::string& what)
     if (!(a == b))
         throw Failure(bad_input, "the two entries of the " + what + " differ: nothing was changed");
     return a;
+}
+
+void check_new_pin(const client::KeyInfo& k, const client::Secret& pin, const std::string& doing, bool trivial_ok)
+{
+    PinRules rules;
+    if (auto cfg = load_config(config_path()))
+        rules = cfg->pin_rules;
+    if (trivial_ok)
+        rules.reject_trivial = false;
+    CK_RV rv = ukey::check_new_pin(pin.data(), pin.size(), k.token, rules);
+    if (rv != CKR_OK)
+        throw Failure(bad_input, doing + ": " + client::explain(rv) + " (nothing was changed)", rv);
 }
 
 void add_pin_options(CLI::App* cmd, PinSource& src, const std::string& name, const std::string& what)

@@ -78,9 +78,20 @@ client::KeyInfo select_key(Context& ctx, const std::string& spec, bool want_unin
     std::unique_ptr<P11KitUri, void (*)(P11KitUri*)> uri(nullptr, p11_kit_uri_free);
     if (spec.rfind("pkcs11:", 0) == 0) {
         uri.reset(p11_kit_uri_new());
-        int rc = p11_kit_uri_parse(spec.c_str(), P11_KIT_URI_FOR_TOKEN, uri.get());
-        if (rc != P11_KIT_URI_OK)
-            throw Failure(usage, "'" + spec + "' is not a valid PKCS#11 URI: " + p11_kit_uri_message(rc));
+        // Parsed for any part, so an object URI (…;object=k;type=private)
+        // selects its token; only the token part is compared.
+        int rc = p11_kit_uri_parse(spec.c_str(), P11_KIT_URI_FOR_ANY, uri.get());
+        if (rc != P11_KIT_URI_OK) {
+            // Quoted back unless it might carry a PIN.
+            const std::string what = spec.find("pin-") == std::string::npos ? "'" + spec + "'" : "that";
+            throw Failure(usage, what + " is not a valid PKCS#11 URI: " + std::string(p11_kit_uri_message(rc)));
+        }
+        if (p11_kit_uri_get_pin_value(uri.get()) || p11_kit_uri_get_pin_source(uri.get()))
+            throw Failure(usage, "ukey takes no PIN from a URI (pin-value, pin-source): use --pin-fd, --pin-file "
+                                 "or the prompt");
+        if (p11_kit_uri_any_unrecognized(uri.get()))
+            throw Failure(usage, "the URI has an attribute ukey does not know (RFC 7512 token attributes are token, "
+                                 "manufacturer, model, serial; slot-id, slot-description, slot-manufacturer)");
     }
     for (const auto& k : keys)
         if (matches(k, spec, uri.get()))

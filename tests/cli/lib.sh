@@ -1,0 +1,413 @@
+# tests/cli/lib.sh: shared helpers for the tests of the `ukey` admin CLI.
+#
+# Source it from a test script:   . "$(dirname "$0")/lib.sh"
+#
+# Environment (ctest sets the first two, see CMakeLists.txt):
+#   UKEY             the ukey binary under test (required)
+#   UKEY_MODULE      libukey-pkcs11.so, which ukey loads (required)
+#   UKEY_SANITIZED   1 when the module was built with ASan+UBSan: client tools
+#                    that load it (pkcs11-tool, openssl) get the sanitizer
+#                    runtimes preloaded, see ukc()
+#   UKEY_TEST_KEEP   1 to keep the private temp dir (its path is printed),
+#                    "fail" to keep it only when the test fails
+#   UKEY_TEST_TIMEOUT  seconds any single command may take (default 60)
+#
+# cli_setup creates a private environment: $T (0700, removed on exit) with its
+# own softhsm2.conf, token folder, ukey.conf and state folder; SoftHSM2 then
+# shows one empty, uninitialised token. Every ukey run goes through uk(),
+# which records its command line and output in $T/transcript: at the end,
+# check_no_pin_leaks greps that transcript and the state folder for every PIN
+# registered with pin().
+
+set -euo pipefail
+
+: "${UKEY:?UKEY must name the ukey binary under test}"
+: "${UKEY_MODULE:?UKEY_MODULE must name libukey-pkcs11.so}"
+: "${UKEY_TEST_TIMEOUT:=60}"
+export UKEY_MODULE
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+TEST_NAME=cli.$(basename "$0" .sh)
+CLI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SKIP=77
+
+log()  { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
+step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
+fail() { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
+skip() { printf '[%s] SKIP: %s\n' "$TEST_NAME" "$*" >&2; exit "$SKIP"; }
+
+need() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || skip "required command '$c' not installed"
+    done
+}
+
+show() { printf '%s\n' "----- $1 -----" "$2" "------------------" >&2; }
+
+# assert_contains TEXT NEEDLE [WHAT]: fixed-string match.
+assert_contains() {
+    grep -qF -- "$2" <<<"$1" || { show output "$1"; fail "${3:-output} does not contain '$2'"; }
+}
+# assert_matches TEXT ERE [WHAT]
+assert_matches() {
+    grep -qE -- "$2" <<<"$1" || { show output "$1"; fail "${3:-output} does not match /$2/"; }
+}
+assert_not_contains() {
+    if grep -qF -- "$2" <<<"$1"; then show output "$1"; fail "${3:-output} unexpectedly contains '$2'"; fi
+}
+# assert_eq ACTUAL EXPECTED [WHAT]
+assert_eq() {
+    [[ $1 == "$2" ]] || fail "${3:-value}: expected '$2', got '$1'"
+}
+
+# soft ASSERTION ARGS...: runs one assertion (a function above) in a subshell;
+# if it fails, the failure is recorded and the test goes on, so one bug does
+# not hide the checks after it. finish() fails the test if any was recorded.
+SOFT_FAILS=()
+soft() {
+    if ! ("$@"); then
+        SOFT_FAILS+=("$1: ${*: -1}")
+    fi
+}
+finish() {
+    check_no_pin_leaks
+    if ((${#SOFT_FAILS[@]} > 0)); then
+        local f
+        for f in "${SOFT_FAILS[@]}"; do log "failed: $f"; done
+        fail "${#SOFT_FAILS[@]} check(s) failed (FAIL lines above)"
+    fi
+}
+
+# --- running ukey -----------------------------------------------------------
+
+# uk ARGS...: runs ukey with a time limit, in a new session (setsid), so it
+# never has a controlling terminal: confirmations and PIN prompts behave as in
+# a script, even when ctest runs from a terminal. stdin is /dev/null unless
+# UK_STDIN names a file. Sets OUT (stdout), ERR (stderr) and RC (exit code);
+# never fails by itself. Descriptors 3-9 given by the caller are inherited,
+# e.g.   uk pin verify --pin-fd 3 3<<<"$PIN"
+OUT='' ERR='' RC=0
+uk() {
+    RC=0
+    setsid -w timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$UKEY" "$@" \
+        <"${UK_STDIN:-/dev/null}" >"$T/uk.out" 2>"$T/uk.err" || RC=$?
+    OUT=$(cat "$T/uk.out")
+    ERR=$(cat "$T/uk.err")
+    {
+        printf '$ ukey %s\n' "$*"
+        cat "$T/uk.out" "$T/uk.err"
+        printf '(exit %s)\n' "$RC"
+    } >>"$T/transcript"
+    if [[ $RC -eq 124 || $RC -eq 137 ]]; then
+        show "stdout" "$OUT"; show "stderr" "$ERR"
+        fail "ukey $* timed out after ${UKEY_TEST_TIMEOUT}s"
+    fi
+    return 0
+}
+
+# expect_rc N [WHAT]: the last uk() exited with N.
+expect_rc() {
+    if [[ $RC -ne $1 ]]; then
+        show "stdout" "$OUT"; show "stderr" "$ERR"
+        fail "${2:-ukey}: expected exit code $1, got $RC"
+    fi
+}
+
+# ok ARGS...: uk ARGS and expect exit 0.
+ok() { uk "$@"; expect_rc 0 "ukey $*"; }
+
+# --- JSON ------------------------------------------------------------------
+
+# jv JSON FILTER: the compact JSON value (strings keep their quotes: "x").
+jv() { jq -c "$2" <<<"$1"; }
+# jr JSON FILTER: the raw value (strings without quotes).
+jr() { jq -r "$2" <<<"$1"; }
+
+# jeq JSON FILTER EXPECTED [WHAT]: the value at FILTER, compact, equals
+# EXPECTED, also compact JSON: 6, true, null, '"text"', '[1,2]'.
+jeq() {
+    local got
+    got=$(jq -c "$2" <<<"$1" 2>&1) || { show json "$1"; fail "${4:-JSON}: jq '$2' failed: $got"; }
+    if [[ $got != "$3" ]]; then
+        show json "$1"
+        fail "${4:-JSON}: $2 is $got, expected $3"
+    fi
+}
+# jtype JSON FILTER TYPE [WHAT]: number, string, boolean, null, object, array.
+jtype() { jeq "$1" "$2 | type" "\"$3\"" "${4:-}"; }
+# jmatch JSON FILTER ERE [WHAT]: the raw value matches ERE.
+jmatch() {
+    local got
+    got=$(jq -r "$2" <<<"$1")
+    [[ $got =~ $3 ]] || { show json "$1"; fail "${4:-JSON}: $2 is '$got', does not match /$3/"; }
+}
+# jkeys JSON FILTER "k1 k2 ..." [WHAT]: the object at FILTER has exactly
+# these keys (the documented schema, no more, no less).
+jkeys() {
+    local got want
+    got=$(jq -r "$2 | keys_unsorted | sort | join(\" \")" <<<"$1")
+    want=$(tr ' ' '\n' <<<"$3" | sort | tr '\n' ' ' | sed 's/ $//')
+    [[ $got == "$want" ]] || { show json "$1"; fail "${4:-JSON}: $2 has keys [$got], expected [$want]"; }
+}
+# json_ok TEXT [WHAT]: TEXT is exactly one JSON document.
+json_ok() {
+    local n
+    n=$(jq -s 'length' <<<"$1" 2>/dev/null) || { show output "$1"; fail "${2:-output} is not JSON"; }
+    [[ $n == 1 ]] || { show output "$1"; fail "${2:-output}: expected one JSON document, found $n"; }
+}
+
+# jerror CODE [WHAT]: the last uk --json run failed with exit CODE and printed
+# {"error": {"code": CODE, "message": "...", "ckr": ...}} on stdout.
+jerror() {
+    expect_rc "$1" "${2:-ukey}"
+    json_ok "$OUT" "${2:-ukey} --json error"
+    jkeys "$OUT" '.' "error" "${2:-}"
+    jkeys "$OUT" '.error' "code message ckr" "${2:-}"
+    jeq "$OUT" '.error.code' "$1" "${2:-}"
+    jtype "$OUT" '.error.message' string "${2:-}"
+    # The message on stdout is the sentence on stderr.
+    assert_contains "$ERR" "ukey: $(jr "$OUT" '.error.message' | head -n1)" "${2:-} stderr"
+}
+
+# The documented fields of one Key (docs/cli.md, "Key object").
+KEY_FIELDS="slot backend reader label manufacturer model serial initialized pin_min_length pin_max_length pin"
+KEY_FIELDS_CERTS="$KEY_FIELDS certificates nearest_expiry"
+PIN_FIELDS="counted_by user so must_change state_damaged"
+TRIES_FIELDS="tries_left max_tries locked"
+
+# --- PINs ------------------------------------------------------------------
+
+PINS=()
+# pin VALUE: registers a PIN the test uses, for check_no_pin_leaks. Give tests
+# PINs that cannot occur by chance in output (letters and digits mixed).
+pin() { PINS+=("$1"); }
+
+# check_no_pin_leaks: no registered PIN in anything ukey printed (stdout,
+# stderr, --json) during the whole test, nor in any file of the state folder.
+check_no_pin_leaks() {
+    local p
+    [[ -s $T/transcript ]] || fail "empty transcript: nothing was recorded"
+    for p in "${PINS[@]}"; do
+        if grep -qF -- "$p" "$T/transcript"; then
+            grep -nF -- "$p" "$T/transcript" >&2
+            fail "a PIN appears in ukey's output (lines above, from $T/transcript)"
+        fi
+        if grep -rqF -- "$p" "$T/state"; then
+            fail "a PIN appears in the state folder: $(grep -rlF -- "$p" "$T/state" | tr '\n' ' ')"
+        fi
+    done
+    log "no PIN (${#PINS[@]} checked) in $(wc -l <"$T/transcript") lines of output nor in the state folder"
+}
+
+# --- environment -----------------------------------------------------------
+
+SAN_PRELOAD=
+if [[ ${UKEY_SANITIZED:-0} == 1 ]]; then
+    for lib in libasan.so libubsan.so; do
+        p=$(gcc -print-file-name="$lib" 2>/dev/null || true)
+        [[ -n $p && $p == /* && -e $p ]] || skip "UKEY_SANITIZED=1 but $lib not found (gcc -print-file-name)"
+        SAN_PRELOAD+="${SAN_PRELOAD:+:}$(readlink -f "$p")"
+    done
+fi
+
+# ukc CMD ARGS...: a client tool (not sanitized) that loads the module, with a
+# time limit and, in the sanitized tree, the sanitizer runtimes preloaded.
+# Bugs of the client tools themselves are suppressed with the client tests'
+# list (tests/clients/asan-clients.supp: e.g. pkcs11-tool reading an EC
+# public key).
+CLIENT_ASAN_SUPP=$CLI_DIR/../clients/asan-clients.supp
+[[ -r $CLIENT_ASAN_SUPP ]] || CLIENT_ASAN_SUPP=''
+ukc() {
+    if [[ -n $SAN_PRELOAD ]]; then
+        env LD_PRELOAD="$SAN_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}" \
+            ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:halt_on_error=1${CLIENT_ASAN_SUPP:+:suppressions=$CLIENT_ASAN_SUPP}" \
+            UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+            timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$@"
+    else
+        timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$@"
+    fi
+}
+
+cli_cleanup() {
+    local rc=$?
+    local p
+    for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [[ -n ${T:-} && -d $T ]]; then
+        if [[ ${UKEY_TEST_KEEP:-0} == 1 || ($rc -ne 0 && ${UKEY_TEST_KEEP:-0} == fail) ]]; then
+            log "keeping $T"
+        else
+            rm -rf -- "$T"
+        fi
+    fi
+    if [[ $rc -eq 0 ]]; then log "PASS (${SECONDS}s)"; fi
+    exit "$rc"
+}
+
+# cli_setup [EXTRA_UKEY_CONF]: the private environment; EXTRA_UKEY_CONF is
+# appended to ukey.conf (e.g. a [pin] section).
+cli_setup() {
+    # jq checks every --json field: a missing jq is a failure, not a skip
+    # (scripts/setup.sh installs it).
+    command -v jq >/dev/null 2>&1 || fail "jq is not installed: run scripts/setup.sh (or apt-get install jq)"
+    need softhsm2-util timeout setsid pgrep
+    [[ -x $UKEY ]] || fail "ukey binary $UKEY not found"
+    [[ -r $UKEY_MODULE ]] || fail "module $UKEY_MODULE not found"
+    [[ -r $SOFTHSM_MODULE ]] || skip "SoftHSM2 ($SOFTHSM_MODULE) not installed"
+
+    umask 077
+    T=$(mktemp -d "${TMPDIR:-/tmp}/ukey-$TEST_NAME.XXXXXX")
+    chmod 0700 "$T"
+    trap cli_cleanup EXIT
+    trap 'exit 130' INT TERM
+
+    mkdir -m 0700 "$T/tokens" "$T/state" "$T/tmp"
+    cat >"$T/softhsm2.conf" <<EOF
+directories.tokendir = $T/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+EOF
+    cat >"$T/ukey.conf" <<EOF
+state_dir = "$T/state"
+
+[log]
+level = "warning"
+stderr = true
+syslog = false
+
+[[backend]]
+name = "softhsm"
+module = "$SOFTHSM_MODULE"
+pin_counter = "ukey"
+${1:-}
+EOF
+    export SOFTHSM2_CONF="$T/softhsm2.conf" UKEY_CONF="$T/ukey.conf"
+    export HOME="$T" TMPDIR="$T/tmp"
+    unset UKEY_LOG_LEVEL OPENSSL_CONF
+    : >"$T/transcript"
+    log "env in $T (ukey $UKEY, module $UKEY_MODULE)"
+}
+
+# init_key LABEL SO_PIN USER_PIN [ukey init options...]: `ukey init` of the
+# (only) uninitialised token through ukey, PINs on descriptors 3 and 4.
+# Sets SERIAL and SLOT of the new Key.
+init_key() {
+    local label=$1 so=$2 user=$3; shift 3
+    pin "$so"; pin "$user"
+    uk --json init --label "$label" --so-pin-fd 3 --pin-fd 4 "$@" 3<<<"$so" 4<<<"$user"
+    expect_rc 0 "ukey init --label $label"
+    json_ok "$OUT" "ukey --json init"
+    jeq "$OUT" '.initialized' true "init"
+    jeq "$OUT" '.key.label' "\"$label\"" "init"
+    SERIAL=$(jr "$OUT" '.key.serial')
+    SLOT=$(jr "$OUT" '.key.slot')
+}
+
+# --- other tools -----------------------------------------------------------
+
+# p11 ARGS...: pkcs11-tool through the module under test (the test's own
+# setup and cross-checks, not ukey): prints its output, fails the test if it
+# fails. p11_direct: the same straight on SoftHSM2, around ukey.
+p11() {
+    local out rc=0
+    out=$(ukc pkcs11-tool --module "$UKEY_MODULE" "$@" 2>&1) || rc=$?
+    [[ $rc -eq 0 ]] || { show "pkcs11-tool $*" "$out"; fail "pkcs11-tool exited with $rc"; }
+    printf '%s\n' "$out"
+}
+p11_direct() {
+    local out rc=0
+    out=$(timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" pkcs11-tool --module "$SOFTHSM_MODULE" "$@" 2>&1) || rc=$?
+    [[ $rc -eq 0 ]] || { show "pkcs11-tool (SoftHSM2) $*" "$out"; fail "pkcs11-tool exited with $rc"; }
+    printf '%s\n' "$out"
+}
+
+# make_ca: a throwaway EC P-256 CA in $T/ca (ca.key, ca.pem) that can issue
+# certificates with any validity period (openssl ca).
+make_ca() {
+    [[ -f $T/ca/ca.pem ]] && return 0
+    need openssl
+    mkdir -m 0700 "$T/ca"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$T/ca/ca.key" -out "$T/ca/ca.pem" -days 30 \
+        -subj "/O=ukey tests/CN=ukey test CA" \
+        -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null || fail "cannot create the test CA"
+    : >"$T/ca/index.txt"
+    echo 1000 >"$T/ca/serial"
+    {
+        echo "[ca]"
+        echo "default_ca = test_ca"
+        echo "[test_ca]"
+        echo "dir = $T/ca"
+        echo "database = $T/ca/index.txt"
+        echo "new_certs_dir = $T/ca"
+        echo "serial = $T/ca/serial"
+        echo "certificate = $T/ca/ca.pem"
+        echo "private_key = $T/ca/ca.key"
+        echo "default_md = sha256"
+        echo "policy = policy_any"
+        echo "unique_subject = no"
+        echo "copy_extensions = copy"
+        echo "[policy_any]"
+        echo "commonName = supplied"
+        echo "organizationName = optional"
+        echo "organizationalUnitName = optional"
+        echo "[client]"
+        echo "basicConstraints = CA:FALSE"
+        echo "keyUsage = critical,digitalSignature"
+        echo "extendedKeyUsage = clientAuth"
+        echo "subjectKeyIdentifier = hash"
+        echo "authorityKeyIdentifier = keyid"
+    } >"$T/ca/ca.cnf"
+}
+
+# issue_cert CSR OUT_PEM START END: the test CA signs CSR (PEM) with the
+# given validity: START and END as YYYYMMDDHHMMSSZ, or START "now" and END a
+# number of days. The certificate has the extensions of the CSR (subject
+# alternative names...), digitalSignature, clientAuth, and the SKI (SHA-1 of
+# the public key).
+issue_cert() {
+    local csr=$1 out=$2 start=$3 end=$4 dates=()
+    make_ca
+    if [[ $start == now ]]; then dates=(-days "$end"); else dates=(-startdate "$start" -enddate "$end"); fi
+    openssl ca -config "$T/ca/ca.cnf" -batch -notext -preserveDN -extensions client \
+        -in "$csr" -out "$out" "${dates[@]}" >"$T/ca/last.log" 2>&1 \
+        || { cat "$T/ca/last.log" >&2; fail "the test CA cannot issue a certificate for $csr"; }
+}
+
+# soft_cert CN OUT_PEM START END: a certificate for a new software key
+# (for certificate objects whose key does not matter).
+soft_cert() {
+    local cn=$1 out=$2
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out.key" \
+        -subj "/O=ukey tests/CN=$cn" -out "$out.csr" 2>/dev/null || fail "openssl req failed"
+    issue_cert "$out.csr" "$out" "$3" "$4"
+}
+
+# iso_not_after PEM: the certificate's notAfter as 2026-11-21T09:30:00Z.
+iso_not_after() {
+    date -u -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ
+}
+# days_left PEM: whole days from now to notAfter, rounded down (as ukey does).
+days_left() {
+    local end now
+    end=$(date -u -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
+    now=$(date +%s)
+    if ((end >= now)); then echo $(((end - now) / 86400)); else echo $((-((now - end + 86399) / 86400))); fi
+}
+
+# key_in JSON LABEL: the one Key labelled LABEL in `ukey --json list` output
+# (fails unless exactly one); key_at JSON SLOT: the one with that slot.
+key_in() {
+    local n
+    n=$(jq --arg l "$2" '[.keys[] | select(.label == $l)] | length' <<<"$1")
+    [[ $n == 1 ]] || { show json "$1"; fail "expected one Key labelled '$2' in the list, found $n"; }
+    jq -c --arg l "$2" '.keys[] | select(.label == $l)' <<<"$1"
+}
+key_at() {
+    local n
+    n=$(jq --argjson s "$2" '[.keys[] | select(.slot == $s)] | length' <<<"$1")
+    [[ $n == 1 ]] || { show json "$1"; fail "expected one Key in slot $2 in the list, found $n"; }
+    jq -c --argjson s "$2" '.keys[] | select(.slot == $s)' <<<"$1"
+}
