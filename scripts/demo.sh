@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# scripts/demo.sh [BUILD_DIR]: a short tour of ukey with a SoftHSM2-backed Key.
+#
+# In a private temp dir: configure SoftHSM2 and ukey, then with the `ukey` CLI
+# initialise the Key, generate a key pair on it, make a certificate request
+# signed on the Key, have a throwaway CA issue the certificate and write it
+# next to its key. Applications then use the Key through libukey-pkcs11.so:
+# pkcs11-tool lists it, OpenSSL (libp11 engine) signs with it. Finally the PIN
+# policy: six wrong PINs lock the Key, the SO PIN unlocks it.
+# Everything is removed at the end. PINs go through file descriptors, never
+# on a command line.
+#
+# BUILD_DIR defaults to build/ at the repository root.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+MODULE=${UKEY_MODULE:-$BUILD/p11/libukey-pkcs11.so}
+UKEY=$BUILD/tools/ukey/ukey
+SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
+ENGINE=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+LABEL="ukey demo"
+# Throwaway PINs of a throwaway Key.
+SO_PIN=so-secret-8 PIN=user-pin-1 NEW_PIN=fresh-pin-2 WRONG=not-my-pin
+
+B= R=
+if [[ -t 1 ]]; then B=$'\033[1m' R=$'\033[0m'; fi
+n=0
+step() { n=$((n + 1)); printf '\n%s[%d] %s%s\n' "$B" "$n" "$*" "$R"; }
+die() { printf '\ndemo: FAILED: %s\n' "$*" >&2; exit 1; }
+show() { printf '$'; printf ' %q' "$@"; printf '\n'; }
+uk() { show ukey "$@"; "$UKEY" "$@"; }
+
+[[ -f $MODULE ]] || die "module $MODULE not found (build first: bash scripts/run.sh demo)"
+[[ -x $UKEY ]] || die "ukey not found at $UKEY (build first: bash scripts/run.sh demo)"
+[[ -f $SOFTHSM ]] || die "SoftHSM2 not installed ($SOFTHSM): run scripts/setup.sh"
+[[ -f $ENGINE ]] || die "the libp11 engine is not installed ($ENGINE): run scripts/setup.sh"
+for c in pkcs11-tool openssl; do
+    command -v "$c" >/dev/null || die "$c not installed: run scripts/setup.sh"
+done
+
+umask 077
+T=$(mktemp -d "${TMPDIR:-/tmp}/ukey-demo.XXXXXX")
+trap 'rm -rf -- "$T"' EXIT
+trap 'exit 130' INT TERM
+
+step "A SoftHSM2-backed Key in $T, and ukey's config"
+mkdir -m 0700 "$T/tokens" "$T/state"
+cat >"$T/softhsm2.conf" <<EOF
+directories.tokendir = $T/tokens
+objectstore.backend = file
+log.level = ERROR
+EOF
+cat >"$T/ukey.conf" <<EOF
+state_dir = "$T/state"
+
+[[backend]]
+name = "softhsm"
+module = "$SOFTHSM"
+pin_counter = "ukey"
+EOF
+export SOFTHSM2_CONF=$T/softhsm2.conf UKEY_CONF=$T/ukey.conf UKEY_MODULE=$MODULE
+sed 's/^/    /' "$UKEY_CONF"
+uk list
+
+step "Initialise the Key (the PINs come on descriptors 3 and 4)"
+uk init --label "$LABEL" --so-pin-fd 3 --pin-fd 4 3<<<"$SO_PIN" 4<<<"$PIN" || die "init failed"
+
+step "Generate an EC P-256 key pair on the Key"
+uk key generate "$LABEL" --type ec-p256 --label demo-key --pin-fd 3 3<<<"$PIN" || die "key generation failed"
+KEY_ID=$("$UKEY" --json key list "$LABEL" --pin-fd 3 3<<<"$PIN" | sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p' | head -n1)
+[[ -n $KEY_ID ]] || die "no key id"
+echo "key id: $KEY_ID"
+
+step "A certificate request, signed on the Key"
+uk csr "$LABEL" --key "$KEY_ID" --subject "/CN=Demo User/O=ukey demo" --ext-key-usage clientAuth \
+    --out "$T/req.pem" --pin-fd 3 3<<<"$PIN" || die "csr failed"
+openssl req -in "$T/req.pem" -noout -verify -subject 2>&1 | sed 's/^/    /'
+
+step "A throwaway CA issues the certificate; ukey writes it next to its key"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=ukey demo CA" -keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null || die "CA failed"
+printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n' >"$T/ext.cnf"
+openssl x509 -req -in "$T/req.pem" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 10 \
+    -extfile "$T/ext.cnf" -out "$T/cert.pem" 2>/dev/null || die "issuing failed"
+uk cert write "$LABEL" --file "$T/cert.pem" --pin-fd 3 3<<<"$PIN" || die "cert write failed"
+uk cert list "$LABEL"
+
+step "An application sees the Key through libukey-pkcs11.so (pkcs11-tool)"
+show pkcs11-tool --module "$MODULE" --list-token-slots
+out=$(pkcs11-tool --module "$MODULE" --list-token-slots) || die "pkcs11-tool cannot use the module"
+printf '%s\n' "$out" | sed -n '1,12p'
+grep -qE "token label +: $LABEL\$" <<<"$out" || die "token \"$LABEL\" not listed"
+
+step "OpenSSL (libp11 engine) signs on the Key; the signature verifies with the certificate"
+cat >"$T/openssl.cnf" <<EOF
+openssl_conf = conf
+[conf]
+engines = engines
+[engines]
+pkcs11 = p11
+[p11]
+engine_id = pkcs11
+dynamic_path = $ENGINE
+MODULE_PATH = $MODULE
+PIN = $PIN
+init = 0
+EOF
+printf 'Hello from ukey, %s\n' "$(date -u +%FT%TZ)" >"$T/data.txt"
+KEY_URI="pkcs11:token=ukey%20demo;id=%$(sed 's/../&%/g; s/%$//' <<<"$KEY_ID");type=private"
+show openssl dgst -sha256 -engine pkcs11 -keyform engine -sign "$KEY_URI" -out data.sig data.txt
+OPENSSL_CONF=$T/openssl.cnf openssl dgst -sha256 -engine pkcs11 -keyform engine -sign "$KEY_URI" \
+    -out "$T/data.sig" "$T/data.txt" 2>/dev/null || die "signing through the engine failed"
+openssl x509 -in "$T/cert.pem" -pubkey -noout >"$T/pub.pem"
+out=$(openssl dgst -sha256 -verify "$T/pub.pem" -signature "$T/data.sig" "$T/data.txt" 2>&1) || true
+echo "    $out"
+[[ $out == "Verified OK" ]] || die "signature did not verify"
+
+step "Six wrong PINs lock the Key, as a real USB Key would"
+for i in 1 2 3 4 5 6; do
+    show ukey pin verify "$LABEL" --pin-fd 3
+    "$UKEY" pin verify "$LABEL" --pin-fd 3 3<<<"$WRONG" && die "a wrong PIN was accepted"
+done
+echo "...and now even the right PIN is refused:"
+show ukey pin verify "$LABEL" --pin-fd 3
+"$UKEY" pin verify "$LABEL" --pin-fd 3 3<<<"$PIN" && die "a locked Key accepted its PIN"
+uk list
+
+step "The SO PIN unlocks the Key with a new user PIN"
+uk pin unlock "$LABEL" --so-pin-fd 3 --new-pin-fd 4 3<<<"$SO_PIN" 4<<<"$NEW_PIN" || die "unlock failed"
+uk pin verify "$LABEL" --pin-fd 3 3<<<"$NEW_PIN" || die "the new PIN does not work"
+uk list
+
+printf '\n%sDemo OK%s: the private key never left the Key; removing %s\n' "$B" "$R" "$T"
