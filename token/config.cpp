@@ -90,7 +90,7 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
     if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend"}, "at top level"); !e.empty())
         return config_error(source, e);
 
-    std::string state_dir = cfg.state_dir.string();
+    std::string state_dir = "~/.local/state/ukey";
     if (auto e = read_value(root, "state_dir", state_dir, "at top level"); !e.empty())
         return config_error(source, e);
     if (state_dir.rfind("~/", 0) == 0) {

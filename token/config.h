@@ -26,7 +26,9 @@ struct BackendConfig {
 
 struct Config {
     std::filesystem::path source; // the file it was read from
-    std::filesystem::path state_dir = "/var/lib/ukey"; // "~/" in the file means the user's home
+    // Per user by default: the PIN counters of a user's Keys live in his own
+    // folder (docs/pin-policy.md, threat model). "~/" is the user's home.
+    std::filesystem::path state_dir;
     log::Settings log;
     PinCounts pin_defaults; // limits for Keys ukey counts for, until set per Key
     PinRules pin_rules;

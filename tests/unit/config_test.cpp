@@ -28,7 +28,8 @@ TEST(Config, MinimalConfigGetsDefaults)
 {
     auto r = parse_config(one_backend, "x.conf");
     ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->state_dir, "/var/lib/ukey");
+    EXPECT_TRUE(r->state_dir.is_absolute());
+    EXPECT_TRUE(r->state_dir.string().ends_with("/.local/state/ukey")) << r->state_dir;
     ASSERT_EQ(r->backends.size(), 1u);
     EXPECT_EQ(r->backends[0].name, "softhsm");
     EXPECT_EQ(r->backends[0].pin_counter, PinCounter::ukey);
@@ -91,6 +92,14 @@ TEST(Config, MissingFileSaysWhatToDo)
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().rv, static_cast<CK_RV>(CKR_FUNCTION_FAILED));
     EXPECT_NE(r.error().message.find("UKEY_CONF"), std::string::npos);
+}
+
+TEST(Config, TildeIsTheUsersHome)
+{
+    auto r = parse_config("state_dir = \"~/keys\"\n" + std::string(one_backend), "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->state_dir.is_absolute());
+    EXPECT_EQ(r->state_dir.filename(), "keys");
 }
 
 TEST(Config, PathFromEnvironment)
