@@ -259,6 +259,19 @@ CK_RV Proxy::SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULON
 
 CK_RV Proxy::InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
+    return set_user_pin(hSession, pPin, ulPinLen, false);
+}
+
+CK_RV Proxy::InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    return set_user_pin(hSession, pPin, ulPinLen, true);
+}
+
+// C_InitPIN in an SO session: the unlock. A new user PIN, the full count, no
+// lock; a transport PIN (the issuer's default, often 1111 or 123456, trivial
+// on purpose: only the token's length limits apply) must then be changed.
+CK_RV Proxy::set_user_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, bool transport)
+{
     if (bad_pin(pPin, ulPinLen))
         return CKR_ARGUMENTS_BAD;
     if (ulPinLen > max_pin_len)
@@ -266,26 +279,35 @@ CK_RV Proxy::InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG 
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
+    const bool counted = counts_pins(*r.backend) && r.key;
+    if (transport && !counts_pins(*r.backend))
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    if (transport && !r.key)
+        return CKR_TOKEN_NOT_RECOGNIZED;
     CK_TOKEN_INFO info;
     if (CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetTokenInfo, r.backend_slot, &info); rv != CKR_OK)
         return rv;
-    if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, config_.pin_rules); rv != CKR_OK)
+    if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, transport ? PinRules{false, 0} : config_.pin_rules);
+        rv != CKR_OK)
         return rv;
     CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_InitPIN, r.handle, pPin, ulPinLen);
-    if (rv == CKR_OK && counts_pins(*r.backend) && r.key) {
-        // The SO unlock: a new user PIN, the full count, no lock.
-        auto done = pins_->update(
-            *r.key,
-            [](PinCounts& c) {
-                c.user_left = c.user_max;
-                c.user_must_change = false;
-                return true;
-            },
-            true);
-        if (!done)
-            log::error(done.error().message);
+    if (rv != CKR_OK || !counted)
+        return rv;
+    auto done = pins_->update(
+        *r.key,
+        [&](PinCounts& c) {
+            c.user_left = c.user_max;
+            c.user_must_change = transport;
+            return true;
+        },
+        true);
+    if (!done) {
+        log::error(done.error().message);
+        // The PIN is set; only a transport PIN's must-change mark is lost.
+        if (transport)
+            return CKR_DEVICE_ERROR;
     }
-    return rv;
+    return CKR_OK;
 }
 
 CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
@@ -407,42 +429,5 @@ CK_RV Proxy::SetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_
     return CKR_OK;
 }
 
-CK_RV Proxy::InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
-{
-    if (bad_pin(pPin, ulPinLen))
-        return CKR_ARGUMENTS_BAD;
-    if (ulPinLen > max_pin_len)
-        return CKR_PIN_LEN_RANGE;
-    SessionRoute r;
-    if (!sessions_.find(hSession, r))
-        return CKR_SESSION_HANDLE_INVALID;
-    if (!counts_pins(*r.backend))
-        return CKR_FUNCTION_NOT_SUPPORTED;
-    if (!r.key)
-        return CKR_TOKEN_NOT_RECOGNIZED;
-    CK_TOKEN_INFO info;
-    if (CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetTokenInfo, r.backend_slot, &info); rv != CKR_OK)
-        return rv;
-    // The issuer's default PIN (often 1111 or 123456) is trivial on purpose:
-    // only the token's length limits apply.
-    if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, PinRules{false, 0}); rv != CKR_OK)
-        return rv;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_InitPIN, r.handle, pPin, ulPinLen);
-    if (rv != CKR_OK)
-        return rv;
-    auto done = pins_->update(
-        *r.key,
-        [](PinCounts& c) {
-            c.user_left = c.user_max;
-            c.user_must_change = true;
-            return true;
-        },
-        true);
-    if (!done) {
-        log::error(done.error().message);
-        return CKR_DEVICE_ERROR;
-    }
-    return CKR_OK;
-}
 
 } // namespace ukey

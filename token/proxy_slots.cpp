@@ -58,13 +58,9 @@ CK_RV Proxy::GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     SlotEntry e;
     if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
         return rv;
-    if (e.names_key && !e.present) {
-        // The Key is out: its slot is there, empty.
-        *pInfo = e.info;
-        pInfo->flags &= ~CKF_TOKEN_PRESENT;
-        return CKR_OK;
-    }
-    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_GetSlotInfo, e.backend_slot, pInfo);
+    // A Key that is out (or whose reader went away): its slot is there, empty.
+    CK_RV rv = e.names_key && !e.present ? CKR_SLOT_ID_INVALID
+                                         : e.backend->call(&CK_FUNCTION_LIST::C_GetSlotInfo, e.backend_slot, pInfo);
     if (rv == CKR_SLOT_ID_INVALID && e.names_key) {
         *pInfo = e.info;
         pInfo->flags &= ~CKF_TOKEN_PRESENT;
