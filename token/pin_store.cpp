@@ -1,5 +1,7 @@
 #include "pin_store.h"
 
+#include "fork.h"
+
 #include <openssl/evp.h>
 
 #include <cctype>
@@ -217,6 +219,7 @@ Result<bool> PinStore::check_dirs() const
 
 Result<PinCounts> PinStore::read(const KeyId& key) const
 {
+    ForkGuard no_fork_meanwhile; // a child must not inherit our flock'd descriptor
     auto dirs = check_dirs();
     if (!dirs)
         return dirs.error();
@@ -291,6 +294,7 @@ Result<PinCounts> PinStore::reset(const KeyId& key, const PinCounts& fresh)
 Result<PinCounts> PinStore::apply(const KeyId& key, const std::function<bool(PinCounts&)>& change, bool sync,
                                   bool ignore_damage)
 {
+    ForkGuard no_fork_meanwhile; // a child must not inherit our flock'd descriptor
     if (auto ok = ensure_dir(); !ok)
         return ok.error();
     const auto path = path_of(key);

@@ -115,6 +115,9 @@ Proxy::Verdict Proxy::verdict(CK_RV rv)
 template <class Ask>
 CK_RV Proxy::attempt(const KeyId& key, PinUser who, PinCounts& counts, Ask&& ask_token)
 {
+    // No fork() while the attempt lock is held: a child that kept a copy of
+    // its descriptor would keep the Key's logins locked until it exits.
+    ForkGuard no_fork_meanwhile;
     auto lock = pins_->lock_attempts(key);
     if (!lock) {
         log::error(lock.error().message);
@@ -325,6 +328,7 @@ CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLe
         return rv;
     const bool counted = counts_pins(*e.backend);
     bool reserved = false;
+    ForkGuard no_fork_meanwhile; // as in attempt()
     std::optional<PinStore::AttemptLock> lock;
     if (!(info.flags & CKF_TOKEN_INITIALIZED)) {
         if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, config_.pin_rules); rv != CKR_OK)
