@@ -21,11 +21,23 @@
 #include <chrono>
 #include <thread>
 
+#include <openssl/evp.h>
+
 using namespace ukeytest;
 using modtest::module_path;
 using namespace std::chrono_literals;
 
 namespace {
+
+std::vector<uint8_t> sha256_of(const std::vector<uint8_t>& data)
+{
+    std::vector<uint8_t> out(32);
+    unsigned int n = 0;
+    if (EVP_Digest(data.data(), data.size(), out.data(), &n, EVP_sha256(), nullptr) != 1 || n != 32)
+        throw std::runtime_error("SHA-256 failed");
+    return out;
+}
+
 
 const auto kChildTimeout = 20s;
 const std::vector<uint8_t> kData = {'f', 'o', 'r', 'k', '-', 't', 'e', 's', 't'};
@@ -245,13 +257,27 @@ TEST_P(Fork, ForkWhileOtherThreadsAreInsideTheModule)
     std::atomic<bool> stop{false};
     std::atomic<int> errors{0}, signatures{0};
     std::vector<std::thread> threads;
+    // The signing threads make PKCS#11 calls only. sign() would hash EC input
+    // with OpenSSL in the thread itself, outside the module: a fork at that
+    // moment copies OpenSSL's locks held by a thread the child does not have,
+    // and the child's SoftHSM2 (which uses OpenSSL) can hang on them. That is
+    // the application's own fork hazard, not the module's, so the digest is
+    // made once, before any thread starts.
+    const std::vector<uint8_t> digest = sha256_of(kData);
     for (int t = 0; t < 4; ++t)
         threads.emplace_back([&, t] {
             try {
                 CK_SESSION_HANDLE s = open_session(fl(), slot_);
                 const KeyPair& k = t % 2 ? rsa_ : ec_;
+                const std::vector<uint8_t>& input = k.kind == KeyKind::EcP256 ? digest : kData;
+                CK_MECHANISM mech{sign_mechanism(k.kind), nullptr, 0};
+                std::vector<uint8_t> sig(512);
                 while (!stop) {
-                    sign(fl(), s, k, kData);
+                    CK_ULONG len = sig.size();
+                    if (fl()->C_SignInit(s, &mech, k.priv) != CKR_OK ||
+                        fl()->C_Sign(s, const_cast<uint8_t*>(input.data()), input.size(), sig.data(), &len) !=
+                            CKR_OK)
+                        throw std::runtime_error("signing failed");
                     ++signatures;
                 }
                 fl()->C_CloseSession(s);
