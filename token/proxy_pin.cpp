@@ -28,6 +28,14 @@ bool bad_pin(CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
     return !pin && len;
 }
+
+// The argument checks of a function taking one PIN.
+CK_RV pin_args(CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+    if (bad_pin(pin, len))
+        return CKR_ARGUMENTS_BAD;
+    return len > max_pin_len ? CKR_PIN_LEN_RANGE : CKR_OK;
+}
 } // namespace
 
 CK_RV Proxy::key_of(const Backend& b, CK_SLOT_ID backend_slot, KeyId& key, CK_TOKEN_INFO& info) const
@@ -168,23 +176,20 @@ void Proxy::forget_login_if_last(const SessionRoute& r)
         set_pin_expired(r, false);
 }
 
-CK_RV Proxy::session_user(const SessionRoute& r, PinUser& who, CK_SESSION_INFO* info) const
+CK_RV Proxy::session_user(const SessionRoute& r, PinUser& who) const
 {
-    CK_SESSION_INFO local;
-    CK_SESSION_INFO* si = info ? info : &local;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetSessionInfo, r.handle, si);
+    CK_SESSION_INFO si;
+    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetSessionInfo, r.handle, &si);
     if (rv != CKR_OK)
         return rv;
-    who = si->state == CKS_RW_SO_FUNCTIONS ? PinUser::so : PinUser::user;
+    who = si.state == CKS_RW_SO_FUNCTIONS ? PinUser::so : PinUser::user;
     return CKR_OK;
 }
 
 CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
-    if (bad_pin(pPin, ulPinLen))
-        return CKR_ARGUMENTS_BAD;
-    if (ulPinLen > max_pin_len)
-        return CKR_PIN_LEN_RANGE;
+    if (CK_RV rv = pin_args(pPin, ulPinLen); rv != CKR_OK)
+        return rv;
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
@@ -275,10 +280,8 @@ CK_RV Proxy::InitTransportPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, 
 // on purpose: only the token's length limits apply) must then be changed.
 CK_RV Proxy::set_user_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, bool transport)
 {
-    if (bad_pin(pPin, ulPinLen))
-        return CKR_ARGUMENTS_BAD;
-    if (ulPinLen > max_pin_len)
-        return CKR_PIN_LEN_RANGE;
+    if (CK_RV rv = pin_args(pPin, ulPinLen); rv != CKR_OK)
+        return rv;
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
@@ -315,10 +318,10 @@ CK_RV Proxy::set_user_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_U
 
 CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
 {
-    if (!pLabel || bad_pin(pPin, ulPinLen))
+    if (!pLabel)
         return CKR_ARGUMENTS_BAD;
-    if (ulPinLen > max_pin_len)
-        return CKR_PIN_LEN_RANGE;
+    if (CK_RV rv = pin_args(pPin, ulPinLen); rv != CKR_OK)
+        return rv;
     SlotEntry e;
     if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
         return rv;
