@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -65,6 +67,130 @@ bool valid_name(const std::string& s)
     return true;
 }
 
+// A number of seconds: integer or float, within [lo, hi].
+std::string read_seconds(const toml::table& t, std::string_view key, double& out, double lo, double hi,
+                         const std::string& context)
+{
+    const toml::node* n = t.get(key);
+    if (!n)
+        return {};
+    std::optional<double> v;
+    if (n->is_integer())
+        v = double(*n->value<int64_t>());
+    else if (n->is_floating_point())
+        v = *n->value<double>();
+    if (!v)
+        return "key '" + std::string(key) + "' " + context + " must be a number of seconds (" + where(*n) + ")";
+    if (!(*v >= lo && *v <= hi))
+        return "key '" + std::string(key) + "' " + context + " must be between " + std::to_string(int64_t(lo)) +
+               " and " + std::to_string(int64_t(hi)) + " seconds (" + where(*n) + ")";
+    out = *v;
+    return {};
+}
+
+std::string read_strings(const toml::table& t, std::string_view key, std::vector<std::string>& out,
+                         const std::string& context)
+{
+    const toml::node* n = t.get(key);
+    if (!n)
+        return {};
+    const toml::array* a = n->as_array();
+    std::string bad = "key '" + std::string(key) + "' " + context + " must be a list of strings (" + where(*n) + ")";
+    if (!a)
+        return bad;
+    out.clear();
+    for (const auto& e : *a) {
+        auto v = e.value<std::string>();
+        if (!v || !e.is_string())
+            return bad;
+        out.push_back(*v);
+    }
+    return {};
+}
+
+// The event names ukeyd emits (docs/ukeyd.md).
+const std::set<std::string>& event_names()
+{
+    static const std::set<std::string> names{
+        "key-inserted", "key-removed",  "reader-added", "reader-removed", "pin-locked",
+        "cert-expiring", "cert-expired", "pcsc-down",   "pcsc-up",        "renewal"};
+    return names;
+}
+
+std::string parse_daemon(const toml::table& root, Config& cfg)
+{
+    auto& d = cfg.daemon;
+    if (const toml::node* n = root.get("daemon")) {
+        const toml::table* t = n->as_table();
+        if (!t)
+            return "[daemon] must be a table (" + where(*n) + ")";
+        const std::string ctx = "in [daemon]";
+        if (auto e = check_keys(*t, {"socket", "allow_users", "allow_groups", "pcsc", "rescan_interval", "scan_timeout"},
+                                ctx);
+            !e.empty())
+            return e;
+        std::string socket = d.socket.string();
+        for (auto e : {read_value(*t, "socket", socket, ctx), read_strings(*t, "allow_users", d.allow_users, ctx),
+                       read_strings(*t, "allow_groups", d.allow_groups, ctx), read_value(*t, "pcsc", d.pcsc, ctx),
+                       read_seconds(*t, "rescan_interval", d.rescan_interval_s, 0, 86400, ctx),
+                       read_seconds(*t, "scan_timeout", d.scan_timeout_s, 1, 600, ctx)})
+            if (!e.empty())
+                return e;
+        d.socket = socket;
+        if (!d.socket.is_absolute() || socket.size() >= 108)
+            return "[daemon] socket must be an absolute path shorter than 108 bytes, not '" + socket + "'";
+    }
+    if (const toml::node* n = root.get("expiry")) {
+        const toml::table* t = n->as_table();
+        if (!t)
+            return "[expiry] must be a table (" + where(*n) + ")";
+        const std::string ctx = "in [expiry]";
+        if (auto e = check_keys(*t, {"thresholds", "check_interval"}, ctx); !e.empty())
+            return e;
+        if (auto e = read_seconds(*t, "check_interval", d.expiry_check_interval_s, 1, 7 * 86400, ctx); !e.empty())
+            return e;
+        if (const toml::node* th = t->get("thresholds")) {
+            const toml::array* a = th->as_array();
+            if (!a)
+                return "[expiry] thresholds must be a list of days (" + where(*th) + ")";
+            std::set<unsigned, std::greater<>> days;
+            for (const auto& e : *a) {
+                auto v = e.value<int64_t>();
+                if (!e.is_integer() || !v || *v < 1 || *v > 3650)
+                    return "[expiry] thresholds must be whole days between 1 and 3650 (" + where(e) + ")";
+                days.insert(unsigned(*v));
+            }
+            d.expiry_thresholds.assign(days.begin(), days.end()); // largest first
+        }
+    }
+    if (const toml::node* n = root.get("hook")) {
+        const toml::array* hooks = n->as_array();
+        if (!hooks)
+            return "hooks are written [[hook]] (" + where(*n) + ")";
+        for (std::size_t i = 0; i < hooks->size(); ++i) {
+            const toml::table* t = (*hooks)[i].as_table();
+            const std::string ctx = "in [[hook]] #" + std::to_string(i + 1);
+            if (!t)
+                return ctx + " is not a table";
+            if (auto e = check_keys(*t, {"events", "command", "timeout"}, ctx); !e.empty())
+                return e;
+            HookConfig h;
+            for (auto e : {read_strings(*t, "events", h.events, ctx), read_strings(*t, "command", h.command, ctx),
+                           read_seconds(*t, "timeout", h.timeout_s, 1, 3600, ctx)})
+                if (!e.empty())
+                    return e;
+            for (const auto& ev : h.events)
+                if (!event_names().count(ev))
+                    return ctx + ": unknown event '" + ev + "' (see docs/ukeyd.md for the list)";
+            if (h.command.empty() || !std::filesystem::path(h.command[0]).is_absolute())
+                return ctx + ": command must be a list whose first element is an absolute path, e.g. "
+                             "[\"/usr/local/bin/on-key\", \"--notify\"] (it runs without a shell)";
+            cfg.hooks.push_back(std::move(h));
+        }
+    }
+    return {};
+}
+
 } // namespace
 
 std::filesystem::path config_path()
@@ -87,7 +213,7 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
 
     Config cfg;
     cfg.source = source;
-    if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend"}, "at top level"); !e.empty())
+    if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend", "daemon", "expiry", "hook"}, "at top level"); !e.empty())
         return config_error(source, e);
 
     std::string state_dir = "~/.local/state/ukey";
@@ -186,6 +312,8 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
                                             counter + "'");
         cfg.backends.push_back(std::move(b));
     }
+    if (auto e = parse_daemon(root, cfg); !e.empty())
+        return config_error(source, e);
     return cfg;
 }
 

@@ -24,6 +24,29 @@ struct BackendConfig {
     bool optional = false; // if true, a backend that fails to load is skipped, not fatal
 };
 
+// A command ukeyd runs on chosen events (docs/ukeyd.md, "Hooks"): argv as
+// written, no shell; details in UKEY_* environment variables.
+struct HookConfig {
+    std::vector<std::string> events;  // event names; empty = every event
+    std::vector<std::string> command; // argv[0] is an absolute path
+    double timeout_s = 30;            // then SIGTERM, 2 s later SIGKILL
+};
+
+// ukeyd: the management daemon (docs/ukeyd.md).
+struct DaemonConfig {
+    std::filesystem::path socket = "/run/ukey/ukeyd.sock";
+    // Who may use the socket (SO_PEERCRED); both empty = every local user.
+    // root and the daemon's own user are always allowed.
+    std::vector<std::string> allow_users;
+    std::vector<std::string> allow_groups;
+    bool pcsc = true;              // watch PC/SC readers through pcscd
+    double rescan_interval_s = 10; // fallback backend rescan; 0 = only after PC/SC changes
+    double scan_timeout_s = 20;    // a scan taking longer is killed
+    // Days before notAfter at which cert-expiring fires, once per crossing.
+    std::vector<unsigned> expiry_thresholds{28, 7, 3, 2, 1};
+    double expiry_check_interval_s = 86400; // re-check of present Keys
+};
+
 struct Config {
     std::filesystem::path source; // the file it was read from
     // Per user by default: the PIN counters of a user's Keys live in his own
@@ -33,6 +56,8 @@ struct Config {
     PinCounts pin_defaults; // limits for Keys ukey counts for, until set per Key
     PinRules pin_rules;
     std::vector<BackendConfig> backends;
+    DaemonConfig daemon;
+    std::vector<HookConfig> hooks;
 };
 
 // The most backends one module aggregates: object handles carry the backend

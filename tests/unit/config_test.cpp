@@ -109,3 +109,57 @@ TEST(Config, PathFromEnvironment)
     unsetenv("UKEY_CONF");
     EXPECT_EQ(ukey::config_path(), "/etc/ukey/ukey.conf");
 }
+
+TEST(Config, DaemonDefaults)
+{
+    auto r = parse_config(one_backend, "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->daemon.socket, "/run/ukey/ukeyd.sock");
+    EXPECT_TRUE(r->daemon.pcsc);
+    EXPECT_EQ(r->daemon.rescan_interval_s, 10);
+    EXPECT_EQ(r->daemon.expiry_thresholds, (std::vector<unsigned>{28, 7, 3, 2, 1}));
+    EXPECT_TRUE(r->hooks.empty());
+}
+
+TEST(Config, DaemonExpiryAndHooks)
+{
+    auto r = parse_config(std::string(one_backend) + R"(
+[daemon]
+socket = "/tmp/x/ukeyd.sock"
+allow_groups = ["ukey"]
+pcsc = false
+rescan_interval = 0.5
+[expiry]
+thresholds = [1, 30, 7, 7]
+check_interval = 60
+[[hook]]
+events = ["key-inserted", "cert-expiring"]
+command = ["/usr/bin/logger", "-t", "ukey"]
+timeout = 5
+)",
+                          "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->daemon.socket, "/tmp/x/ukeyd.sock");
+    EXPECT_EQ(r->daemon.allow_groups, std::vector<std::string>{"ukey"});
+    EXPECT_FALSE(r->daemon.pcsc);
+    EXPECT_EQ(r->daemon.rescan_interval_s, 0.5);
+    EXPECT_EQ(r->daemon.expiry_thresholds, (std::vector<unsigned>{30, 7, 1})); // sorted, largest first
+    EXPECT_EQ(r->daemon.expiry_check_interval_s, 60);
+    ASSERT_EQ(r->hooks.size(), 1u);
+    EXPECT_EQ(r->hooks[0].command.size(), 3u);
+    EXPECT_EQ(r->hooks[0].timeout_s, 5);
+}
+
+TEST(Config, DaemonErrorsSayWhatIsWrong)
+{
+    std::string b = one_backend;
+    EXPECT_NE(error_of(b + "[daemon]\nsocket = \"relative.sock\"\n").find("absolute"), std::string::npos);
+    EXPECT_NE(error_of(b + "[daemon]\nrescan_interval = -1\n").find("between"), std::string::npos);
+    EXPECT_NE(error_of(b + "[daemon]\nrescn_interval = 1\n").find("unknown key 'rescn_interval'"), std::string::npos);
+    EXPECT_NE(error_of(b + "[expiry]\nthresholds = [0]\n").find("whole days"), std::string::npos);
+    EXPECT_NE(error_of(b + "[[hook]]\ncommand = [\"logger\"]\n").find("without a shell"), std::string::npos);
+    EXPECT_NE(error_of(b + "[[hook]]\nevents = [\"key-inserterd\"]\ncommand = [\"/bin/true\"]\n")
+                  .find("unknown event 'key-inserterd'"),
+              std::string::npos);
+    EXPECT_NE(error_of(b + "[[hook]]\ncommand = \"/bin/true\"\n").find("list of strings"), std::string::npos);
+}
