@@ -98,5 +98,6 @@ void add_pin(CLI::App& app, Context& ctx);
 void add_cert(CLI::App& app, Context& ctx);
 void add_key(CLI::App& app, Context& ctx);
 void add_csr(CLI::App& app, Context& ctx);
+void add_daemon(CLI::App& app, Context& ctx); // status, watch (cmd_daemon.cpp)
 
 } // namespace ukey::cli

@@ -19,6 +19,7 @@ enum Exit : int {
     setup = 10,          // ukey itself is not set up: module, config, backend
     cancelled = 11,      // the user said no
     bad_input = 12,      // a file or value given is unusable (bad PIN format, bad certificate, ...)
+    no_daemon = 13,      // ukeyd is not running, or went away (ukey status, ukey watch)
 };
 
 // The exit code that fits a PKCS#11 result.

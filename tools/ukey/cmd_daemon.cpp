@@ -1,0 +1,542 @@
+// ukey status, ukey watch: what the daemon ukeyd sees (docs/ukeyd.md).
+//
+// Both talk to ukeyd's Unix socket (JSON lines), whose path is the config's
+// [daemon] socket, or --socket PATH. They do not load the PKCS#11 module.
+//
+// ukey status [--socket PATH]
+//   {"socket": "path", "status": {...the daemon's status object...},
+//    "keys": [key, ...] (the daemon's Key objects, docs/ukeyd.md)}
+//
+// ukey watch [--socket PATH] [--events a,b] [--count N] [--timeout S]
+//   One line per event. With --json: the daemon's event lines, unchanged.
+//   Ends after N events (--count), after S seconds (--timeout), on SIGINT or
+//   SIGTERM (exit 0), or when the daemon goes away (exit 13).
+//
+// When the daemon is not running both exit 13 (no_daemon).
+#include "cli.h"
+
+#include "config.h"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <poll.h>
+#include <set>
+#include <sstream>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace ukey::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t max_reply = 64 * 1024 * 1024; // a `list` of many Keys with certificates may be big
+constexpr int reply_timeout_ms = 5000;
+
+const char* const start_hint = "start it with `systemctl start ukeyd`";
+
+// The socket: --socket, else [daemon] socket of the config, else the default.
+std::string socket_path(const std::string& option)
+{
+    if (!option.empty())
+        return option;
+    const std::filesystem::path conf = config_path();
+    std::error_code ec;
+    const bool explicit_conf = std::getenv("UKEY_CONF") && *std::getenv("UKEY_CONF");
+    if (!explicit_conf && !std::filesystem::exists(conf, ec))
+        return DaemonConfig{}.socket.string();
+    auto cfg = load_config(conf);
+    if (!cfg)
+        throw Failure(setup, "cannot tell where ukeyd listens: " + cfg.error().message +
+                                 " (or give the socket with --socket PATH)");
+    return cfg->daemon.socket.string();
+}
+
+class Connection {
+public:
+    explicit Connection(std::string path) : path_(std::move(path))
+    {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        if (path_.empty() || path_.size() >= sizeof addr.sun_path)
+            throw Failure(usage, "the socket path '" + path_ + "' is empty or too long");
+        std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd_ < 0)
+            throw Failure(failure, std::string("cannot make a socket: ") + std::strerror(errno));
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+            const int e = errno;
+            ::close(fd_);
+            fd_ = -1;
+            if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
+                throw Failure(no_daemon, std::string("ukeyd is not running: ") + start_hint + " (no daemon at " +
+                                             path_ + ": " + std::strerror(e) + ")");
+            if (e == EACCES || e == EPERM)
+                throw Failure(no_daemon, "cannot connect to ukeyd at " + path_ + ": " + std::strerror(e) +
+                                             " (is your user in [daemon] allow_users or allow_groups?)");
+            throw Failure(no_daemon, "cannot connect to ukeyd at " + path_ + ": " + std::strerror(e));
+        }
+    }
+    ~Connection()
+    {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    int fd() const { return fd_; }
+    const std::string& path() const { return path_; }
+
+    void send(const nlohmann::json& request)
+    {
+        std::string line = request.dump() + "\n";
+        std::size_t done = 0;
+        while (done < line.size()) {
+            ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                throw gone(std::string("sending to it failed: ") + std::strerror(errno));
+            done += std::size_t(n);
+        }
+    }
+
+    // A complete line already received, if any.
+    std::optional<std::string> buffered_line()
+    {
+        auto nl = buf_.find('\n');
+        if (nl == std::string::npos)
+            return std::nullopt;
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+    }
+
+    // Reads what is there (the socket is readable). False on end of stream.
+    bool fill()
+    {
+        char chunk[65536];
+        for (;;) {
+            ssize_t n = ::recv(fd_, chunk, sizeof chunk, MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return true;
+            if (n < 0)
+                throw gone(std::string("reading from it failed: ") + std::strerror(errno));
+            if (n == 0)
+                return false;
+            buf_.append(chunk, std::size_t(n));
+            if (buf_.size() > max_reply)
+                throw Failure(failure, "ukeyd at " + path_ + " sent a line longer than 64 MiB");
+            return true;
+        }
+    }
+
+    // The next line, waiting at most timeout_ms.
+    std::string read_line(int timeout_ms)
+    {
+        const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+        for (;;) {
+            if (auto line = buffered_line())
+                return *line;
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0)
+                throw Failure(failure, "ukeyd at " + path_ + " did not answer within " +
+                                           std::to_string(timeout_ms / 1000) + " s (see its log: journalctl -u ukeyd)");
+            pollfd p{fd_, POLLIN, 0};
+            int r = ::poll(&p, 1, int(left));
+            if (r < 0 && errno != EINTR)
+                throw Failure(failure, std::string("poll: ") + std::strerror(errno));
+            if (r > 0 && !fill())
+                throw gone("it closed the connection");
+        }
+    }
+
+    // A request and its reply; a reply with "ok": false is a failure.
+    nlohmann::json request(const nlohmann::json& req)
+    {
+        send(req);
+        return parse_reply(read_line(reply_timeout_ms));
+    }
+
+    nlohmann::json parse_reply(const std::string& line) const
+    {
+        nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object())
+            throw Failure(failure, "ukeyd at " + path_ + " answered something that is not a JSON object");
+        if (j.value("ok", false) != true) {
+            std::string msg = j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : "";
+            std::string err = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "error";
+            throw Failure(failure, "ukeyd refused the request: " + err + (msg.empty() ? "" : ": " + msg));
+        }
+        return j;
+    }
+
+    Failure gone(const std::string& why) const
+    {
+        return Failure(no_daemon, "ukeyd went away (" + why + "); socket " + path_);
+    }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    std::string buf_;
+};
+
+// --- text output ------------------------------------------------------------
+
+std::string str(const nlohmann::json& j, const char* key, const std::string& dflt = "")
+{
+    if (!j.is_object() || !j.contains(key))
+        return dflt;
+    const auto& v = j[key];
+    if (v.is_string())
+        return v.get<std::string>();
+    if (v.is_null())
+        return dflt;
+    return v.dump();
+}
+
+std::string duration_text(double seconds)
+{
+    long s = long(seconds);
+    std::ostringstream o;
+    if (s >= 86400)
+        o << s / 86400 << " d " << (s % 86400) / 3600 << " h";
+    else if (s >= 3600)
+        o << s / 3600 << " h " << (s % 3600) / 60 << " min";
+    else if (s >= 60)
+        o << s / 60 << " min " << s % 60 << " s";
+    else
+        o << s << " s";
+    return o.str();
+}
+
+std::string tries_text(const nlohmann::json& t)
+{
+    if (!t.is_object())
+        return "unknown";
+    if (t.value("locked", false))
+        return "LOCKED";
+    if (!t.contains("tries_left") || t["tries_left"].is_null())
+        return "counted by the Key";
+    std::string s = t["tries_left"].dump();
+    if (t.contains("max_tries") && !t["max_tries"].is_null())
+        s += " of " + t["max_tries"].dump();
+    return s + " tries left";
+}
+
+// "'Alice'/5c3a4e1b0f2d9a77", or the id for a card no backend knows.
+std::string key_name(const nlohmann::json& key)
+{
+    if (!key.is_object())
+        return "?";
+    if (str(key, "source") == "pcsc")
+        return "card (no backend recognises it)";
+    std::string label = str(key, "label");
+    std::string serial = str(key, "serial");
+    if (!key.value("initialized", true) && label.empty())
+        label = "(not initialised)";
+    return "'" + label + "'/" + (serial.empty() ? "-" : serial);
+}
+
+long days_of(const nlohmann::json& cert)
+{
+    return cert.contains("days_left") && cert["days_left"].is_number() ? cert["days_left"].get<long>() : 0;
+}
+
+std::string days_text(long days)
+{
+    if (days < 0)
+        return "EXPIRED " + std::to_string(-days) + (days == -1 ? " day ago" : " days ago");
+    return std::to_string(days) + (days == 1 ? " day left" : " days left");
+}
+
+void print_key(const nlohmann::json& k)
+{
+    std::cout << "  " << key_name(k);
+    if (str(k, "source") == "pcsc") {
+        std::cout << " in reader '" << str(k, "reader") << "'";
+        if (!str(k, "atr").empty())
+            std::cout << ", ATR " << str(k, "atr");
+        std::cout << "\n    install or configure the vendor's PKCS#11 module for it\n";
+        return;
+    }
+    std::cout << " (" << str(k, "backend", "?") << ", " << str(k, "manufacturer") << " " << str(k, "model") << ")";
+    if (k.contains("slot_id") && k["slot_id"].is_number())
+        std::cout << " slot " << k["slot_id"].dump();
+    std::cout << "\n";
+    if (!str(k, "reader").empty())
+        std::cout << "    reader: " << str(k, "reader") << "\n";
+    if (!k.value("initialized", true)) {
+        std::cout << "    NOT INITIALISED: set it up with `ukey init`\n";
+        return;
+    }
+    if (k.contains("user_pin") || k.contains("so_pin")) {
+        std::cout << "    user PIN: " << tries_text(k.value("user_pin", nlohmann::json()))
+                  << "; SO PIN: " << tries_text(k.value("so_pin", nlohmann::json()));
+        if (k.contains("user_pin") && k["user_pin"].is_object() && k["user_pin"].value("must_change", false))
+            std::cout << "; the PIN must be changed (`ukey pin change`)";
+        std::cout << "\n";
+    }
+    if (k.contains("certificates") && k["certificates"].is_array()) {
+        if (k["certificates"].empty())
+            std::cout << "    no certificates\n";
+        for (const auto& c : k["certificates"]) {
+            std::cout << "    certificate '" << str(c, "label") << "' " << str(c, "subject") << ": until "
+                      << str(c, "not_after").substr(0, 10) << " (" << days_text(days_of(c)) << ")\n";
+        }
+    }
+}
+
+void print_status(const std::string& path, const nlohmann::json& st, const nlohmann::json& keys)
+{
+    std::cout << "ukeyd " << str(st, "version", "?") << " (pid " << str(st, "pid", "?") << ")";
+    if (st.contains("uptime") && st["uptime"].is_number())
+        std::cout << ", up " << duration_text(st["uptime"].get<double>());
+    std::cout << ", socket " << path << "\n";
+
+    // PC/SC: {"pcsc": {"enabled": bool, "up": bool, "error": "...", "code":
+    // "...", "message": "...",
+    //                  "readers": [{"name": ..., "card": bool, ...}]}}
+    const nlohmann::json pcsc = st.value("pcsc", nlohmann::json());
+    if (pcsc.is_object()) {
+        if (!pcsc.value("enabled", true)) {
+            std::cout << "PC/SC: not watched ([daemon] pcsc = false)\n";
+        } else if (pcsc.value("up", false)) {
+            std::cout << "PC/SC: up (pcscd answers)\n";
+        } else {
+            std::cout << "PC/SC: DOWN: pcscd is not reachable";
+            std::string why = str(pcsc, "message");
+            std::string code = str(pcsc, "code");
+            std::string err = str(pcsc, "error");
+            if (!why.empty())
+                std::cout << ": " << why;
+            if (!err.empty() || !code.empty())
+                std::cout << " (" << err << (err.empty() || code.empty() ? "" : " ") << code << ")";
+            std::cout << "\n  Smart cards and USB Keys behind pcscd are not seen "
+                         "until it runs again "
+                         "(systemctl start pcscd.socket)\n";
+        }
+        if (pcsc.contains("readers") && pcsc["readers"].is_array()) {
+            if (pcsc["readers"].empty() && pcsc.value("up", false))
+                std::cout << "  no readers\n";
+            for (const auto& r : pcsc["readers"]) {
+                if (r.is_string()) {
+                    std::cout << "  reader '" << r.get<std::string>() << "'\n";
+                    continue;
+                }
+                std::cout << "  reader '" << str(r, "name") << "'";
+                if (r.contains("card") && r["card"].is_boolean())
+                    std::cout << (r["card"].get<bool>() ? ": card present" : ": empty");
+                else if (!str(r, "state").empty())
+                    std::cout << ": " << str(r, "state");
+                if (!str(r, "atr").empty())
+                    std::cout << " (ATR " << str(r, "atr") << ")";
+                std::cout << "\n";
+            }
+        }
+    }
+
+    if (st.contains("last_scan") && st["last_scan"].is_object()) {
+        const auto& s = st["last_scan"];
+        std::cout << "Last scan: " << str(s, "time", "never");
+        if (s.contains("duration_ms"))
+            std::cout << ", took " << str(s, "duration_ms") << " ms";
+        if (!str(s, "error").empty())
+            std::cout << ", FAILED: " << str(s, "error");
+        std::cout << "\n";
+    } else if (st.contains("last_scan")) {
+        std::cout << "Last scan: " << str(st, "last_scan", "never") << "\n";
+    }
+    if (st.contains("subscribers"))
+        std::cout << "Subscribers: " << str(st, "subscribers") << "\n";
+
+    std::cout << "Keys present: " << keys.size() << "\n";
+    for (const auto& k : keys)
+        print_key(k);
+}
+
+// One event in one line: time event key-label/serial reader ...
+std::string event_line(const nlohmann::json& e)
+{
+    std::ostringstream o;
+    o << str(e, "time", "-") << " " << str(e, "event", "?");
+    if (e.contains("key")) {
+        const auto& k = e["key"];
+        o << " " << key_name(k);
+        if (k.is_object() && k.contains("slot_id") && k["slot_id"].is_number())
+            o << " slot " << k["slot_id"].dump();
+        if (!str(k, "reader").empty())
+            o << " reader '" << str(k, "reader") << "'";
+        if (k.is_object() && str(k, "source") != "pcsc" && !str(k, "backend").empty())
+            o << " backend " << str(k, "backend");
+    }
+    if (e.contains("reader"))
+        o << " reader '" << (e["reader"].is_string() ? e["reader"].get<std::string>() : str(e["reader"], "name"))
+          << "'";
+    if (e.contains("which"))
+        o << " " << str(e, "which") << " PIN";
+    if (e.contains("certificate")) {
+        const auto& c = e["certificate"];
+        o << " certificate '" << str(c, "label") << "' " << str(c, "subject") << " not_after " << str(c, "not_after");
+    }
+    if (e.contains("threshold"))
+        o << " threshold " << str(e, "threshold");
+    if (e.contains("days_left"))
+        o << " days_left " << str(e, "days_left");
+    if (e.contains("state"))
+        o << " state " << str(e, "state");
+    if (e.contains("code"))
+        o << " " << str(e, "error") << (str(e, "error").empty() ? "" : " ") << str(e, "code");
+    if (e.contains("message"))
+        o << ": " << str(e, "message");
+    return o.str();
+}
+
+std::vector<std::string> split_events(const std::string& list)
+{
+    static const std::set<std::string> known{"key-inserted", "key-removed",   "reader-added", "reader-removed",
+                                             "pin-locked",   "cert-expiring", "cert-expired", "pcsc-down",
+                                             "pcsc-up",      "renewal"};
+    std::vector<std::string> out;
+    std::stringstream in(list);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        if (item.empty())
+            continue;
+        if (!known.count(item)) {
+            std::string all;
+            for (const auto& k : known)
+                all += (all.empty() ? "" : ", ") + k;
+            throw Failure(usage, "unknown event '" + item + "' in --events; the events are: " + all);
+        }
+        out.push_back(item);
+    }
+    return out;
+}
+
+} // namespace
+
+void add_daemon(CLI::App& app, Context& ctx)
+{
+    // --- ukey status ---
+    {
+        auto* cmd = app.add_subcommand("status", "What the daemon ukeyd sees: PC/SC, readers, Keys, last scan");
+        static std::string socket;
+        cmd->add_option("--socket", socket, "ukeyd's socket (default: [daemon] socket of ukey.conf)");
+        cmd->callback([&ctx] {
+            Connection c(socket_path(socket));
+            nlohmann::json st = c.request({{"request", "status"}});
+            nlohmann::json ls = c.request({{"request", "list"}});
+            nlohmann::json status = st.value("status", nlohmann::json::object());
+            nlohmann::json keys = ls.contains("keys") && ls["keys"].is_array() ? ls["keys"] : nlohmann::json::array();
+            nlohmann::json doc = {{"socket", c.path()}, {"status", status}, {"keys", keys}};
+            ctx.print(doc, [&] { print_status(c.path(), status, keys); });
+        });
+    }
+
+    // --- ukey watch ---
+    {
+        auto* cmd = app.add_subcommand("watch", "Print ukeyd's events as they happen, one line each");
+        static std::string socket, events;
+        static long count = 0;
+        static double timeout = 0;
+        cmd->add_option("--socket", socket, "ukeyd's socket (default: [daemon] socket of ukey.conf)");
+        cmd->add_option("--events", events, "only these events, comma-separated (e.g. key-inserted,key-removed)");
+        cmd->add_option("--count", count, "stop after N events (exit 0)")->check(CLI::PositiveNumber);
+        cmd->add_option("--timeout", timeout, "stop after S seconds (exit 0, or 1 if --count was not reached)")
+            ->check(CLI::PositiveNumber);
+        cmd->callback([&ctx] {
+            auto run = [&ctx] {
+                const std::vector<std::string> wanted = split_events(events);
+                // SIGINT/SIGTERM end the watch cleanly: they are read from a signalfd.
+                sigset_t mask;
+                sigemptyset(&mask);
+                sigaddset(&mask, SIGINT);
+                sigaddset(&mask, SIGTERM);
+                sigprocmask(SIG_BLOCK, &mask, nullptr);
+                const int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+                if (sfd < 0)
+                    throw Failure(failure, std::string("signalfd: ") + std::strerror(errno));
+                struct Closer {
+                    int fd;
+                    ~Closer() { ::close(fd); }
+                } closer{sfd};
+
+                Connection c(socket_path(socket));
+                nlohmann::json req = {{"request", "subscribe"}};
+                if (!wanted.empty())
+                    req["events"] = wanted;
+                c.send(req);
+                c.parse_reply(c.read_line(reply_timeout_ms));
+                if (!ctx.json && !ctx.quiet)
+                    std::cerr << "ukey: watching ukeyd's events (" << c.path() << "); Ctrl-C ends" << std::endl;
+
+                const auto deadline = Clock::now() + std::chrono::milliseconds(long(timeout * 1000));
+                long seen = 0;
+                // Prints one event; true when --count is reached.
+                auto emit = [&](const std::string& line) {
+                    if (ctx.json) {
+                        std::cout << line << std::endl;
+                    } else {
+                        nlohmann::json e = nlohmann::json::parse(line, nullptr, false);
+                        std::cout << (e.is_object() ? event_line(e) : line) << std::endl;
+                    }
+                    return count > 0 && ++seen >= count;
+                };
+                for (;;) {
+                    while (auto line = c.buffered_line())
+                        if (emit(*line))
+                            return;
+                    int wait_ms = -1;
+                    if (timeout > 0) {
+                        auto left =
+                            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+                        if (left <= 0) {
+                            if (count > 0)
+                                throw Failure(failure, std::to_string(seen) + " of " + std::to_string(count) +
+                                                           " events arrived within the --timeout");
+                            return;
+                        }
+                        wait_ms = int(left);
+                    }
+                    pollfd p[2] = {{c.fd(), POLLIN, 0}, {sfd, POLLIN, 0}};
+                    int r = ::poll(p, 2, wait_ms);
+                    if (r < 0 && errno != EINTR)
+                        throw Failure(failure, std::string("poll: ") + std::strerror(errno));
+                    if (r > 0 && (p[1].revents & POLLIN))
+                        return; // SIGINT or SIGTERM: a clean end
+                    if (r > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !c.fill()) {
+                        while (auto line = c.buffered_line()) // what came before the end
+                            if (emit(*line))
+                                return;
+                        throw c.gone("it closed the connection");
+                    }
+                }
+            };
+            try {
+                run();
+            } catch (const Failure& f) {
+                // JSON lines stay JSON lines: the error document on one line.
+                if (ctx.json) {
+                    nlohmann::json err = {{"code", static_cast<int>(f.code)}, {"message", f.what()}, {"ckr", nullptr}};
+                    std::cout << nlohmann::json{{"error", err}}.dump() << std::endl;
+                    ctx.json_error_done = true;
+                }
+                throw;
+            }
+        });
+    }
+}
+
+} // namespace ukey::cli
