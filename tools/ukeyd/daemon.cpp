@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -133,7 +134,10 @@ void Daemon::apply(const Config& cfg)
 {
     hooks_.configure(cfg.hooks);
     expiry_.set_thresholds(cfg.daemon.expiry_thresholds);
-    expiry_.open(cfg.state_dir);
+    // Under systemd (StateDirectory=) the daemon's own state goes to
+    // /var/lib/ukey; otherwise next to the PIN counters.
+    const char* sd = std::getenv("STATE_DIRECTORY");
+    expiry_.open(sd && *sd == '/' ? std::filesystem::path(sd) : cfg.state_dir);
     server_->set_access(cfg.daemon.allow_users, cfg.daemon.allow_groups);
     next_expiry_ = mono_ms() + int64_t(cfg.daemon.expiry_check_interval_s * 1000);
     if (cfg.daemon.pcsc && !pcsc_)
