@@ -65,6 +65,7 @@ Daemon::Daemon(Config cfg, std::filesystem::path config_file, std::string self_e
 Daemon::~Daemon()
 {
     stop_pcsc();
+    waiters_.reset();
     server_.reset();
     for (int fd : {sigfd_, pcsc_fd_, ep_})
         if (fd >= 0)
@@ -121,6 +122,7 @@ bool Daemon::setup()
         epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
     }
     server_ = std::make_unique<Server>(ep_, [this](const json& r) { return answer(r); });
+    waiters_ = std::make_unique<BackendWaiters>(ep_, self_exe_);
     if (std::string e = server_->listen(cfg_.daemon.socket); !e.empty()) {
         log::error("ukeyd: " + e);
         return false;
@@ -133,6 +135,7 @@ bool Daemon::setup()
 void Daemon::apply(const Config& cfg)
 {
     hooks_.configure(cfg.hooks);
+    waiters_->configure(cfg.backends);
     expiry_.set_thresholds(cfg.daemon.expiry_thresholds);
     // Under systemd (StateDirectory=) the daemon's own state goes to
     // /var/lib/ukey; otherwise next to the PIN counters.
@@ -215,8 +218,8 @@ void Daemon::on_signal()
                 if (pid == scanner_.pid()) {
                     if (auto r = scanner_.on_exit(status))
                         on_scan(*r);
-                } else {
-                    hooks_.on_exit(pid, status);
+                } else if (!hooks_.on_exit(pid, status)) {
+                    waiters_->on_exit(pid, status);
                 }
             }
             break;
@@ -481,7 +484,10 @@ json Daemon::status() const
     json pcsc{{"state", pcsc_state_}, {"readers", readers}};
     if (!pcsc_error_.is_null())
         pcsc["error"] = pcsc_error_;
-    json scan{{"count", scans_}, {"running", scanner_.running()}, {"interval_s", cfg_.daemon.rescan_interval_s}};
+    json scan{{"count", scans_},
+              {"running", scanner_.running()},
+              {"interval_s", cfg_.daemon.rescan_interval_s},
+              {"backends_waiting_for_events", waiters_->waiting()}};
     if (last_scan_ms_) {
         scan["last"] = iso_ms(last_scan_ms_);
         scan["last_duration_ms"] = last_scan_duration_ms_;
@@ -532,6 +538,7 @@ int64_t Daemon::next_timeout() const
     if (scanner_.running())
         d = std::min(d, scanner_.deadline_ms());
     d = std::min(d, hooks_.next_deadline());
+    d = std::min(d, waiters_->next_deadline());
     return d;
 }
 
@@ -570,6 +577,9 @@ int Daemon::run()
             else if (fd == scanner_.fd()) {
                 if (auto r = scanner_.on_readable())
                     on_scan(*r);
+            } else if (waiters_->owns(fd)) {
+                if (waiters_->on_readable(fd))
+                    scanner_.request();
             } else if (server_->owns(fd))
                 server_->on_client(fd, evs[i].events);
         }
@@ -577,6 +587,7 @@ int Daemon::run()
         if (auto r = scanner_.on_timeout(t))
             on_scan(*r);
         hooks_.on_tick(t);
+        waiters_->on_tick(t);
         if (next_rescan_ && t >= next_rescan_) {
             next_rescan_ = 0;
             scanner_.request();
@@ -591,6 +602,7 @@ int Daemon::run()
     sd_notify("STOPPING=1");
     log::info("ukeyd: stopping");
     stop_pcsc();
+    waiters_->stop_all();
     hooks_.stop_all(2000);
     server_->close_listener();
     return 0;

@@ -4,6 +4,7 @@
 // timeouts. Everything but the PC/SC wait runs on this one thread.
 #pragma once
 
+#include "backend_wait.h"
 #include "config.h"
 #include "expiry.h"
 #include "hooks.h"
@@ -63,6 +64,7 @@ private:
     std::string self_exe_;
     int ep_ = -1, sigfd_ = -1, pcsc_fd_ = -1;
     std::unique_ptr<Server> server_;
+    std::unique_ptr<BackendWaiters> waiters_;
     Scanner scanner_;
     Hooks hooks_;
     ExpiryWatch expiry_;

@@ -1,6 +1,7 @@
 // ukeyd: the ukey management daemon (docs/ukeyd.md). Runs in the
 // foreground, logs to stderr (the journal under systemd); SIGTERM ends it,
 // SIGHUP reloads the config. `ukeyd --scan` is its own scanner child.
+#include "backend_wait.h"
 #include "daemon.h"
 #include "scan.h"
 
@@ -33,10 +34,13 @@ int main(int argc, char** argv)
         CLI::App app{"ukeyd: watches Keys (PC/SC readers and PKCS#11 backends), tells subscribers on a local "
                      "socket, runs hooks and watches certificate expiry. See docs/ukeyd.md."};
         std::string config, level;
+        std::string wait_backend;
         bool scan = false, version = false;
         app.add_option("-c,--config", config, "config file (default: $UKEY_CONF, else /etc/ukey/ukey.conf)");
         app.add_option("--log-level", level, "error, warning, info (default) or debug");
         app.add_flag("--scan", scan, "internal: scan the backends once, print JSON, exit")->group("");
+        app.add_option("--wait-backend", wait_backend, "internal: block in a backend's C_WaitForSlotEvent")
+            ->group("");
         app.add_flag("--version", version, "print the version");
         CLI11_PARSE(app, argc, argv);
         if (version) {
@@ -46,6 +50,8 @@ int main(int argc, char** argv)
         // The scanner child and the module it loads read the same file.
         if (!config.empty())
             setenv("UKEY_CONF", config.c_str(), 1);
+        if (!wait_backend.empty())
+            return ukey::daemon::run_backend_wait(wait_backend);
         if (scan)
             return ukey::daemon::run_scan(ukey::client::default_module_path());
 
