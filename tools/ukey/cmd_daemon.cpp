@@ -241,7 +241,7 @@ std::string key_name(const nlohmann::json& key)
     if (!key.is_object())
         return "?";
     if (str(key, "source") == "pcsc")
-        return "card (no backend recognises it)";
+        return key.value("initialized", true) ? "card (no backend shows it)" : "card (not initialised)";
     std::string label = str(key, "label");
     std::string serial = str(key, "serial");
     if (!key.value("initialized", true) && label.empty())
@@ -268,7 +268,7 @@ void print_key(const nlohmann::json& k)
         std::cout << " in reader '" << str(k, "reader") << "'";
         if (!str(k, "atr").empty())
             std::cout << ", ATR " << str(k, "atr");
-        std::cout << "\n    install or configure the vendor's PKCS#11 module for it\n";
+        std::cout << "\n    " << str(k, "note", "install the Key's PKCS#11 module and add it as a [[backend]]") << "\n";
         return;
     }
     std::cout << " (" << str(k, "backend", "?") << ", " << str(k, "manufacturer") << " " << str(k, "model") << ")";
@@ -298,66 +298,59 @@ void print_key(const nlohmann::json& k)
     }
 }
 
+// The daemon's status object (docs/ukeyd.md, "The socket") in words.
 void print_status(const std::string& path, const nlohmann::json& st, const nlohmann::json& keys)
 {
     std::cout << "ukeyd " << str(st, "version", "?") << " (pid " << str(st, "pid", "?") << ")";
-    if (st.contains("uptime") && st["uptime"].is_number())
-        std::cout << ", up " << duration_text(st["uptime"].get<double>());
+    if (st.contains("uptime_s") && st["uptime_s"].is_number())
+        std::cout << ", up " << duration_text(st["uptime_s"].get<double>());
     std::cout << ", socket " << path << "\n";
 
-    // PC/SC: {"pcsc": {"enabled": bool, "up": bool, "error": "...", "code":
-    // "...", "message": "...",
-    //                  "readers": [{"name": ..., "card": bool, ...}]}}
-    const nlohmann::json pcsc = st.value("pcsc", nlohmann::json());
-    if (pcsc.is_object()) {
-        if (!pcsc.value("enabled", true)) {
-            std::cout << "PC/SC: not watched ([daemon] pcsc = false)\n";
-        } else if (pcsc.value("up", false)) {
-            std::cout << "PC/SC: up (pcscd answers)\n";
-        } else {
-            std::cout << "PC/SC: DOWN: pcscd is not reachable";
-            std::string why = str(pcsc, "message");
-            std::string code = str(pcsc, "code");
-            std::string err = str(pcsc, "error");
-            if (!why.empty())
-                std::cout << ": " << why;
-            if (!err.empty() || !code.empty())
-                std::cout << " (" << err << (err.empty() || code.empty() ? "" : " ") << code << ")";
-            std::cout << "\n  Smart cards and USB Keys behind pcscd are not seen "
-                         "until it runs again "
-                         "(systemctl start pcscd.socket)\n";
-        }
-        if (pcsc.contains("readers") && pcsc["readers"].is_array()) {
-            if (pcsc["readers"].empty() && pcsc.value("up", false))
-                std::cout << "  no readers\n";
-            for (const auto& r : pcsc["readers"]) {
-                if (r.is_string()) {
-                    std::cout << "  reader '" << r.get<std::string>() << "'\n";
-                    continue;
-                }
-                std::cout << "  reader '" << str(r, "name") << "'";
-                if (r.contains("card") && r["card"].is_boolean())
-                    std::cout << (r["card"].get<bool>() ? ": card present" : ": empty");
-                else if (!str(r, "state").empty())
-                    std::cout << ": " << str(r, "state");
-                if (!str(r, "atr").empty())
-                    std::cout << " (ATR " << str(r, "atr") << ")";
-                std::cout << "\n";
-            }
+    // "pcsc": {"state": "disabled" | "starting" | "up" | "down", "readers": [{"name", "card", "atr"}],
+    //          "error": {"code", "message"} (the last reason it was down)}
+    const nlohmann::json pcsc = st.value("pcsc", nlohmann::json::object());
+    const std::string state = str(pcsc, "state", "unknown");
+    if (state == "disabled") {
+        std::cout << "PC/SC: not watched ([daemon] pcsc = false)\n";
+    } else if (state == "up") {
+        std::cout << "PC/SC: up (pcscd answers)\n";
+    } else if (state == "starting") {
+        std::cout << "PC/SC: connecting to pcscd\n";
+    } else {
+        const nlohmann::json err = pcsc.value("error", nlohmann::json::object());
+        std::cout << "PC/SC: DOWN: pcscd is not reachable";
+        if (!str(err, "message").empty())
+            std::cout << ": " << str(err, "message");
+        if (!str(err, "code").empty())
+            std::cout << " (" << str(err, "code") << ")";
+        std::cout << "\n  smart cards and USB Keys behind pcscd are not seen until it answers again\n";
+    }
+    if (pcsc.contains("readers") && pcsc["readers"].is_array()) {
+        if (pcsc["readers"].empty() && state == "up")
+            std::cout << "  no readers\n";
+        for (const auto& r : pcsc["readers"]) {
+            std::cout << "  reader '" << str(r, "name") << "': "
+                      << (r.value("card", false) ? "card present" : "empty");
+            if (!str(r, "atr").empty())
+                std::cout << " (ATR " << str(r, "atr") << ")";
+            if (r.value("unusable", false))
+                std::cout << ", UNUSABLE (its driver failed; ignored)";
+            std::cout << "\n";
         }
     }
 
-    if (st.contains("last_scan") && st["last_scan"].is_object()) {
-        const auto& s = st["last_scan"];
-        std::cout << "Last scan: " << str(s, "time", "never");
-        if (s.contains("duration_ms"))
-            std::cout << ", took " << str(s, "duration_ms") << " ms";
-        if (!str(s, "error").empty())
-            std::cout << ", FAILED: " << str(s, "error");
-        std::cout << "\n";
-    } else if (st.contains("last_scan")) {
-        std::cout << "Last scan: " << str(st, "last_scan", "never") << "\n";
-    }
+    // "scan": {"count", "running", "interval_s", "last", "last_duration_ms", "error"}
+    const nlohmann::json scan = st.value("scan", nlohmann::json::object());
+    std::cout << "Last scan: ";
+    if (str(scan, "last").empty())
+        std::cout << "none yet";
+    else
+        std::cout << str(scan, "last") << " (took " << str(scan, "last_duration_ms", "?") << " ms)";
+    if (!str(scan, "error").empty())
+        std::cout << ", FAILED: " << str(scan, "error");
+    if (scan.value("running", false))
+        std::cout << "; a scan is running";
+    std::cout << "\n";
     if (st.contains("subscribers"))
         std::cout << "Subscribers: " << str(st, "subscribers") << "\n";
 
