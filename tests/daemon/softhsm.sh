@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# daemon.softhsm: SoftHSM2 tokens created and deleted by another process
+# (softhsm2-util) are found by ukeyd's fallback rescan: key-inserted and
+# key-removed reach a `ukey watch` subscriber and a hook within the rescan
+# interval plus scan time (bound: 3 x interval + 2 s), exactly once each.
+# `ukey status` and `list` show the Key while it is there. Also: SIGTERM ends
+# the daemon with 0 within 1 s.
+. "$(dirname "$0")/lib.sh"
+
+DAEMON_RESCAN=0.5
+daemon_setup
+BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+2}')
+
+daemon_start
+watch_start all
+watch_start kr --events key-inserted,key-removed
+
+step "nothing present: no Key, no key event"
+status_json
+jeq "$ST" '.keys | length' 0 "status with only an empty slot"
+jeq "$ST" '.status.pcsc.state' '"disabled"' "pcsc = false"
+uk status --socket "$SOCK"
+expect_rc 0 "ukey status"
+assert_contains "$OUT" "Keys present: 0"
+assert_contains "$OUT" "PC/SC: not watched"
+
+step "a token appears (softhsm2-util --init-token in another process)"
+t0=$(now_ms)
+new_token Alice
+wait_events all '.event == "key-inserted"' 1 "$BOUND"
+log "key-inserted after $(($(now_ms) - t0)) ms (bound ${BOUND}s)"
+ev=$(events all '.event == "key-inserted"')
+jeq "$ev" '.key.label' '"Alice"' "key-inserted"
+jeq "$ev" '.key.serial' "\"$TOKEN_SERIAL\"" "key-inserted"
+jeq "$ev" '.key.backend' '"softhsm"' "key-inserted"
+jeq "$ev" '.key.source' '"backend"' "key-inserted"
+jeq "$ev" '.key.id' "\"softhsm/SoftHSM project/SoftHSM v2/$TOKEN_SERIAL\"" "key-inserted"
+jtype "$ev" '.key.slot_id' number "key-inserted"
+jtype "$ev" '.time_ms' number "key-inserted"
+jmatch "$ev" '.time' '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$' "key-inserted"
+jeq "$ev" '.key.initialized' true "key-inserted"
+jeq "$ev" '.key.certificates' '[]' "key-inserted"
+SLOT=$(jr "$ev" '.key.slot_id')
+wait_hooks key-inserted 1 "UKEY_TOKEN_SERIAL=$TOKEN_SERIAL" "$BOUND"
+h=$(hook_files key-inserted "UKEY_TOKEN_SERIAL=$TOKEN_SERIAL")
+assert_eq "$(hook_env "$h" UKEY_EVENT)" key-inserted "hook UKEY_EVENT"
+assert_eq "$(hook_env "$h" UKEY_TOKEN_LABEL)" Alice "hook UKEY_TOKEN_LABEL"
+assert_eq "$(hook_env "$h" UKEY_KEY_ID)" "softhsm/SoftHSM project/SoftHSM v2/$TOKEN_SERIAL" "hook UKEY_KEY_ID"
+assert_eq "$(hook_env "$h" UKEY_SLOT_ID)" "$SLOT" "hook UKEY_SLOT_ID"
+assert_eq "$(hook_env "$h" UKEY_BACKEND)" softhsm "hook UKEY_BACKEND"
+assert_eq "$(hook_env "$h" UKEY_KEY_SOURCE)" backend "hook UKEY_KEY_SOURCE"
+json_ok "$(hook_env "$h" UKEY_EVENT_JSON)" "hook UKEY_EVENT_JSON"
+
+step "the daemon's view: status, list, the text form"
+status_json
+jeq "$ST" '.keys | length' 1 "status"
+jeq "$ST" '.keys[0].label' '"Alice"' "status"
+jeq "$ST" '.keys[0].slot_id' "$SLOT" "status"
+uk status --socket "$SOCK"
+expect_rc 0 "ukey status"
+assert_contains "$OUT" "Keys present: 1"
+assert_contains "$OUT" "'Alice'/$TOKEN_SERIAL (softhsm, SoftHSM project SoftHSM v2) slot $SLOT"
+assert_contains "$OUT" "no certificates"
+# The module's own view agrees on the slot ID (the stable ID).
+uk --json list
+expect_rc 0 "ukey list"
+jeq "$(key_in "$OUT" Alice)" '.slot' "$SLOT" "ukey list vs the daemon"
+
+step "a second token, then both deleted"
+new_token Bob
+BOB=$TOKEN_SERIAL
+wait_events all '.event == "key-inserted"' 2 "$BOUND"
+t0=$(now_ms)
+delete_token Alice
+wait_events all '.event == "key-removed"' 1 "$BOUND"
+log "key-removed after $(($(now_ms) - t0)) ms"
+ev=$(events all '.event == "key-removed"')
+jeq "$ev" '.key.label' '"Alice"' "key-removed"
+jeq "$ev" '.key.slot_id' "$SLOT" "key-removed"
+wait_hooks key-removed 1 "UKEY_TOKEN_LABEL=Alice" "$BOUND"
+delete_token Bob
+wait_events all '.event == "key-removed"' 2 "$BOUND"
+wait_hooks key-removed 1 "UKEY_TOKEN_SERIAL=$BOB" "$BOUND"
+
+step "no repeats over several more rescans"
+sleep "$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 4*i}')"
+expect_count all '.event == "key-inserted"' 2 "key-inserted"
+expect_count all '.event == "key-removed"' 2 "key-removed"
+expect_count all 'true' 4 "all events (no pin-locked, no others)"
+expect_count kr 'true' 4 "the filtered watcher"
+assert_eq "$(hook_count key-inserted)" 2 "key-inserted hook runs"
+assert_eq "$(hook_count key-removed)" 2 "key-removed hook runs"
+assert_eq "$(ls "$T/hooks" | grep -c .)" 4 "hook runs in all"
+status_json
+jeq "$ST" '.keys | length' 0 "status after the deletes"
+jeq "$ST" '.status.subscribers' 2 "status: subscribers"
+
+step "SIGTERM: exit 0 within 1 s; the watchers say the daemon went away"
+daemon_stop 1
+for w in all kr; do
+    wait_until 5 eval "! alive ${WATCH_PID[$w]}" || fail "ukey watch '$w' still runs after ukeyd ended"
+    rc=0; wait "${WATCH_PID[$w]}" || rc=$?
+    unset "WATCH_PID[$w]"
+    assert_eq "$rc" 13 "ukey watch '$w' exit code when ukeyd goes away"
+    assert_contains "$(cat "$T/watch.$w.out")" '"error":{' "watch --json error line"
+done
+assert_contains "$(cat "$T/watch.all.err")" "ukeyd went away"
+[[ ! -e $SOCK ]] || fail "the socket $SOCK is still there after a clean exit"
+uk status --socket "$SOCK"
+expect_rc 13 "ukey status without ukeyd"
+assert_contains "$ERR" "ukeyd is not running: start it with \`systemctl start ukeyd\`"
+assert_contains "$ERR" "$SOCK"
+check_no_pin_in_logs
+finish
