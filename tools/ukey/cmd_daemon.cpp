@@ -249,9 +249,21 @@ std::string key_name(const nlohmann::json& key)
     return "'" + label + "'/" + (serial.empty() ? "-" : serial);
 }
 
+// Days left of a certificate in the daemon's Key object: its days_left, else
+// counted from not_after_unix the way ukeyd counts for its expiry events
+// (started days ahead, whole days past), so that status and events agree.
 long days_of(const nlohmann::json& cert)
 {
-    return cert.contains("days_left") && cert["days_left"].is_number() ? cert["days_left"].get<long>() : 0;
+    if (cert.contains("days_left") && cert["days_left"].is_number())
+        return cert["days_left"].get<long>();
+    if (!cert.contains("not_after_unix") || !cert["not_after_unix"].is_number())
+        return 0;
+    const long long not_after = cert["not_after_unix"].get<long long>();
+    const long long now = std::time(nullptr);
+    if (not_after <= now)
+        return -long((now - not_after) / 86400);
+    const long long d = not_after - now;
+    return long(d / 86400 + (d % 86400 ? 1 : 0));
 }
 
 std::string days_text(long days)
