@@ -12,7 +12,9 @@
 #     (SCardCancel) within 1 s, exit 0, nothing on stderr;
 #   - driver started while pcscd is not running -> down 0x8010001D
 #     (SCARD_E_NO_SERVICE) and no up; pcscd started -> up and the readers;
-#   - SIGTERM while it waits for pcscd -> exits within 1 s (wake pipe).
+#   - SIGTERM while it waits for pcscd -> exits within 1 s (wake pipe);
+#   - start()/stop() churn (watch_driver --churn), pcscd up and down: every
+#     stop() returns within 500 ms wherever the thread was.
 #
 # Usage: PCSC_BIN_DIR=<dir with vcard and probe> PCSC_WATCH_DRIVER=<watch_driver>
 #        bash tests/pcsc/watch.sh          (ctest: pcsc.watch). Exit 77 = skipped.
@@ -196,6 +198,15 @@ pcsc_wait_card 0 empty || fail "$R0 not empty after card_remove"
 step "SIGTERM while blocked in SCardGetStatusChange"
 stop_driver
 
+churn() {   # churn WHAT: start()/stop() in every phase of the thread
+    local out rc=0
+    out=$(timeout -k 1 60 "$PCSC_WATCH_DRIVER" --churn "${PCSC_WATCH_CHURN:-200}" 2>&1) || rc=$?
+    log "start/stop churn, $1: $out"
+    [[ $rc -eq 0 && $out == "churn cycles="* ]] || fail "churn ($1) failed (rc $rc): $out"
+}
+step "start/stop churn with pcscd up"
+churn "pcscd up"
+
 step "driver started while pcscd is not running"
 pcsc_stop
 start_driver drv2
@@ -204,6 +215,7 @@ log "$line"
 [[ $line == *" code=0x8010001D "* ]] || fail "expected SCARD_E_NO_SERVICE (0x8010001D)"
 [[ $line == *"systemctl start pcscd.socket"* ]] || fail "the down message does not say how to start pcscd"
 assert_idle "pcscd never seen"
+churn "pcscd down"
 [[ -z $(ev_find "${T}(up|reader-)" 0) ]] || fail "up or reader events while pcscd is not running"
 [[ $(ev_count "${T}down " 0) -eq 1 ]] || fail "down reported more than once"
 m=$(ev_mark)

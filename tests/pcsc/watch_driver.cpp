@@ -10,6 +10,13 @@
 //
 // The main thread waits on a signalfd, the way the daemon's epoll loop will,
 // and calls stop() from there.
+//
+//   watch_driver --churn N   no events printed; N times start(), a pause of
+//       0-19 ms, stop(), so that stop() lands in every phase of the thread
+//       (establishing, listing, entering or inside SCardGetStatusChange,
+//       waiting for pcscd). Also stop() without start(), start() twice, stop()
+//       twice. Prints "churn cycles=N max-stop-ms=M"; exit 1 if a stop()
+//       took 500 ms or more.
 
 #include "pcsc_watch.h"
 
@@ -18,9 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
 
 namespace {
 
@@ -41,9 +53,35 @@ void print(const ukey::daemon::PcscEvent& e) {
     std::fflush(stdout);
 }
 
+int churn(int cycles) {
+    int64_t worst = 0;
+    {
+        ukey::daemon::PcscWatch idle([](ukey::daemon::PcscEvent) {});
+        idle.stop(); // never started
+    }
+    ukey::daemon::PcscWatch w([](ukey::daemon::PcscEvent) {});
+    for (int i = 0; i < cycles; ++i) {
+        w.start();
+        if (i % 7 == 0) w.start(); // a second start() does nothing
+        std::this_thread::sleep_for(std::chrono::milliseconds(i % 20));
+        const int64_t t0 = now_ms();
+        w.stop();
+        worst = std::max(worst, now_ms() - t0);
+        if (i % 5 == 0) w.stop(); // and a second stop() neither
+    }
+    std::printf("churn cycles=%d max-stop-ms=%" PRId64 "\n", cycles, worst);
+    return worst < 500 ? 0 : 1;
+}
+
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc == 3 && std::strcmp(argv[1], "--churn") == 0) return churn(std::atoi(argv[2]));
+    if (argc != 1) {
+        std::fprintf(stderr, "usage: watch_driver [--churn N]\n");
+        return 2;
+    }
+
     // Blocked before any thread exists, so only the signalfd sees them.
     sigset_t set;
     sigemptyset(&set);
