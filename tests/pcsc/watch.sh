@@ -11,7 +11,8 @@
 #   - SIGTERM to the driver while it waits in SCardGetStatusChange -> exits
 #     (SCardCancel) within 1 s, exit 0, nothing on stderr;
 #   - driver started while pcscd is not running -> down 0x8010001D
-#     (SCARD_E_NO_SERVICE) and no up; pcscd started -> up and the readers;
+#     (SCARD_E_NO_SERVICE) and no up; pcscd started -> up (within 1 s, long
+#     before the back-off would retry: inotify) and the readers;
 #   - SIGTERM while it waits for pcscd -> exits within 1 s (wake pipe);
 #   - start()/stop() churn (watch_driver --churn), pcscd up and down: every
 #     stop() returns within 500 ms wherever the thread was.
@@ -224,7 +225,10 @@ m=$(ev_mark)
 t0=$(pcsc_now_ms)
 pcsc_relaunch
 line=$(wait_event "${T}up\$" "$m")
-log "pcscd started -> up +$(( $(ev_ms "$line") - t0 )) ms (after ${IDLE_S}+ s of back-off)"
+up=$(( $(ev_ms "$line") - t0 ))
+log "pcscd started -> up +${up} ms (after ${IDLE_S}+ s of back-off)"
+# The back-off has grown to seconds by now; only inotify makes this quick.
+(( up < 1000 )) || fail "pcscd started, but up only after ${up} ms: is the inotify wake-up broken?"
 wait_event "${T}reader-added $(re_name "$R0")\$" "$m" >/dev/null
 wait_event "${T}reader-added $(re_name "$R1")\$" "$m" >/dev/null
 
