@@ -288,8 +288,7 @@ struct PcscWatch::Impl {
     }
 
     // Blocks until pcscd may be back (socket path touched, or the back-off
-    // elapsed); false when stopping. Armed before each retry, so nothing
-    // created between a failed attempt and this wait is missed.
+    // elapsed); false when stopping.
     bool wait_for_pcscd() {
         const int64_t deadline = now_ms() + retry_ms;
         for (;;) {
@@ -395,12 +394,14 @@ struct PcscWatch::Impl {
         int idle_wakeups = 0;
         while (!is_stopping()) {
             if (!have_ctx) {
+                // Armed before the attempt: a socket (or folder) created
+                // after a failed attempt then always wakes the wait.
+                if (!up) arm_inotify();
                 LONG rv = connect();
                 const int64_t t = now_ms();
                 if (is_stopping()) return;
                 if (rv != SCARD_S_SUCCESS) {
                     lost(rv, t);
-                    arm_inotify();
                     if (!wait_for_pcscd()) return;
                     continue;
                 }
