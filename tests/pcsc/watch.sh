@@ -13,6 +13,8 @@
 #   - driver started while pcscd is not running -> down 0x8010001D
 #     (SCARD_E_NO_SERVICE) and no up; pcscd started -> up (within 1 s, long
 #     before the back-off would retry: inotify) and the readers;
+#   - socket folder missing at start: its nearest existing parent is watched,
+#     the folders and the socket appear -> up within 1 s;
 #   - SIGTERM while it waits for pcscd -> exits within 1 s (wake pipe);
 #   - start()/stop() churn (watch_driver --churn), pcscd up and down: every
 #     stop() returns within 500 ms wherever the thread was.
@@ -231,6 +233,26 @@ log "pcscd started -> up +${up} ms (after ${IDLE_S}+ s of back-off)"
 (( up < 1000 )) || fail "pcscd started, but up only after ${up} ms: is the inotify wake-up broken?"
 wait_event "${T}reader-added $(re_name "$R0")\$" "$m" >/dev/null
 wait_event "${T}reader-added $(re_name "$R1")\$" "$m" >/dev/null
+
+step "socket folder missing: its nearest existing parent is watched"
+# PCSCLITE_CSOCK_NAME under folders that do not exist yet; they are made
+# once the back-off has grown, and the socket appears as a symlink to the
+# real one: only inotify, re-aimed folder by folder, makes "up" quick.
+alt=$PCSC_DIR/alt/a/b/pcscd.comm
+mkdir "$PCSC_DIR/alt"
+stop_driver
+PCSCLITE_CSOCK_NAME=$alt start_driver drv3
+line=$(wait_event "${T}down code=" 0)
+[[ $line == *" code=0x8010001D "* ]] || fail "expected SCARD_E_NO_SERVICE (0x8010001D): $line"
+sleep 2
+t0=$(pcsc_now_ms)
+mkdir -p "$PCSC_DIR/alt/a/b"
+ln -s "$PCSCLITE_CSOCK_NAME" "$alt"
+line=$(wait_event "${T}up\$" 0)
+up=$(( $(ev_ms "$line") - t0 ))
+log "socket path made -> up +${up} ms"
+(( up < 1000 )) || fail "socket path made, but up only after ${up} ms"
+wait_event "${T}reader-added $(re_name "$R1")\$" 0 >/dev/null
 
 step "SIGTERM while waiting for pcscd"
 m=$(ev_mark)
