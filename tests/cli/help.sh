@@ -29,11 +29,13 @@ declare -A OPTIONS=(
     [cert export]="--id --label --out --der"
     [cert write]="--file --label --force --pin-fd --pin-file"
     [cert delete]="--id --label --all -y --yes --pin-fd --pin-file"
+    [status]="--socket"
+    [watch]="--socket --events --count --timeout"
 )
 # Commands that take the KEY positional.
 WITH_KEY="info init|pin verify|pin change|pin unlock|key generate|key list|key delete|csr|cert list|cert show|cert export|cert write|cert delete"
 # Subcommands of each group.
-declare -A SUBS=([ukey]="list info init pin key csr cert" [pin]="verify change unlock"
+declare -A SUBS=([ukey]="list info init pin key csr cert status watch" [pin]="verify change unlock"
                  [key]="generate list delete" [cert]="list show export write delete")
 
 # options_in HELP: the options a CLI11 help text lists, one per line, sorted.
@@ -128,7 +130,7 @@ for k in "${!OPTIONS[@]}"; do
         assert_contains "$cli_md" "$o" "docs/cli.md (option of '$k')"
     done
 done
-for code in 0 1 2 3 4 5 6 7 8 9 10 11 12; do
+for code in 0 1 2 3 4 5 6 7 8 9 10 11 12 13; do
     assert_matches "$man_text" "^ +$code +[A-Za-z]" "docs/ukey.1 (exit code $code)"
     assert_matches "$cli_md" "^\| *$code *\|" "docs/cli.md (exit code $code)"
 done
