@@ -135,6 +135,8 @@ EOF
     export HOME="$T" TMPDIR="$T/tmp"
     unset UKEY_LOG_LEVEL OPENSSL_CONF
     : >"$T/transcript"
+    pin "$TEST_SO_PIN"
+    pin "$TEST_USER_PIN"
     log "env in $T (ukeyd $UKEYD)"
 }
 

@@ -14,6 +14,22 @@ BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+2}')
 daemon_start
 watch_start all
 watch_start kr --events key-inserted,key-removed
+# The human form, one line per event.
+"$UKEY" watch --socket "$SOCK" >"$T/watch.text.out" 2>"$T/watch.text.err" &
+TEXT_WATCH=$!
+wait_for "the text watcher" "$DAEMON_WAIT" subscribers_at_least 3
+
+step "ukey watch --count/--timeout with nothing happening"
+uk --json watch --socket "$SOCK" --count 1 --timeout 1
+expect_rc 1 "ukey watch --count 1 --timeout 1 without events"
+jeq "$OUT" '.error.code' 1 "watch --json error line"
+assert_contains "$ERR" "0 of 1 events arrived within the --timeout"
+uk watch --socket "$SOCK" --timeout 0.5
+expect_rc 0 "ukey watch --timeout 0.5"
+assert_eq "$OUT" "" "ukey watch output without events"
+uk watch --socket "$SOCK" --events key-inserted,bogus --timeout 1
+expect_rc 2 "ukey watch --events with an unknown event"
+assert_contains "$ERR" "unknown event 'bogus'"
 
 step "nothing present: no Key, no key event"
 status_json
@@ -50,6 +66,9 @@ assert_eq "$(hook_env "$h" UKEY_SLOT_ID)" "$SLOT" "hook UKEY_SLOT_ID"
 assert_eq "$(hook_env "$h" UKEY_BACKEND)" softhsm "hook UKEY_BACKEND"
 assert_eq "$(hook_env "$h" UKEY_KEY_SOURCE)" backend "hook UKEY_KEY_SOURCE"
 json_ok "$(hook_env "$h" UKEY_EVENT_JSON)" "hook UKEY_EVENT_JSON"
+
+wait_for "the text watcher's line" "$DAEMON_WAIT" grep -q key-inserted "$T/watch.text.out"
+assert_matches "$(cat "$T/watch.text.out")" "^[0-9T:.-]+Z key-inserted 'Alice'/$TOKEN_SERIAL slot $SLOT backend softhsm\$" "ukey watch line"
 
 step "the daemon's view: status, list, the text form"
 status_json
@@ -93,7 +112,14 @@ assert_eq "$(hook_count key-removed)" 2 "key-removed hook runs"
 assert_eq "$(ls "$T/hooks" | grep -c .)" 4 "hook runs in all"
 status_json
 jeq "$ST" '.keys | length' 0 "status after the deletes"
-jeq "$ST" '.status.subscribers' 2 "status: subscribers"
+jeq "$ST" '.status.subscribers' 3 "status: subscribers"
+
+step "SIGINT ends ukey watch with 0"
+kill -INT "$TEXT_WATCH"
+rc=0; wait "$TEXT_WATCH" || rc=$?
+assert_eq "$rc" 0 "ukey watch exit code on SIGINT"
+assert_eq "$(grep -c . "$T/watch.text.out")" 4 "lines of the text watcher"
+assert_matches "$(cat "$T/watch.text.out")" "key-removed 'Alice'/" "ukey watch line"
 
 step "SIGTERM: exit 0 within 1 s; the watchers say the daemon went away"
 daemon_stop 1
