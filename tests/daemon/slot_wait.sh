@@ -15,39 +15,47 @@ BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+2}')
 daemon_start
 watch_start w
 
-step "slotwait: a blocking and a polling C_WaitForSlotEvent"
-ukc "$SW" "$UKEY_MODULE" 15000 >"$T/sw.out" 2>"$T/sw.err" &
-SWPID=$!
+# run MODE LABEL N: slotwait in MODE (block|poll), then another process makes
+# token LABEL (the Nth Key); slotwait must return its slot ID as the daemon
+# lists it, within the bound; C_Finalize must wake a blocked caller.
+run() {
+    local mode=$1 label=$2 n=$3 subs rc=0 t0 what slot ms rv
+    step "$mode: C_WaitForSlotEvent($([[ $mode == block ]] && echo 0 || echo CKF_DONT_BLOCK)), then a token appears"
+    subs=$(subscribers)
+    rm -f "$T/sw.out" "$T/sw.err"
+    ukc "$SW" "$UKEY_MODULE" "$mode" 15000 >"$T/sw.out" 2>"$T/sw.err" &
+    SWPID=$!
+    wait_until 10 ready || { cat "$T/sw.err" >&2; fail "slotwait did not start"; }
+    if [[ $mode == block ]]; then
+        # The blocking call subscribes to ukeyd: one more subscriber.
+        wait_until 5 subscribers_at_least $((subs + 1)) \
+            || fail "libukey-pkcs11.so's blocking C_WaitForSlotEvent did not subscribe to ukeyd"
+    else
+        sleep 0.3
+    fi
+    alive "$SWPID" || { cat "$T/sw.err" >&2; fail "slotwait ended before the token was made"; }
+    t0=$(now_ms)
+    new_token "$label"
+    wait_until 20 eval "! alive $SWPID" || true
+    wait "$SWPID" || rc=$?
+    [[ $rc -eq 0 ]] || { cat "$T/sw.out" "$T/sw.err" >&2; fail "slotwait $mode exited with $rc"; }
+    log "slotwait $mode: $(tr '\n' ';' <"$T/sw.out") ($(($(now_ms) - t0)) ms after the token was made)"
+    wait_events w '.event == "key-inserted"' "$n" "$BOUND"
+    SLOT=$(jr "$(events w ".event == \"key-inserted\" and .key.label == \"$label\"")" '.key.slot_id')
+    uk status --socket "$SOCK" --json
+    jeq "$OUT" "[.keys[] | select(.label == \"$label\") | .slot_id]" "[$SLOT]" "the daemon's list"
+    read -r what slot ms < <(grep "^$mode " "$T/sw.out")
+    assert_eq "$slot" "$SLOT" "slot from C_WaitForSlotEvent ($mode)"
+    awk -v m="$ms" -v b="$BOUND" 'BEGIN{exit !(m <= b*1000)}' || fail "C_WaitForSlotEvent ($mode) woke after $ms ms (bound ${BOUND}s)"
+    read -r what rv ms < <(grep '^finalize ' "$T/sw.out")
+    assert_eq "$rv" 0x190 "C_Finalize woke the waiter with"
+    ((ms < 1000)) || fail "C_Finalize took $ms ms to wake the waiter"
+}
 ready() { grep -q '^ready$' "$T/sw.err"; }
-wait_until 10 ready || { cat "$T/sw.err" >&2; fail "slotwait did not start"; }
-# The blocking call subscribes to ukeyd: one more subscriber than the watcher.
-wait_until 5 subscribers_at_least 2 || fail "libukey-pkcs11.so's blocking C_WaitForSlotEvent did not subscribe to ukeyd"
-alive "$SWPID" || { cat "$T/sw.err" >&2; fail "slotwait ended before any token was made"; }
-
-step "another process makes a token"
-t0=$(now_ms)
-new_token Alice
-rc=0
-wait_until 15 eval "! alive $SWPID" || true
-wait "$SWPID" || rc=$?
-cat "$T/sw.err" >&2
-[[ $rc -eq 0 ]] || { cat "$T/sw.out" >&2; fail "slotwait exited with $rc"; }
-log "slotwait: $(tr '\n' ';' <"$T/sw.out") ($(($(now_ms) - t0)) ms after the token was made)"
-
-uk --json list
-expect_rc 0
-wait_events w '.event == "key-inserted"' 1 "$BOUND"
-SLOT=$(jr "$(events w '.event == "key-inserted"')" '.key.slot_id')
-uk status --socket "$SOCK" --json
-jeq "$OUT" "[.keys[] | select(.label == \"Alice\") | .slot_id]" "[$SLOT]" "the daemon's list"
-read -r what slot ms < <(grep '^blocking ' "$T/sw.out")
-assert_eq "$slot" "$SLOT" "slot from the blocking C_WaitForSlotEvent"
-awk -v m="$ms" -v b="$BOUND" 'BEGIN{exit !(m <= b*1000)}' || fail "the blocking call woke after $ms ms (bound ${BOUND}s)"
-read -r what slot ms < <(grep '^dontblock ' "$T/sw.out")
-assert_eq "$slot" "$SLOT" "slot from C_WaitForSlotEvent(CKF_DONT_BLOCK)"
-read -r what rv ms < <(grep '^finalize ' "$T/sw.out")
-assert_eq "$rv" 0x190 "C_Finalize woke the waiter with"
-((ms < 1000)) || fail "C_Finalize took $ms ms to wake the waiter"
+run block Alice 1
+run poll Bob 2
+# Both ended cleanly: their subscriptions are gone.
+wait_for "the module's subscriptions gone" 5 eval '[[ $(subscribers) == 1 ]]'
 
 watch_stop w
 daemon_stop 1

@@ -1,19 +1,17 @@
 // slotwait: C_WaitForSlotEvent through a PKCS#11 module (libukey-pkcs11.so),
 // for tests/daemon/slot_wait.sh.
 //
-//   slotwait MODULE TIMEOUT_MS
+//   slotwait MODULE block|poll TIMEOUT_MS
 //
 // Loads MODULE with dlopen, C_Initialize (CKF_OS_LOCKING_OK), checks that
-// C_WaitForSlotEvent(CKF_DONT_BLOCK) says CKR_NO_EVENT, then runs in
-// parallel:
-//   - a thread blocked in C_WaitForSlotEvent(0);
-//   - a thread polling C_WaitForSlotEvent(CKF_DONT_BLOCK) every 20 ms.
-// It prints "ready" on stderr once both run; when both have returned a slot
+// C_WaitForSlotEvent(CKF_DONT_BLOCK) says CKR_NO_EVENT, then
+//   block: a second thread blocks in C_WaitForSlotEvent(0);
+//   poll:  a second thread polls C_WaitForSlotEvent(CKF_DONT_BLOCK) every 20 ms.
+// It prints "ready" on stderr once that thread runs; when it returns a slot
 // it prints on stdout
-//   blocking SLOT MS
-//   dontblock SLOT MS
-// (MS from "ready"). Then a third thread blocks again and C_Finalize must wake
-// it with CKR_CRYPTOKI_NOT_INITIALIZED:
+//   block|poll SLOT MS
+// (MS from "ready"). Then a third thread blocks and C_Finalize must wake it
+// with CKR_CRYPTOKI_NOT_INITIALIZED:
 //   finalize RV MS
 // Exit 0 if all of that happened within TIMEOUT_MS, 1 if not (what was
 // missing on stderr), 2 on usage or load errors.
@@ -23,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include <dlfcn.h>
@@ -47,11 +46,12 @@ struct Result {
 
 int main(int argc, char** argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: slotwait MODULE TIMEOUT_MS\n");
+    if (argc != 4 || (std::string(argv[2]) != "block" && std::string(argv[2]) != "poll")) {
+        fprintf(stderr, "usage: slotwait MODULE block|poll TIMEOUT_MS\n");
         return 2;
     }
-    const long timeout_ms = atol(argv[2]);
+    const bool block = std::string(argv[2]) == "block";
+    const long timeout_ms = atol(argv[3]);
     void* h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         fprintf(stderr, "slotwait: dlopen %s: %s\n", argv[1], dlerror());
@@ -80,57 +80,41 @@ int main(int argc, char** argv)
     }
 
     const auto t0 = Clock::now();
-    Result blocking, polling;
-    std::atomic<bool> stop_polling{false};
-    std::thread tb([&] {
+    Result res;
+    std::atomic<bool> stop{false};
+    std::thread t([&] {
         CK_SLOT_ID s = 0;
-        blocking.rv = f->C_WaitForSlotEvent(0, &s, nullptr);
-        blocking.slot = s;
-        blocking.ms = ms_since(t0);
-        blocking.done = true;
-    });
-    std::thread tp([&] {
-        while (!stop_polling) {
-            CK_SLOT_ID s = 0;
-            CK_RV r = f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &s, nullptr);
-            if (r != CKR_NO_EVENT) {
-                polling.rv = r;
-                polling.slot = s;
-                polling.ms = ms_since(t0);
-                polling.done = true;
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        CK_RV r;
+        if (block) {
+            r = f->C_WaitForSlotEvent(0, &s, nullptr);
+        } else {
+            while ((r = f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &s, nullptr)) == CKR_NO_EVENT && !stop)
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
+        res.rv = r;
+        res.slot = s;
+        res.ms = ms_since(t0);
+        res.done = true;
     });
     fprintf(stderr, "ready\n");
 
-    while ((!blocking.done || !polling.done) && ms_since(t0) < timeout_ms)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    stop_polling = true;
-    tp.join();
+    while (!res.done && ms_since(t0) < timeout_ms)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     int rc = 0;
-    if (!blocking.done) {
-        fprintf(stderr, "slotwait: the blocking C_WaitForSlotEvent did not return within %ld ms\n", timeout_ms);
+    if (!res.done) {
+        fprintf(stderr, "slotwait: C_WaitForSlotEvent(%s) reported no event within %ld ms\n",
+                block ? "0" : "CKF_DONT_BLOCK", timeout_ms);
+        stop = true;
         rc = 1;
-    } else if (blocking.rv != CKR_OK) {
-        fprintf(stderr, "slotwait: the blocking C_WaitForSlotEvent returned 0x%lx\n", blocking.rv);
-        rc = 1;
-    } else {
-        printf("blocking %lu %ld\n", blocking.slot, blocking.ms);
-    }
-    if (!polling.done) {
-        fprintf(stderr, "slotwait: C_WaitForSlotEvent(CKF_DONT_BLOCK) reported no event within %ld ms\n", timeout_ms);
-        rc = 1;
-    } else if (polling.rv != CKR_OK) {
-        fprintf(stderr, "slotwait: C_WaitForSlotEvent(CKF_DONT_BLOCK) returned 0x%lx\n", polling.rv);
+    } else if (res.rv != CKR_OK) {
+        fprintf(stderr, "slotwait: C_WaitForSlotEvent(%s) returned 0x%lx\n", block ? "0" : "CKF_DONT_BLOCK", res.rv);
         rc = 1;
     } else {
-        printf("dontblock %lu %ld\n", polling.slot, polling.ms);
+        printf("%s %lu %ld\n", argv[2], res.slot, res.ms);
     }
     fflush(stdout);
 
-    // C_Finalize wakes a blocked caller.
+    // C_Finalize wakes a blocked caller (also the one above, if it still waits).
     Result late;
     std::thread tl([&] {
         CK_SLOT_ID s = 0;
@@ -145,14 +129,15 @@ int main(int argc, char** argv)
     }
     const auto tf = Clock::now();
     f->C_Finalize(nullptr);
-    while (!late.done && ms_since(tf) < 5000)
+    while ((!late.done || !res.done) && ms_since(tf) < 5000)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (!late.done) {
+    if (!late.done || !res.done) {
         fprintf(stderr, "slotwait: C_Finalize did not wake the blocked C_WaitForSlotEvent within 5 s\n");
         fflush(stderr);
-        _exit(1); // the thread cannot be joined
+        _exit(1); // the threads cannot be joined
     }
     tl.join();
+    t.join();
     printf("finalize 0x%lx %ld\n", late.rv, ms_since(tf));
     if (late.rv != CKR_CRYPTOKI_NOT_INITIALIZED) {
         fprintf(stderr, "slotwait: C_Finalize woke the waiter with 0x%lx, expected CKR_CRYPTOKI_NOT_INITIALIZED\n",
