@@ -42,6 +42,23 @@ constexpr int reply_timeout_ms = 5000;
 
 const char* const start_hint = "start it with `systemctl start ukeyd`";
 
+// A boolean field, or `dflt` when it is absent or not a boolean (the daemon's
+// objects are read leniently: an unexpected type never ends the command).
+bool flag(const nlohmann::json& j, const char* key, bool dflt)
+{
+    if (!j.is_object() || !j.contains(key) || !j[key].is_boolean())
+        return dflt;
+    return j[key].get<bool>();
+}
+
+// An object field, or an empty object.
+nlohmann::json object(const nlohmann::json& j, const char* key)
+{
+    if (!j.is_object() || !j.contains(key) || !j[key].is_object())
+        return nlohmann::json::object();
+    return j[key];
+}
+
 // The socket: --socket, else [daemon] socket of the config, else the default.
 std::string socket_path(const std::string& option)
 {
@@ -173,7 +190,7 @@ public:
         nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
         if (j.is_discarded() || !j.is_object())
             throw Failure(failure, "ukeyd at " + path_ + " answered something that is not a JSON object");
-        if (j.value("ok", false) != true) {
+        if (!flag(j, "ok", false)) {
             std::string msg = j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : "";
             std::string err = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "error";
             throw Failure(failure, "ukeyd refused the request: " + err + (msg.empty() ? "" : ": " + msg));
@@ -225,7 +242,7 @@ std::string tries_text(const nlohmann::json& t)
 {
     if (!t.is_object())
         return "unknown";
-    if (t.value("locked", false))
+    if (flag(t, "locked", false))
         return "LOCKED";
     if (!t.contains("tries_left") || t["tries_left"].is_null())
         return "counted by the Key";
@@ -241,10 +258,10 @@ std::string key_name(const nlohmann::json& key)
     if (!key.is_object())
         return "?";
     if (str(key, "source") == "pcsc")
-        return key.value("initialized", true) ? "card (no backend shows it)" : "card (not initialised)";
+        return flag(key, "initialized", true) ? "card (no backend shows it)" : "card (not initialised)";
     std::string label = str(key, "label");
     std::string serial = str(key, "serial");
-    if (!key.value("initialized", true) && label.empty())
+    if (!flag(key, "initialized", true) && label.empty())
         label = "(not initialised)";
     return "'" + label + "'/" + (serial.empty() ? "-" : serial);
 }
@@ -289,14 +306,14 @@ void print_key(const nlohmann::json& k)
     std::cout << "\n";
     if (!str(k, "reader").empty())
         std::cout << "    reader: " << str(k, "reader") << "\n";
-    if (!k.value("initialized", true)) {
+    if (!flag(k, "initialized", true)) {
         std::cout << "    NOT INITIALISED: set it up with `ukey init`\n";
         return;
     }
     if (k.contains("user_pin") || k.contains("so_pin")) {
-        std::cout << "    user PIN: " << tries_text(k.value("user_pin", nlohmann::json()))
-                  << "; SO PIN: " << tries_text(k.value("so_pin", nlohmann::json()));
-        if (k.contains("user_pin") && k["user_pin"].is_object() && k["user_pin"].value("must_change", false))
+        std::cout << "    user PIN: " << tries_text(object(k, "user_pin"))
+                  << "; SO PIN: " << tries_text(object(k, "so_pin"));
+        if (k.contains("user_pin") && k["user_pin"].is_object() && flag(k["user_pin"], "must_change", false))
             std::cout << "; the PIN must be changed (`ukey pin change`)";
         std::cout << "\n";
     }
@@ -320,7 +337,7 @@ void print_status(const std::string& path, const nlohmann::json& st, const nlohm
 
     // "pcsc": {"state": "disabled" | "starting" | "up" | "down", "readers": [{"name", "card", "atr"}],
     //          "error": {"code", "message"} (the last reason it was down)}
-    const nlohmann::json pcsc = st.value("pcsc", nlohmann::json::object());
+    const nlohmann::json pcsc = object(st, "pcsc");
     const std::string state = str(pcsc, "state", "unknown");
     if (state == "disabled") {
         std::cout << "PC/SC: not watched ([daemon] pcsc = false)\n";
@@ -329,7 +346,7 @@ void print_status(const std::string& path, const nlohmann::json& st, const nlohm
     } else if (state == "starting") {
         std::cout << "PC/SC: connecting to pcscd\n";
     } else {
-        const nlohmann::json err = pcsc.value("error", nlohmann::json::object());
+        const nlohmann::json err = object(pcsc, "error");
         std::cout << "PC/SC: DOWN: pcscd is not reachable";
         if (!str(err, "message").empty())
             std::cout << ": " << str(err, "message");
@@ -341,18 +358,17 @@ void print_status(const std::string& path, const nlohmann::json& st, const nlohm
         if (pcsc["readers"].empty() && state == "up")
             std::cout << "  no readers\n";
         for (const auto& r : pcsc["readers"]) {
-            std::cout << "  reader '" << str(r, "name") << "': "
-                      << (r.value("card", false) ? "card present" : "empty");
+            std::cout << "  reader '" << str(r, "name") << "': " << (flag(r, "card", false) ? "card present" : "empty");
             if (!str(r, "atr").empty())
                 std::cout << " (ATR " << str(r, "atr") << ")";
-            if (r.value("unusable", false))
+            if (flag(r, "unusable", false))
                 std::cout << ", UNUSABLE (its driver failed; ignored)";
             std::cout << "\n";
         }
     }
 
     // "scan": {"count", "running", "interval_s", "last", "last_duration_ms", "error"}
-    const nlohmann::json scan = st.value("scan", nlohmann::json::object());
+    const nlohmann::json scan = object(st, "scan");
     std::cout << "Last scan: ";
     if (str(scan, "last").empty())
         std::cout << "none yet";
@@ -360,7 +376,7 @@ void print_status(const std::string& path, const nlohmann::json& st, const nlohm
         std::cout << str(scan, "last") << " (took " << str(scan, "last_duration_ms", "?") << " ms)";
     if (!str(scan, "error").empty())
         std::cout << ", FAILED: " << str(scan, "error");
-    if (scan.value("running", false))
+    if (flag(scan, "running", false))
         std::cout << "; a scan is running";
     std::cout << "\n";
     if (st.contains("subscribers"))
@@ -443,7 +459,7 @@ void add_daemon(CLI::App& app, Context& ctx)
             Connection c(socket_path(socket));
             nlohmann::json st = c.request({{"request", "status"}});
             nlohmann::json ls = c.request({{"request", "list"}});
-            nlohmann::json status = st.value("status", nlohmann::json::object());
+            nlohmann::json status = object(st, "status");
             nlohmann::json keys = ls.contains("keys") && ls["keys"].is_array() ? ls["keys"] : nlohmann::json::array();
             nlohmann::json doc = {{"socket", c.path()}, {"status", status}, {"keys", keys}};
             ctx.print(doc, [&] { print_status(c.path(), status, keys); });
