@@ -115,6 +115,17 @@ std::string socket_path() {
     return e && *e ? e : "/run/pcscd/pcscd.comm";
 }
 
+// poll() that cannot become a busy loop: should poll itself fail (it should
+// not), the caller still loses time as if it had waited.
+int wait_fds(pollfd* p, nfds_t n, int ms) {
+    int r;
+    while ((r = poll(p, n, ms)) < 0 && errno == EINTR) {
+    }
+    if (r >= 0) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(ms, kNapMs)));
+    return 0;
+}
+
 // SCARD_AUTOALLOCATE: no length race between two calls while readers change.
 LONG list_readers(SCARDCONTEXT ctx, std::vector<std::string>& out) {
     out.clear();
@@ -214,8 +225,7 @@ struct PcscWatch::Impl {
     // Sleeps up to ms unless stop() is called; false when stopping.
     bool nap(int ms) {
         pollfd p{wake_fd, POLLIN, 0};
-        while (poll(&p, 1, ms) < 0 && errno == EINTR) {
-        }
+        wait_fds(&p, 1, ms);
         return !is_stopping();
     }
 
@@ -267,6 +277,13 @@ struct PcscWatch::Impl {
         bool relevant = false;
         for (;;) {
             ssize_t n = read(inotify_fd, buf, sizeof buf);
+            if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                // Readable but unreadable would wake poll() at once, forever.
+                close(inotify_fd);
+                inotify_fd = watch_wd = -1;
+                watch_dir.clear();
+                return true;
+            }
             if (n <= 0) break;
             for (char* p = buf; p < buf + n;) {
                 auto* e = reinterpret_cast<inotify_event*>(p);
@@ -294,9 +311,8 @@ struct PcscWatch::Impl {
         for (;;) {
             pollfd p[2] = {{wake_fd, POLLIN, 0}, {inotify_fd, POLLIN, 0}};
             int64_t left = std::max<int64_t>(0, deadline - now_ms());
-            int n = poll(p, inotify_fd >= 0 ? 2 : 1, static_cast<int>(left));
+            int n = wait_fds(p, inotify_fd >= 0 ? 2 : 1, static_cast<int>(left));
             if (is_stopping()) return false;
-            if (n < 0 && errno == EINTR) continue;
             if (n > 0 && (p[1].revents & POLLIN) && drain_inotify()) {
                 retry_ms = kRetryFirstMs; // pcscd is starting: retry soon again
                 return true;
