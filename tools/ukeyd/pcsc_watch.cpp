@@ -250,25 +250,30 @@ struct PcscWatch::Impl {
     // Watches the socket's folder, or its nearest existing ancestor for the
     // next path component, re-aimed each time as folders appear or vanish.
     void arm_inotify() {
-        namespace fs = std::filesystem;
-        fs::path sock = socket_path();
-        fs::path dir = sock.parent_path();
-        std::string name = sock.filename();
-        std::error_code ec;
-        while (!dir.empty() && !fs::is_directory(dir, ec) && dir != dir.parent_path()) {
-            name = dir.filename();
-            dir = dir.parent_path();
-        }
-        if (dir.empty()) dir = ".";
         if (inotify_fd < 0) inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (inotify_fd < 0) return; // the back-off alone will do
-        if (watch_wd >= 0 && watch_dir == dir.string() && watch_name == name) return;
-        if (watch_wd >= 0) inotify_rm_watch(inotify_fd, watch_wd);
-        watch_wd = inotify_add_watch(inotify_fd, dir.c_str(),
-                                     IN_CREATE | IN_ATTRIB | IN_MOVED_TO | IN_DELETE_SELF |
-                                         IN_MOVE_SELF | IN_ONLYDIR);
-        watch_dir = watch_wd >= 0 ? dir.string() : std::string();
-        watch_name = name;
+        // Aimed again after each new watch: a folder made between looking and
+        // watching sends no event, but the second look finds it.
+        for (int i = 0; i < 16; ++i) {
+            namespace fs = std::filesystem;
+            fs::path sock = socket_path();
+            fs::path dir = sock.parent_path();
+            std::string name = sock.filename();
+            std::error_code ec;
+            while (!dir.empty() && !fs::is_directory(dir, ec) && dir != dir.parent_path()) {
+                name = dir.filename();
+                dir = dir.parent_path();
+            }
+            if (dir.empty()) dir = ".";
+            if (watch_wd >= 0 && watch_dir == dir.string() && watch_name == name) return;
+            if (watch_wd >= 0) inotify_rm_watch(inotify_fd, watch_wd);
+            watch_wd = inotify_add_watch(inotify_fd, dir.c_str(),
+                                         IN_CREATE | IN_ATTRIB | IN_MOVED_TO | IN_DELETE_SELF |
+                                             IN_MOVE_SELF | IN_ONLYDIR);
+            watch_dir = watch_wd >= 0 ? dir.string() : std::string();
+            watch_name = name;
+            if (watch_wd < 0) return;
+        }
     }
 
     // True if the inotify events concern the path to the socket.
