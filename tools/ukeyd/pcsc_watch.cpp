@@ -94,18 +94,17 @@ bool service_lost(LONG rv) {
 }
 
 std::string down_message(LONG rv) {
+    const char* again = "; waiting for it to come back (if it does not: systemctl start pcscd.socket)";
     switch (rv) {
     case SCARD_E_NO_SERVICE:
         return "pcscd, the PC/SC service, is not running (SCARD_E_NO_SERVICE); "
                "start it with: systemctl start pcscd.socket";
     case SCARD_F_COMM_ERROR:
-        return "the connection to pcscd broke (pcscd stopped or crashed); "
-               "waiting for it to come back";
+        return std::string("the connection to pcscd broke (pcscd stopped or crashed)") + again;
     case SCARD_E_SERVICE_STOPPED:
-        return "pcscd stopped; waiting for it to come back";
+        return std::string("pcscd stopped") + again;
     default:
-        return std::string("pcscd failed: ") + pcsc_stringify_error(rv) +
-               "; waiting for it to come back";
+        return std::string("pcscd failed: ") + pcsc_stringify_error(rv) + again;
     }
 }
 
