@@ -242,10 +242,14 @@ void SlotEvents::read_round(const SlotSource& src)
     Clock::time_point until = next_scan_;
     if (fd_ < 0)
         until = std::min(until, next_connect_);
-    if (wait_fd(fd_, POLLIN, until) == 1 && fd_ >= 0) {
+    const int ready = wait_fd(fd_, POLLIN, until);
+    if (ready == 1 && fd_ >= 0) {
         const char* why = nullptr;
         if (!pump(why))
             disconnect(why);
+    } else if (ready < 0) {
+        // poll() itself failing (ENOMEM): do not spin on it.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
 }
 
