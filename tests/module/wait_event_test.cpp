@@ -345,6 +345,15 @@ TEST_F(WaitEvent, DontBlockReportsInitTokenOnce)
         EXPECT_RV(CKR_OK, fl()->C_GetSlotInfo(s, &info)) << "slot " << s;
     }
     EXPECT_TRUE(drain().empty()) << "reported again";
+
+    // Once more on the empty slot SoftHSM2 added (IDs are hashes: the Key
+    // coming first is not a matter of ID order).
+    const CK_SLOT_ID second = init_token("second");
+    events = drain();
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.front(), second);
+    EXPECT_EQ(std::count(events.begin(), events.end(), second), 1);
+    EXPECT_EQ(std::count(events.begin(), events.end(), key), 0);
 }
 
 // ---- blocking ----------------------------------------------------------------
@@ -559,6 +568,26 @@ TEST_F(WaitEvent, DaemonLineInPieces)
     ASSERT_TRUE(rv);
     EXPECT_RV(CKR_OK, *rv);
     EXPECT_EQ(w2.slot(), 31338u);
+}
+
+// Once subscribed, CKF_DONT_BLOCK also takes what the daemon sent, once.
+TEST_F(WaitEvent, DaemonEventsReachDontBlock)
+{
+    LineServer server(socket_, [](LineServer& s, int fd) {
+        s.read_line(fd);
+        LineServer::send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+        std::this_thread::sleep_for(100ms);
+        LineServer::send(fd, event_line("key-inserted", 555));
+        std::this_thread::sleep_for(500ms);
+        LineServer::send(fd, event_line("key-removed", 556) + event_line("key-inserted", 556));
+        s.hold();
+    });
+    init();
+    Waiter w(*module_);
+    ASSERT_TRUE(w.result(4s));
+    EXPECT_EQ(w.slot(), 555u);
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(drain(), std::vector<CK_SLOT_ID>{556});
 }
 
 // The daemon closes mid-line: no event from the half line, the own means
