@@ -283,7 +283,8 @@ bool SlotEvents::connect_daemon()
     addr.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof addr.sun_path) {
         if (!warned_)
-            log::warning("[daemon] socket '" + path + "' is not a usable socket path; C_WaitForSlotEvent polls instead");
+            log::warning("[daemon] socket '" + path +
+                         "' is not a usable socket path; C_WaitForSlotEvent polls instead");
         warned_ = true;
         return false;
     }
