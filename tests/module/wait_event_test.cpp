@@ -403,6 +403,33 @@ TEST_F(WaitEvent, FinalizeWakesEveryWaiter)
     EXPECT_RV(CKR_NO_EVENT, fl()->C_WaitForSlotEvent(CKF_DONT_BLOCK, &s, nullptr));
 }
 
+// C_Finalize while callers keep coming in (blocking ones, and CKF_DONT_BLOCK
+// ones in a tight loop): every one ends with CKR_CRYPTOKI_NOT_INITIALIZED
+// and none uses the Proxy after it is freed (ASan tells).
+TEST_F(WaitEvent, FinalizeRacesWithCallers)
+{
+    for (int round = 0; round < 30; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        init();
+        std::vector<std::future<CK_RV>> callers;
+        for (int i = 0; i < 4; ++i)
+            callers.push_back(std::async(std::launch::async, [fl = fl(), i] {
+                CK_RV rv;
+                do {
+                    CK_SLOT_ID s;
+                    rv = fl->C_WaitForSlotEvent(i % 2 ? 0 : CKF_DONT_BLOCK, &s, nullptr);
+                } while (rv == CKR_NO_EVENT || rv == CKR_OK);
+                return rv;
+            }));
+        std::this_thread::sleep_for(std::chrono::milliseconds(round % 7 * 3));
+        ASSERT_RV(CKR_OK, module_->finalize());
+        for (auto& c : callers) {
+            ASSERT_EQ(c.wait_for(2s), std::future_status::ready) << "a caller still inside after C_Finalize";
+            EXPECT_RV(CKR_CRYPTOKI_NOT_INITIALIZED, c.get());
+        }
+    }
+}
+
 // Several blocked threads: each event goes to one of them, none twice.
 TEST_F(WaitEvent, SeveralWaitersShareTheEvents)
 {
