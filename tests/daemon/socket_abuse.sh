@@ -88,13 +88,15 @@ wait_log "request line over 64 KiB"
 status_fast
 
 step "slow subscribers and a client that never reads its replies, while big events flow"
-"$POKE" "$SOCK" slow 5 15000 >"$T/slow.out" 2>"$T/slow.err" &
+# They hold until SIGUSR1 (at most 50 s), sent once the events have flowed.
+"$POKE" "$SOCK" slow 5 50000 >"$T/slow.out" 2>"$T/slow.err" &
 SLOW=$!
-"$POKE" "$SOCK" flood 100000 15000 >"$T/flood.out" 2>"$T/flood.err" &
+"$POKE" "$SOCK" flood 100000 50000 >"$T/flood.out" 2>"$T/flood.err" &
 FLOOD=$!
 wait_for "the slow subscribers" 10 subscribers_at_least 6
 for i in 1 2 3 4 5 6 7 8; do big_cycle; done
 RSS1=$(rss_kb "$UKEYD_PID")
+kill -USR1 "$SLOW" "$FLOOD"
 wait "$SLOW" || fail "sockpoke slow failed"
 wait "$FLOOD" || fail "sockpoke flood failed"
 assert_eq "$(cat "$T/slow.out")" "slow: 5, closed by ukeyd: 5" "slow subscribers"
@@ -120,10 +122,11 @@ wait "$HALF" || fail "sockpoke halfopen failed"
 log "$(cat "$T/half.out")"
 
 step "again: slow subscribers, to see that memory does not grow"
-"$POKE" "$SOCK" slow 5 12000 >"$T/slow2.out" 2>"$T/slow2.err" &
+"$POKE" "$SOCK" slow 5 50000 >"$T/slow2.out" 2>"$T/slow2.err" &
 SLOW=$!
 wait_for "the slow subscribers" 10 subscribers_at_least 6
 for i in 1 2 3 4 5 6 7 8; do big_cycle; done
+kill -USR1 "$SLOW"
 wait "$SLOW" || fail "sockpoke slow failed"
 assert_eq "$(cat "$T/slow2.out")" "slow: 5, closed by ukeyd: 5" "slow subscribers (2nd round)"
 RSS2=$(rss_kb "$UKEYD_PID")

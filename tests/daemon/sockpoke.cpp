@@ -8,8 +8,8 @@
 //   sockpoke SOCK flood N HOLD_MS         N status requests, never reads; holds the
 //                                         connection, prints "closed" or "open"
 //   sockpoke SOCK slow N HOLD_MS          N subscribers that never read (1 KiB
-//                                         receive buffers); after HOLD_MS prints
-//                                         "slow: N, closed by ukeyd: K"
+//                                         receive buffers); after HOLD_MS (or
+//                                         SIGUSR1) prints "slow: N, closed by ukeyd: K"
 //   sockpoke SOCK many N EXPECT TIMEOUT_MS  N subscribers that read; ends when each
 //                                         has EXPECT events; prints "many: N min A max B";
 //                                         exit 1 if one got fewer before TIMEOUT_MS
@@ -22,6 +22,7 @@
 // Exit: 0 done, 1 an expectation failed, 2 usage or connect failure.
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -40,6 +41,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 std::string sock_path;
+long ms_since(Clock::time_point t0);
+volatile sig_atomic_t go = 0; // SIGUSR1: stop holding now
+
+void on_usr1(int)
+{
+    go = 1;
+}
+
+// Holds until hold_ms have passed since t0, or SIGUSR1.
+void hold(Clock::time_point t0, long hold_ms)
+{
+    while (!go && ms_since(t0) < hold_ms)
+        usleep(20000);
+}
 
 long ms_since(Clock::time_point t0)
 {
@@ -208,9 +223,7 @@ int mode_flood(int n, int hold_ms)
         break;
     }
     fprintf(stderr, "sent %zu of %zu bytes in %ld ms\n", done, req.size(), ms_since(t0));
-    long left = hold_ms - ms_since(t0);
-    if (left > 0)
-        usleep(useconds_t(left) * 1000);
+    hold(t0, hold_ms);
     printf("%s\n", closed(fd) ? "closed" : "open");
     return 0;
 }
@@ -230,7 +243,7 @@ int mode_slow(int n, int hold_ms)
         fds.push_back(fd);
     }
     fprintf(stderr, "ready\n");
-    usleep(useconds_t(hold_ms) * 1000);
+    hold(Clock::now(), hold_ms);
     int gone = 0;
     for (int fd : fds)
         gone += closed(fd);
@@ -341,6 +354,7 @@ int main(int argc, char** argv)
         return 2;
     }
     sock_path = argv[1];
+    signal(SIGUSR1, on_usr1);
     const std::string mode = argv[2];
     auto arg = [&](int i) {
         if (i >= argc) {
