@@ -98,5 +98,6 @@ void add_pin(CLI::App& app, Context& ctx);
 void add_cert(CLI::App& app, Context& ctx);
 void add_key(CLI::App& app, Context& ctx);
 void add_csr(CLI::App& app, Context& ctx);
+void add_renew(CLI::App& app, Context& ctx); // after add_cert: adds `cert superseded`
 
 } // namespace ukey::cli
