@@ -243,7 +243,7 @@ std::string parse_renewal(const toml::table& root, Config& cfg)
         if (!ct)
             return c + " is not a table";
         if (auto e = check_keys(*ct, {"name", "url", "fingerprint", "keys", "issuer", "threshold", "mode",
-                                      "keep_old", "timeout"},
+                                      "keep_old", "timeout", "challenge_file"},
                                 c);
             !e.empty())
             return e;
@@ -253,7 +253,8 @@ std::string parse_renewal(const toml::table& root, Config& cfg)
                        read_value(*ct, "fingerprint", ca.fingerprint, c), read_strings(*ct, "keys", ca.keys, c),
                        read_value(*ct, "issuer", ca.issuer, c), read_days(*ct, ca.threshold_days, c),
                        read_value(*ct, "mode", mode, c), read_value(*ct, "keep_old", ca.keep_old, c),
-                       read_seconds(*ct, "timeout", ca.timeout_s, 1, 3600, c)})
+                       read_seconds(*ct, "timeout", ca.timeout_s, 1, 3600, c),
+                       read_path(*ct, "challenge_file", ca.challenge_file, c)})
             if (!e.empty())
                 return e;
         if (!valid_name(ca.name))

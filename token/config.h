@@ -61,6 +61,9 @@ struct RenewalCa {
     bool rekey = true;           // a new key pair (else the same key)
     bool keep_old = false;       // keep superseded objects, relabelled
     double timeout_s = 0;        // 0: the [renewal] default
+    // The CA's challenge password, if it wants one for renewals too
+    // (scepserver does): like pin_file, root's and 0600 for --unattended.
+    std::filesystem::path challenge_file;
 };
 
 // [renewal]: automatic renewal by ukeyd (docs/renewal.md).

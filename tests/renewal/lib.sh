@@ -71,6 +71,7 @@ scep_start() {
     SCEP_CA=$T/scep/depot/ca.pem
     SCEP_FP=$(openssl x509 -in "$SCEP_CA" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f)
     printf '%s\n' "$SCEP_CHALLENGE" >"$T/challenge"
+    pin "$SCEP_CHALLENGE"
     log "scepserver (pid $SCEP_PID) at $SCEP_URL, CA $SCEP_FP"
 }
 scep_stop() {

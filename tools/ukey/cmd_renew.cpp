@@ -127,19 +127,20 @@ Config load_cfg()
     return std::move(*cfg);
 }
 
-// The unattended PIN file: root's, a regular file, 0600 or stricter.
-void check_pin_file(const std::filesystem::path& path)
+// An unattended secret file (the PIN, a challenge): root's, a regular
+// file, 0600 or stricter.
+void check_secret_file(const std::filesystem::path& path, const std::string& what)
 {
     if (path.empty())
         throw Failure(setup, "--unattended needs the user PIN from [renewal] pin_file in the config, and none is "
                              "set (docs/renewal.md)");
     struct stat st;
     if (lstat(path.c_str(), &st) != 0)
-        throw Failure(setup, "the renewal PIN file " + path.string() + " cannot be read: " + std::strerror(errno));
+        throw Failure(setup, "the renewal " + what + " file " + path.string() + " cannot be read: " + std::strerror(errno));
     if (!S_ISREG(st.st_mode))
-        throw Failure(setup, "the renewal PIN file " + path.string() + " is not a regular file (no symlinks)");
+        throw Failure(setup, "the renewal " + what + " file " + path.string() + " is not a regular file (no symlinks)");
     if (st.st_uid != 0 || (st.st_mode & 077))
-        throw Failure(setup, "the renewal PIN file " + path.string() +
+        throw Failure(setup, "the renewal " + what + " file " + path.string() +
                                  " must be owned by root with mode 0600 (chown root:root; chmod 600): refused");
 }
 
@@ -403,6 +404,7 @@ bool resume(Context& ctx, const client::Session& s, const std::filesystem::path&
 
 struct CaChoice {
     std::string url, fingerprint;
+    std::filesystem::path challenge_file;
     json name = nullptr;
     bool rekey = true, keep_old = false;
     int timeout = 60;
@@ -542,7 +544,13 @@ void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, con
         bits = a.type == "rsa4096" ? 4096 : a.type == "rsa3072" ? 3072 : 2048;
     }
     const bool rekey = enroll || (a.same_key ? false : a.rekey ? true : ca.rekey);
-    client::Secret challenge = read_challenge(a.challenge, enroll);
+    PinSource challenge_src = a.challenge;
+    if (challenge_src.fd < 0 && challenge_src.file.empty() && !ca.challenge_file.empty()) {
+        if (a.unattended)
+            check_secret_file(ca.challenge_file, "challenge");
+        challenge_src.file = ca.challenge_file.string();
+    }
+    client::Secret challenge = read_challenge(challenge_src, enroll && !a.unattended);
 
     client::ScepClient scep(ca.url, std::chrono::seconds(ca.timeout));
     ctx.progress("Asking the CA at " + ca.url + "...\n");
@@ -733,6 +741,7 @@ CaChoice choose_ca(const Config& cfg, const Args& a, const client::KeyInfo& k, c
         c.name = rc->name;
         c.rekey = rc->rekey;
         c.keep_old = rc->keep_old;
+        c.challenge_file = rc->challenge_file;
         c.timeout = static_cast<int>(rc->timeout_s ? rc->timeout_s : cfg.renewal.timeout_s);
     } else {
         if (a.ca_fingerprint.empty())
@@ -757,7 +766,7 @@ void run_cmd(Context& ctx, Args& a, bool enroll)
         cfg.state_dir, client::key_identity(k.backend_name(), k.manufacturer(), k.model(), k.serial()));
     PinSource pin = a.pin;
     if (a.unattended) {
-        check_pin_file(cfg.renewal.pin_file);
+        check_secret_file(cfg.renewal.pin_file, "PIN");
         pin = PinSource{-1, cfg.renewal.pin_file.string()};
     }
     // With --resume and no journal there is nothing to ask a PIN for.
