@@ -118,7 +118,10 @@ Bytes cert_rep(PKCS7_SIGNER_INFO* req_si, X509* to, const char* status, X509* ce
     add_attr(si, nid_snonce, V_ASN1_OCTET_STRING, std::string(reinterpret_cast<char*>(nonce), sizeof nonce));
     if (std::string(status) == "2")
         add_attr(si, nid_fail, V_ASN1_PRINTABLESTRING, "2");
-    BIO* data = BIO_new_mem_buf(content.data(), static_cast<int>(content.size()));
+    // No content (FAILURE, PENDING): an empty memory BIO (a null buffer
+    // would give no BIO at all).
+    BIO* data = content.empty() ? BIO_new(BIO_s_mem())
+                                : BIO_new_mem_buf(content.data(), static_cast<int>(content.size()));
     PKCS7_final(p7, data, PKCS7_BINARY);
     BIO_free(data);
     Bytes out = der_of(p7);

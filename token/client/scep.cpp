@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 
 namespace ukey::client {
@@ -175,17 +176,26 @@ Bytes bio_bytes(BIO* b)
     return n > 0 ? Bytes(p, p + n) : Bytes();
 }
 
-Bytes read_all(BIO* b)
+// Everything `b` gives until its end: a streamed (non-ASN.1) answer comes
+// from the non-blocking socket, so a read may have to wait, until `until`.
+std::optional<Bytes> read_all(BIO* b, std::time_t until, std::size_t max)
 {
     Bytes out;
     unsigned char buf[4096];
     for (;;) {
         int n = BIO_read(b, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        out.insert(out.end(), buf, buf + n);
+        if (n > 0) {
+            out.insert(out.end(), buf, buf + n);
+            if (out.size() > max)
+                return std::nullopt;
+            continue;
+        }
+        // A memory BIO (an ASN.1 answer read whole) says "retry" at its end.
+        if (!BIO_should_retry(b) || BIO_eof(b))
+            return out;
+        if (BIO_wait(b, until, 100) <= 0)
+            return std::nullopt;
     }
-    return out;
 }
 
 Bytes sha256(std::span<const unsigned char> d)
@@ -397,21 +407,30 @@ Result<Bytes> ScepClient::http(const std::string& query, const Bytes* post, cons
             return scep_error("out of memory");
     }
     ERR_clear_error();
+    const std::time_t until = std::time(nullptr) + timeout_.count();
+    // Every answer but GetCACaps's is DER, read whole by OpenSSL.
+    const int asn1 = query.rfind("operation=GetCACaps", 0) == 0 ? 0 : 1;
     BIO* resp = OSSL_HTTP_transfer(nullptr, host_.c_str(), port_.c_str(), path.c_str(), 0, nullptr, nullptr, nullptr,
                                    nullptr, nullptr, nullptr, 0, nullptr, post ? content_type : nullptr, req, nullptr,
-                                   0, 1024 * 1024, static_cast<int>(timeout_.count()), 0);
+                                   asn1, 1024 * 1024, static_cast<int>(timeout_.count()), 0);
     BIO_free(req);
     if (!resp) {
         std::string why = openssl_errors();
         if (why.find("timeout") != std::string::npos || why.find("timed out") != std::string::npos)
             return scep_error("the CA at " + url_ + " did not answer within " + std::to_string(timeout_.count()) +
                               " s: check that it is up, or raise the timeout");
+        if (why.find("asn1") != std::string::npos || why.find("ASN1") != std::string::npos)
+            return scep_error("the CA's answer is not a SCEP message (not DER: " + why +
+                              "): it was ignored and nothing was written to the Key");
         return scep_error("cannot talk to the CA at " + url_ + " (" + (why.empty() ? "no answer" : why) +
                           "): check the URL and that the CA is up");
     }
-    Bytes out = read_all(resp);
+    auto out = read_all(resp, until, 1024 * 1024);
     BIO_free_all(resp);
-    return out;
+    if (!out)
+        return scep_error("the CA at " + url_ + " did not finish its answer within " +
+                          std::to_string(timeout_.count()) + " s (or sent more than 1 MiB)");
+    return *out;
 }
 
 Result<ScepCaps> ScepClient::get_caps()
