@@ -11,7 +11,8 @@
 // C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo, C_GetMechanismList (empty),
 // C_GetMechanismInfo (CKR_MECHANISM_INVALID), C_InitPIN, C_SetPIN,
 // C_OpenSession, C_CloseSession, C_CloseAllSessions, C_GetSessionInfo,
-// C_Login, C_Logout, C_WaitForSlotEvent (CKF_DONT_BLOCK: CKR_NO_EVENT).
+// C_Login, C_Logout, C_WaitForSlotEvent (CKF_DONT_BLOCK: CKR_NO_EVENT;
+// blocking: a line from $FAKECARD_EVENTS, see fakecard.h).
 // Every other entry returns CKR_FUNCTION_NOT_SUPPORTED.
 #include "fakecard.h"
 
@@ -474,7 +475,24 @@ CK_RV fc_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pRes
     FC_CHECK_INIT();
     if (!pSlot || pReserved)
         return CKR_ARGUMENTS_BAD;
-    return (flags & CKF_DONT_BLOCK) ? CKR_NO_EVENT : CKR_FUNCTION_NOT_SUPPORTED;
+    if (flags & CKF_DONT_BLOCK)
+        return CKR_NO_EVENT;
+    const char* fifo = std::getenv(FAKECARD_EVENTS_ENV);
+    if (!fifo || !*fifo)
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    // Opening blocks until a writer comes; each writer's line is one event.
+    int fd = open(fifo, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return CKR_DEVICE_ERROR;
+    char c;
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) == 1 && c != '\n') {
+    }
+    close(fd);
+    if (n < 0)
+        return CKR_DEVICE_ERROR;
+    *pSlot = FAKECARD_SLOT_ID;
+    return CKR_OK;
 }
 
 CK_RV fc_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList);

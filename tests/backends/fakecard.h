@@ -31,3 +31,9 @@
 // with a blank serial number, as SoftHSM2 2.6.1 sometimes does when several
 // processes use one token. Read on every call.
 #define FAKECARD_SERIAL_GLITCH_ENV "FAKECARD_SERIAL_GLITCH_EVERY"
+
+// Optional: a FIFO. A blocking C_WaitForSlotEvent (flags 0) then reads one
+// line from it and reports a slot event on FAKECARD_SLOT_ID, like a card
+// module whose reader saw a change; without it, the blocking form is
+// CKR_FUNCTION_NOT_SUPPORTED as in SoftHSM2. For ukeyd's backend waiters.
+#define FAKECARD_EVENTS_ENV "FAKECARD_EVENTS"

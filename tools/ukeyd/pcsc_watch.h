@@ -2,6 +2,29 @@
 // reader plus \\?PnP?\Notification, woken with SCardCancel. It reports readers
 // and cards coming and going, and pcscd going away and coming back, to a sink.
 // No polling while nothing happens (docs/ukeyd.md).
+//
+// The order of events, and what is implied:
+//  - On (re)connecting to pcscd: `up`, then `reader_added` for every reader,
+//    then `card_inserted` for every card already in.
+//  - When pcscd goes away: `down` once (code, plain message), then
+//    `reader_removed` for every reader it knew. There is no `card_removed`
+//    for the cards in those readers: `reader_removed` implies it, here and
+//    whenever a reader goes away with a card in. While pcscd stays away
+//    nothing more is reported; when it answers again, `up` and the rest as
+//    on the first connect.
+//  - If pcscd is not running at start: `down` (0x8010001D) and no `up`.
+//  - A card swapped between two wake-ups gives `card_removed` then
+//    `card_inserted`. The same card may be reported again after a pcscd
+//    restart (tests/pcsc/README.md: "An unexplained flap").
+//  - `reader_unusable`: the reader stays listed but is ignored (its state
+//    would wake us at once, forever) until it is removed.
+//
+// Waiting for pcscd costs nothing: inotify on the folder of its socket
+// ($PCSCLITE_CSOCK_NAME, else /run/pcscd/pcscd.comm), with a capped
+// exponential back-off (0.25 s doubling to 5 s) as a safety net.
+//
+// Known limit: pcscd alive but frozen (SIGSTOP) makes SCardCancel itself wait
+// for pcscd, so stop() then takes until pcscd runs again.
 #pragma once
 
 #include <cstdint>
@@ -42,9 +65,15 @@ public:
     PcscWatch(const PcscWatch&) = delete;
     PcscWatch& operator=(const PcscWatch&) = delete;
 
+    // Starts the thread; a second call does nothing. Never throws: if the
+    // thread cannot be created, that is reported to the sink as `down`
+    // (code 0, the reason in `message`).
     void start();
     // Wakes the thread wherever it waits (SCardCancel, or the wake pipe while
-    // pcscd is down) and joins it; returns within milliseconds.
+    // pcscd is down) and joins it; returns within milliseconds. Harmless
+    // without start() and when repeated; start() may follow. Called from the
+    // sink, it only asks the thread to end (a later stop() joins it); the
+    // sink must not destroy the PcscWatch.
     void stop();
 
 private:

@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# tests/pcsc/watch.sh: ukeyd's PcscWatch (tools/ukeyd/pcsc_watch.cpp), run by
+# watch_driver, against a private pcscd + vpcd (harness.sh). Checks:
+#   - first connect: up, reader-added for both readers, no card;
+#   - card in -> card-inserted (reader, ATR); card out -> card-removed;
+#   - idle: (almost) no CPU while blocked in SCardGetStatusChange;
+#   - pcscd SIGKILLed -> one down (0x80100013) before reader-removed of both
+#     readers; no CPU while waiting for pcscd; relaunched -> up, both readers,
+#     and the card that stayed in is card-inserted again;
+#   - the same with pcscd stopped gracefully (SIGTERM);
+#   - SIGTERM to the driver while it waits in SCardGetStatusChange -> exits
+#     (SCardCancel) within 1 s, exit 0, nothing on stderr;
+#   - driver started while pcscd is not running -> down 0x8010001D
+#     (SCARD_E_NO_SERVICE) and no up; pcscd started -> up (within 1 s, long
+#     before the back-off would retry: inotify) and the readers;
+#   - socket folder missing at start: its nearest existing parent is watched,
+#     the folders and the socket appear -> up within 1 s;
+#   - SIGTERM while it waits for pcscd -> exits within 1 s (wake pipe);
+#   - start()/stop() churn (watch_driver --churn), pcscd up and down: every
+#     stop() returns within 500 ms wherever the thread was.
+#
+# Usage: PCSC_BIN_DIR=<dir with vcard and probe> PCSC_WATCH_DRIVER=<watch_driver>
+#        bash tests/pcsc/watch.sh          (ctest: pcsc.watch). Exit 77 = skipped.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TEST_NAME=pcsc-watch
+log()  { printf '[%s] %s %s\n' "$TEST_NAME" "$(pcsc_now_ms)" "$*" >&2; }
+step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
+fail() {
+    printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
+    if [[ -n ${EV:-} && -f $EV ]]; then
+        printf '%s\n' "----- driver events ($EV) -----" >&2
+        cat "$EV" >&2
+    fi
+    if [[ -n ${EV:-} && -s $EV.err ]]; then
+        printf '%s\n' "----- driver stderr -----" >&2
+        cat "$EV.err" >&2
+    fi
+    if [[ -n ${PCSC_DIR:-} && -f $PCSC_DIR/pcscd.log ]]; then
+        printf '%s\n' "----- pcscd.log (tail) -----" >&2
+        tail -n 30 "$PCSC_DIR/pcscd.log" >&2
+    fi
+    exit 1
+}
+
+# shellcheck source=harness.sh
+. "$HERE/harness.sh"
+
+[[ -n ${PCSC_WATCH_DRIVER:-} && -x $PCSC_WATCH_DRIVER ]] \
+    || pcsc__die "PCSC_WATCH_DRIVER must name the built watch_driver"
+# Idle CPU budget in clock ticks (utime+stime) for IDLE_S seconds.
+IDLE_S=3
+IDLE_MAX_TICKS=${PCSC_WATCH_IDLE_TICKS:-5}
+
+R0=$(pcsc_reader_name 0)
+R1=$(pcsc_reader_name 1)
+
+pcsc_start
+
+EV=
+DRV=
+# start_driver NAME: a driver writing to $PCSC_DIR/NAME.events.
+start_driver() {
+    EV=$PCSC_DIR/$1.events
+    "$PCSC_WATCH_DRIVER" >"$EV" 2>"$EV.err" &
+    DRV=$!
+    pcsc_track "$DRV" "$1"
+}
+
+ev_find() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print; exit }' "$EV"; }
+ev_count() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { n++ } END { print n + 0 }' "$EV"; }
+ev_line() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print NR; exit }' "$EV"; }
+# Liveness is sampled before looking (README: a process that prints and exits
+# at once must not be mistaken for one that died without printing).
+ev__has() {
+    local alive=1
+    pcsc__alive "$DRV" || alive=0
+    [[ -n $(ev_find "$1" "$2") ]] && return 0
+    [[ $alive -eq 1 ]] && return 1
+    return 2
+}
+ev_mark() { wc -l <"$EV"; }
+wait_event() {   # wait_event REGEX FROM: waits (bounded), prints the line
+    local rc=0
+    pcsc_wait_until "$PCSC_WAIT" ev__has "$1" "$2" || rc=$?
+    [[ $rc -ne 2 ]] || fail "the driver exited without event /$1/"
+    [[ $rc -eq 0 ]] || fail "no driver event /$1/ within ${PCSC_WAIT}s"
+    ev_find "$1" "$2"
+}
+ev_ms() { printf '%s\n' "${1%% *}"; }
+re_name() { printf '%s' "${1// /\\ }"; }
+T='^[0-9]+ '
+
+cpu_ticks() {   # utime+stime of all threads of PID, in clock ticks
+    local stat rest
+    stat=$(<"/proc/$1/stat") || fail "process $1 is gone"
+    rest=${stat##*) }
+    # shellcheck disable=SC2206
+    local f=($rest)
+    echo $(( f[11] + f[12] ))
+}
+assert_idle() {   # assert_idle WHAT
+    local a b
+    a=$(cpu_ticks "$DRV")
+    sleep "$IDLE_S"
+    b=$(cpu_ticks "$DRV")
+    log "idle CPU $1: $((b - a)) ticks in ${IDLE_S}s (limit $IDLE_MAX_TICKS)"
+    (( b - a <= IDLE_MAX_TICKS )) || fail "driver busy while idle ($1): $((b - a)) ticks in ${IDLE_S}s"
+}
+
+# stop_driver: SIGTERM, must be gone within 1 s with exit 0, quiet stderr.
+stop_driver() {
+    local m t0 rc=0 line waited
+    m=$(ev_mark)
+    t0=$(pcsc_now_ms)
+    kill -TERM "$DRV"
+    pcsc_wait_until 2 pcsc__dead "$DRV" || fail "driver still running 2 s after SIGTERM"
+    waited=$(( $(pcsc_now_ms) - t0 ))
+    wait "$DRV" || rc=$?
+    unset "PCSC_TRACKED[$DRV]"
+    [[ $rc -eq 0 ]] || fail "driver exited with $rc after SIGTERM"
+    line=$(ev_find "${T}cancelled latency-ms=" "$m")
+    [[ -n $line ]] || fail "driver printed no 'cancelled' line"
+    log "SIGTERM -> driver gone after ${waited} ms; driver: $line"
+    (( waited < 1000 )) || fail "driver took ${waited} ms to exit after SIGTERM"
+    [[ ! -s $EV.err ]] || fail "driver wrote to stderr"
+}
+
+step "first connect: up, both readers, no card"
+start_driver drv1
+wait_event "${T}up\$" 0 >/dev/null
+a=$(ev_line "${T}up\$" 0)
+b=$(wait_event "${T}reader-added $(re_name "$R0")\$" 0 >/dev/null; ev_line "${T}reader-added $(re_name "$R0")\$" 0)
+wait_event "${T}reader-added $(re_name "$R1")\$" 0 >/dev/null
+(( a < b )) || fail "reader-added before up"
+sleep 0.3
+[[ -z $(ev_find "card-inserted|down" 0) ]] || fail "card-inserted or down without cause"
+assert_idle "pcscd up, no card"
+
+step "card in / card out"
+ins=() rem=()
+for i in 1 2; do
+    m=$(ev_mark)
+    card_insert 0
+    line=$(wait_event "${T}card-inserted $(re_name "$R0") atr=3B80800101\$" "$m")
+    ins+=($(( $(ev_ms "$line") - PCSC_LAST_INSERT_MS )))
+    m=$(ev_mark)
+    card_remove 0
+    line=$(wait_event "${T}card-removed $(re_name "$R0")\$" "$m")
+    rem+=($(( $(ev_ms "$line") - PCSC_LAST_REMOVE_MS )))
+done
+log "card_insert -> card-inserted ms: ${ins[*]}; card_remove -> card-removed ms: ${rem[*]}"
+m=$(ev_mark)
+card_insert 1
+wait_event "${T}card-inserted $(re_name "$R1") atr=3B80800101\$" "$m" >/dev/null
+card_remove 1
+wait_event "${T}card-removed $(re_name "$R1")\$" "$m" >/dev/null
+[[ -z $(ev_find "card-.* $(re_name "$R0")" "$m") ]] || fail "slot 0 saw an event"
+
+restart_check() {   # restart_check kill|stop EXPECTED-CODE-REGEX
+    local how=$1 code=$2 m t0 line d r0 r1 up
+    m=$(ev_mark)
+    t0=$(pcsc_now_ms)
+    if [[ $how == kill ]]; then pcsc_kill; else pcsc_stop; fi
+    line=$(wait_event "${T}down code=" "$m")
+    log "pcscd $how -> +$(( $(ev_ms "$line") - t0 )) ms: $line"
+    [[ $line =~ \ code=($code)\  ]] || fail "down with the wrong code (expected $code)"
+    wait_event "${T}reader-removed $(re_name "$R0")\$" "$m" >/dev/null
+    wait_event "${T}reader-removed $(re_name "$R1")\$" "$m" >/dev/null
+    d=$(ev_line "${T}down " "$m")
+    r0=$(ev_line "${T}reader-removed $(re_name "$R0")\$" "$m")
+    r1=$(ev_line "${T}reader-removed $(re_name "$R1")\$" "$m")
+    (( d < r0 && d < r1 )) || fail "reader-removed before down"
+    if [[ $how == kill ]]; then assert_idle "waiting for pcscd"; else sleep 1; fi
+    [[ $(ev_count "${T}down " "$m") -eq 1 ]] || fail "down reported more than once"
+    [[ -z $(ev_find "${T}up\$" "$m") ]] || fail "up while pcscd is down"
+    m=$(ev_mark)
+    t0=$(pcsc_now_ms)
+    pcsc_relaunch
+    line=$(wait_event "${T}up\$" "$m")
+    up=$(( $(ev_ms "$line") - t0 ))
+    wait_event "${T}reader-added $(re_name "$R0")\$" "$m" >/dev/null
+    wait_event "${T}reader-added $(re_name "$R1")\$" "$m" >/dev/null
+    line=$(wait_event "${T}card-inserted $(re_name "$R0") atr=3B80800101\$" "$m")
+    log "pcscd relaunched -> up +${up} ms, card (still in) +$(( $(ev_ms "$line") - t0 )) ms"
+}
+
+step "pcscd killed (SIGKILL) with a card in, relaunched"
+m=$(ev_mark)
+card_insert 0
+wait_event "${T}card-inserted $(re_name "$R0") atr=" "$m" >/dev/null
+restart_check kill 0x80100013
+step "pcscd stopped (SIGTERM) with a card in, relaunched"
+# (SIGTERM was always seen as a broken connection, 0x80100013; a stop
+# announced as SCARD_E_SERVICE_STOPPED would be as right.)
+restart_check stop '0x80100013|0x8010001E'
+m=$(ev_mark)
+card_remove 0
+wait_event "${T}card-removed $(re_name "$R0")\$" "$m" >/dev/null
+pcsc_wait_card 0 empty || fail "$R0 not empty after card_remove"
+
+step "SIGTERM while blocked in SCardGetStatusChange"
+stop_driver
+
+churn() {   # churn WHAT: start()/stop() in every phase of the thread
+    local out rc=0
+    out=$(timeout -k 1 60 "$PCSC_WATCH_DRIVER" --churn "${PCSC_WATCH_CHURN:-200}" 2>&1) || rc=$?
+    log "start/stop churn, $1: $out"
+    [[ $rc -eq 0 && $out == "churn cycles="* ]] || fail "churn ($1) failed (rc $rc): $out"
+}
+step "start/stop churn with pcscd up"
+churn "pcscd up"
+
+step "driver started while pcscd is not running"
+pcsc_stop
+start_driver drv2
+line=$(wait_event "${T}down code=" 0)
+log "$line"
+[[ $line == *" code=0x8010001D "* ]] || fail "expected SCARD_E_NO_SERVICE (0x8010001D)"
+[[ $line == *"systemctl start pcscd.socket"* ]] || fail "the down message does not say how to start pcscd"
+assert_idle "pcscd never seen"
+churn "pcscd down"
+[[ -z $(ev_find "${T}(up|reader-)" 0) ]] || fail "up or reader events while pcscd is not running"
+[[ $(ev_count "${T}down " 0) -eq 1 ]] || fail "down reported more than once"
+m=$(ev_mark)
+t0=$(pcsc_now_ms)
+pcsc_relaunch
+line=$(wait_event "${T}up\$" "$m")
+up=$(( $(ev_ms "$line") - t0 ))
+log "pcscd started -> up +${up} ms (after ${IDLE_S}+ s of back-off)"
+# The back-off has grown to seconds by now; only inotify makes this quick.
+(( up < 1000 )) || fail "pcscd started, but up only after ${up} ms: is the inotify wake-up broken?"
+wait_event "${T}reader-added $(re_name "$R0")\$" "$m" >/dev/null
+wait_event "${T}reader-added $(re_name "$R1")\$" "$m" >/dev/null
+
+step "socket folder missing: its nearest existing parent is watched"
+# PCSCLITE_CSOCK_NAME under folders that do not exist yet; they are made
+# once the back-off has grown, and the socket appears as a symlink to the
+# real one: only inotify, re-aimed folder by folder, makes "up" quick.
+alt=$PCSC_DIR/alt/a/b/pcscd.comm
+mkdir "$PCSC_DIR/alt"
+stop_driver
+PCSCLITE_CSOCK_NAME=$alt start_driver drv3
+line=$(wait_event "${T}down code=" 0)
+[[ $line == *" code=0x8010001D "* ]] || fail "expected SCARD_E_NO_SERVICE (0x8010001D): $line"
+sleep 2
+t0=$(pcsc_now_ms)
+mkdir -p "$PCSC_DIR/alt/a/b"
+ln -s "$PCSCLITE_CSOCK_NAME" "$alt"
+line=$(wait_event "${T}up\$" 0)
+up=$(( $(ev_ms "$line") - t0 ))
+log "socket path made -> up +${up} ms"
+(( up < 1000 )) || fail "socket path made, but up only after ${up} ms"
+wait_event "${T}reader-added $(re_name "$R1")\$" 0 >/dev/null
+
+step "SIGTERM while waiting for pcscd"
+m=$(ev_mark)
+pcsc_kill
+wait_event "${T}down code=0x80100013 " "$m" >/dev/null
+sleep 0.5
+stop_driver
+
+log PASS

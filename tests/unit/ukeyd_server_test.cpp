@@ -1,0 +1,201 @@
+// The socket server's rules, driven through a real Unix socket and a real
+// epoll loop (the daemon's end to end tests are in tests/daemon/).
+#include "server.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+using nlohmann::json;
+using ukey::daemon::Server;
+
+namespace {
+
+class ServerTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        char t[] = "/tmp/ukeyd-server-XXXXXX";
+        dir = mkdtemp(t);
+        path = dir / "run" / "ukeyd.sock";
+        ep = epoll_create1(EPOLL_CLOEXEC);
+        server = std::make_unique<Server>(ep, [](const json& r) {
+            if (r.value("request", "") == "list")
+                return json{{"ok", true}, {"keys", json::array()}};
+            return ukey::daemon::error_reply("unknown request");
+        });
+        ASSERT_EQ(server->listen(path), "");
+    }
+    void TearDown() override
+    {
+        server.reset();
+        close(ep);
+        std::filesystem::remove_all(dir);
+    }
+    // One round of the daemon's loop.
+    void pump(int ms = 20)
+    {
+        epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, ms);
+        for (int i = 0; i < n; ++i) {
+            if (evs[i].data.fd == server->listen_fd())
+                server->on_accept();
+            else
+                server->on_client(evs[i].data.fd, evs[i].events);
+        }
+    }
+    int client()
+    {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+        EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        pump();
+        return fd;
+    }
+    // Reads one line, pumping the server meanwhile; "" on EOF or timeout.
+    std::string line(int fd, int limit_ms = 2000)
+    {
+        std::string s;
+        for (int waited = 0; waited < limit_ms; waited += 10) {
+            pump(5);
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, 5) == 1) {
+                char c;
+                while (recv(fd, &c, 1, MSG_DONTWAIT) == 1) {
+                    if (c == '\n')
+                        return s;
+                    s += c;
+                }
+                if (p.revents & POLLHUP)
+                    return s;
+            }
+        }
+        return s;
+    }
+    bool closed(int fd)
+    {
+        for (int i = 0; i < 100; ++i) {
+            pump(5);
+            char c;
+            ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+            if (n == 0)
+                return true;
+        }
+        return false;
+    }
+    std::filesystem::path dir, path;
+    int ep = -1;
+    std::unique_ptr<Server> server;
+};
+
+} // namespace
+
+TEST_F(ServerTest, SocketIsOpenToLocalUsersAndItsFileIsRemovedAtClose)
+{
+    struct stat st{};
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0666u);
+    server->close_listener();
+    EXPECT_NE(access(path.c_str(), F_OK), 0);
+}
+
+TEST_F(ServerTest, ASecondDaemonDoesNotStealTheSocket)
+{
+    int ep2 = epoll_create1(EPOLL_CLOEXEC);
+    Server other(ep2, [](const json&) { return json(); });
+    EXPECT_NE(other.listen(path).find("another ukeyd"), std::string::npos);
+    close(ep2);
+}
+
+TEST_F(ServerTest, GarbageGetsAnErrorAndTheConnectionStays)
+{
+    int fd = client();
+    const std::string bad = "hello\n[1,2]\n{\"request\":\"nope\"}\n{\"request\":\"list\"}\n";
+    ASSERT_EQ(send(fd, bad.data(), bad.size(), 0), ssize_t(bad.size()));
+    for (int i = 0; i < 3; ++i) {
+        json r = json::parse(line(fd));
+        EXPECT_EQ(r["ok"], false);
+        EXPECT_EQ(r["error"], "bad-request");
+    }
+    EXPECT_EQ(json::parse(line(fd))["ok"], true);
+    close(fd);
+}
+
+TEST_F(ServerTest, AnOversizedLineIsRefusedAndClosed)
+{
+    int fd = client();
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    std::string big(Server::max_line + 10, 'x');
+    std::size_t sent = 0;
+    for (int i = 0; i < 1000 && sent < big.size(); ++i) {
+        ssize_t n = send(fd, big.data() + sent, big.size() - sent, MSG_NOSIGNAL);
+        if (n > 0)
+            sent += size_t(n);
+        pump(2);
+    }
+    EXPECT_NE(line(fd).find("longer than"), std::string::npos);
+    EXPECT_TRUE(closed(fd));
+    EXPECT_EQ(server->clients(), 0u);
+    close(fd);
+}
+
+TEST_F(ServerTest, SubscribersGetTheEventsTheyAskedFor)
+{
+    int all = client(), some = client();
+    send(all, "{\"request\":\"subscribe\"}\n", 24, 0);
+    const std::string sub = "{\"request\":\"subscribe\",\"events\":[\"key-removed\"]}\n";
+    send(some, sub.data(), sub.size(), 0);
+    EXPECT_EQ(json::parse(line(all))["subscribed"], true);
+    EXPECT_EQ(json::parse(line(some))["subscribed"], true);
+    EXPECT_EQ(server->subscribers(), 2u);
+    server->publish(json{{"event", "key-inserted"}});
+    server->publish(json{{"event", "key-removed"}});
+    EXPECT_EQ(json::parse(line(all))["event"], "key-inserted");
+    EXPECT_EQ(json::parse(line(all))["event"], "key-removed");
+    EXPECT_EQ(json::parse(line(some))["event"], "key-removed");
+    close(all);
+    close(some);
+    for (int i = 0; i < 10; ++i)
+        pump(5);
+    EXPECT_EQ(server->clients(), 0u);
+}
+
+TEST_F(ServerTest, ASubscriberThatNeverReadsIsDroppedOthersAreServed)
+{
+    int slow = client(), good = client();
+    send(slow, "{\"request\":\"subscribe\"}\n", 24, 0);
+    pump();
+    pump();
+    json big{{"event", "key-inserted"}, {"pad", std::string(4000, 'p')}};
+    for (int i = 0; i < 600 && server->clients() == 2; ++i) {
+        server->publish(big);
+        pump(0);
+    }
+    EXPECT_EQ(server->clients(), 1u); // the slow one went, at about 1 MiB queued
+    send(good, "{\"request\":\"list\"}\n", 19, 0);
+    EXPECT_EQ(json::parse(line(good))["ok"], true);
+    close(slow);
+    close(good);
+}
+
+TEST_F(ServerTest, AccessListsRefuseOthers)
+{
+    // Root and the daemon's own user always pass; a list naming only another
+    // user must still let us (the daemon's user) in.
+    server->set_access({"nobody"}, {});
+    int fd = client();
+    send(fd, "{\"request\":\"list\"}\n", 19, 0);
+    EXPECT_EQ(json::parse(line(fd))["ok"], true);
+    close(fd);
+}

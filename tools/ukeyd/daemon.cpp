@@ -1,0 +1,611 @@
+#include "daemon.h"
+
+#include "clock.h"
+#include "log.h"
+#include "notify.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace ukey::daemon {
+
+using nlohmann::json;
+
+namespace {
+
+std::string pcsc_code(long code)
+{
+    char buf[16];
+    snprintf(buf, sizeof buf, "0x%08lX", static_cast<unsigned long>(code) & 0xFFFFFFFFul);
+    return buf;
+}
+
+// A Key in words for log lines: label and serial, or the reader.
+std::string describe(const json& key)
+{
+    std::string s;
+    if (key.value("source", "") == "pcsc")
+        return "a card in '" + key.value("reader", "") + "'";
+    s = "'" + key.value("label", "") + "' (serial " + key.value("serial", "") + ", " + key.value("backend", "") + ")";
+    return s;
+}
+
+std::set<std::string> fingerprints(const json& key)
+{
+    std::set<std::string> out;
+    if (key.contains("certificates") && key["certificates"].is_array())
+        for (const auto& c : key["certificates"])
+            out.insert(c.value("fingerprint", ""));
+    return out;
+}
+
+bool pin_locked(const json& key, const char* which)
+{
+    return key.contains(which) && key[which].is_object() && key[which].value("locked", false);
+}
+
+} // namespace
+
+Daemon::Daemon(Config cfg, std::filesystem::path config_file, std::string self_exe)
+    : cfg_(std::move(cfg)), config_file_(std::move(config_file)), self_exe_(self_exe), scanner_(self_exe)
+{
+}
+
+Daemon::~Daemon()
+{
+    stop_pcsc();
+    waiters_.reset();
+    server_.reset();
+    for (int fd : {sigfd_, pcsc_fd_, ep_})
+        if (fd >= 0)
+            close(fd);
+}
+
+json Daemon::make_event(const char* name, int64_t time_ms) const
+{
+    return json{{"event", name}, {"time", iso_ms(time_ms)}, {"time_ms", time_ms}};
+}
+
+void Daemon::emit(json e)
+{
+    const std::string name = e["event"];
+    std::string what = name;
+    if (e.contains("key"))
+        what += " " + describe(e["key"]);
+    else if (e.contains("reader"))
+        what += " '" + e["reader"].get<std::string>() + "'";
+    if (e.contains("certificate"))
+        what += ": certificate '" + e["certificate"].value("subject", "") + "', " +
+                std::to_string(e.value("days_left", 0L)) + " days left";
+    if (e.contains("message"))
+        what += ": " + e["message"].get<std::string>();
+    if (name == "pcsc-down" || name == "pin-locked" || name == "cert-expired")
+        log::warning("ukeyd: " + what);
+    else
+        log::info("ukeyd: " + what);
+    server_->publish(e);
+    hooks_.fire(e);
+}
+
+bool Daemon::setup()
+{
+    started_ms_ = now_ms();
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD})
+        sigaddset(&set, s);
+    // Blocked in every thread (the PC/SC thread inherits the mask), read here.
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    sigfd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    pcsc_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ep_ < 0 || sigfd_ < 0 || pcsc_fd_ < 0) {
+        log::error(std::string("ukeyd: cannot set up its event loop: ") + strerror(errno));
+        return false;
+    }
+    for (int fd : {sigfd_, pcsc_fd_}) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+    }
+    server_ = std::make_unique<Server>(ep_, [this](const json& r) { return answer(r); });
+    waiters_ = std::make_unique<BackendWaiters>(ep_, self_exe_);
+    if (std::string e = server_->listen(cfg_.daemon.socket); !e.empty()) {
+        log::error("ukeyd: " + e);
+        return false;
+    }
+    apply(cfg_);
+    scanner_.request();
+    return true;
+}
+
+void Daemon::apply(const Config& cfg)
+{
+    hooks_.configure(cfg.hooks);
+    waiters_->configure(cfg.backends);
+    expiry_.set_thresholds(cfg.daemon.expiry_thresholds);
+    // Under systemd (StateDirectory=) the daemon's own state goes to
+    // /var/lib/ukey; otherwise next to the PIN counters.
+    const char* sd = std::getenv("STATE_DIRECTORY");
+    expiry_.open(sd && *sd == '/' ? std::filesystem::path(sd) : cfg.state_dir);
+    server_->set_access(cfg.daemon.allow_users, cfg.daemon.allow_groups);
+    next_expiry_ = mono_ms() + int64_t(cfg.daemon.expiry_check_interval_s * 1000);
+    if (cfg.daemon.pcsc && !pcsc_)
+        start_pcsc();
+    else if (!cfg.daemon.pcsc && pcsc_)
+        stop_pcsc();
+}
+
+void Daemon::start_pcsc()
+{
+    pcsc_state_ = "starting";
+    pcsc_ = std::make_unique<PcscWatch>([this](PcscEvent e) {
+        {
+            std::lock_guard<std::mutex> g(pcsc_mu_);
+            pcsc_queue_.push_back(std::move(e));
+        }
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = write(pcsc_fd_, &one, sizeof one);
+    });
+    pcsc_->start();
+}
+
+void Daemon::stop_pcsc()
+{
+    if (!pcsc_)
+        return;
+    pcsc_->stop();
+    pcsc_.reset();
+    pcsc_state_ = "disabled";
+    readers_.clear();
+}
+
+void Daemon::reload()
+{
+    sd_notify("RELOADING=1");
+    auto c = load_config(config_file_);
+    if (!c) {
+        log::error("ukeyd: the config was not reloaded, the old one stays in force: " + c.error().message);
+        sd_notify("READY=1");
+        return;
+    }
+    if (c->daemon.socket != cfg_.daemon.socket)
+        log::warning("ukeyd: the new socket path " + c->daemon.socket.string() +
+                     " takes effect at the next restart; still serving " + cfg_.daemon.socket.string());
+    c->daemon.socket = cfg_.daemon.socket;
+    cfg_ = std::move(*c);
+    apply(cfg_);
+    log::info("ukeyd: config " + config_file_.string() + " reloaded; rescanning");
+    scanner_.request();
+    // The Keys present are checked again with the new thresholds.
+    for (const auto& [id, key] : published_)
+        check_expiry(key, now_ms());
+    expiry_.save();
+    sd_notify("READY=1");
+}
+
+void Daemon::on_signal()
+{
+    signalfd_siginfo si{};
+    while (read(sigfd_, &si, sizeof si) == ssize_t(sizeof si)) {
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+            stopping_ = true;
+            break;
+        case SIGHUP:
+            reload();
+            break;
+        case SIGCHLD:
+            for (;;) {
+                int status = 0;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+                if (pid <= 0)
+                    break;
+                if (pid == scanner_.pid()) {
+                    if (auto r = scanner_.on_exit(status))
+                        on_scan(*r);
+                } else if (!hooks_.on_exit(pid, status)) {
+                    waiters_->on_exit(pid, status);
+                }
+            }
+            break;
+        }
+    }
+}
+
+void Daemon::on_pcsc()
+{
+    uint64_t n;
+    [[maybe_unused]] ssize_t r = read(pcsc_fd_, &n, sizeof n);
+    std::deque<PcscEvent> q;
+    {
+        std::lock_guard<std::mutex> g(pcsc_mu_);
+        q.swap(pcsc_queue_);
+    }
+    for (const auto& e : q)
+        handle(e);
+}
+
+bool Daemon::reader_has_slot(const std::string& reader) const
+{
+    for (const auto& s : slots_) {
+        const std::string d = s.value("description", "");
+        // Slot descriptions are 64 bytes at most: a long reader name is cut.
+        if (!d.empty() && (d == reader || (d.size() >= 60 && reader.rfind(d, 0) == 0)))
+            return true;
+    }
+    return false;
+}
+
+std::string Daemon::reader_of(const json& key) const
+{
+    const std::string d = key.value("slot_description", "");
+    if (d.empty())
+        return {};
+    for (const auto& [name, r] : readers_)
+        if (d == name || (d.size() >= 60 && name.rfind(d, 0) == 0))
+            return name;
+    return {};
+}
+
+void Daemon::handle(const PcscEvent& e)
+{
+    using K = PcscEvent::Kind;
+    switch (e.kind) {
+    case K::up: {
+        const bool was_down = pcsc_state_ == "down";
+        pcsc_state_ = "up";
+        pcsc_error_ = json();
+        if (was_down) {
+            json ev = make_event("pcsc-up", e.time_ms);
+            ev["message"] = "pcscd is reachable again";
+            emit(ev);
+        }
+        break;
+    }
+    case K::down: {
+        const bool was_down = pcsc_state_ == "down";
+        pcsc_state_ = "down";
+        pcsc_error_ = json{{"code", pcsc_code(e.code)}, {"message", e.message}};
+        if (!was_down) {
+            json ev = make_event("pcsc-down", e.time_ms);
+            ev["error"] = "pcscd-unreachable";
+            ev["code"] = pcsc_code(e.code);
+            ev["message"] = e.message;
+            emit(ev);
+        }
+        break;
+    }
+    case K::reader_added: {
+        readers_[e.reader] = Reader{};
+        json ev = make_event("reader-added", e.time_ms);
+        ev["reader"] = e.reader;
+        emit(ev);
+        scanner_.request();
+        break;
+    }
+    case K::reader_removed: {
+        if (!readers_.erase(e.reader))
+            break;
+        awaiting_scan_.erase(e.reader);
+        reconcile(e.time_ms); // its card's Key is gone with it
+        json ev = make_event("reader-removed", e.time_ms);
+        ev["reader"] = e.reader;
+        emit(ev);
+        scanner_.request();
+        break;
+    }
+    case K::reader_unusable:
+        log::warning("ukeyd: reader '" + e.reader +
+                     "' is listed by pcscd but its driver failed; it is ignored (check the reader's driver)");
+        readers_[e.reader].unusable = true;
+        break;
+    case K::card_inserted: {
+        Reader& r = readers_[e.reader];
+        r.card = true;
+        r.atr = e.atr;
+        // A backend slot behind this reader names the Key: wait for the scan,
+        // so that one key-inserted carries both the reader and the token.
+        if (reader_has_slot(e.reader))
+            awaiting_scan_.insert(e.reader);
+        reconcile(e.time_ms);
+        scanner_.request();
+        break;
+    }
+    case K::card_removed: {
+        auto it = readers_.find(e.reader);
+        if (it != readers_.end()) {
+            it->second.card = false;
+            it->second.atr.clear();
+        }
+        awaiting_scan_.erase(e.reader);
+        reconcile(e.time_ms);
+        scanner_.request();
+        break;
+    }
+    }
+}
+
+void Daemon::on_scan(const ScanResult& r)
+{
+    ++scans_;
+    last_scan_ms_ = r.started_ms;
+    last_scan_duration_ms_ = r.duration_ms;
+    if (r.ok) {
+        if (!last_scan_error_.empty())
+            log::info("ukeyd: backend scans work again");
+        last_scan_error_.clear();
+        slots_ = r.data.value("slots", json::array());
+        backend_keys_.clear();
+        for (const auto& k : r.data["keys"])
+            if (k.is_object() && k.contains("id"))
+                backend_keys_[k["id"].get<std::string>()] = k;
+    } else {
+        // The Keys last seen stay: a broken scan is not a removal.
+        if (r.error != last_scan_error_)
+            log::error("ukeyd: " + r.error);
+        last_scan_error_ = r.error;
+    }
+    awaiting_scan_.clear();
+    reconcile(now_ms());
+    if (cfg_.daemon.rescan_interval_s > 0)
+        next_rescan_ = mono_ms() + int64_t(cfg_.daemon.rescan_interval_s * 1000);
+}
+
+void Daemon::reconcile(int64_t time_ms)
+{
+    std::map<std::string, json> want;
+    std::set<std::string> claimed;
+    for (const auto& [id, k] : backend_keys_) {
+        json key = k;
+        const std::string reader = reader_of(k);
+        if (!reader.empty()) {
+            const Reader& r = readers_.at(reader);
+            if (!r.card)
+                continue; // the card is out: its token cannot be there, whatever the last scan said
+            key["reader"] = reader;
+            key["atr"] = r.atr;
+            claimed.insert(reader);
+        }
+        want[id] = std::move(key);
+    }
+    for (const auto& [name, r] : readers_) {
+        if (!r.card || claimed.count(name) || awaiting_scan_.count(name))
+            continue;
+        json key{{"id", "pcsc:" + name}, {"source", "pcsc"}, {"reader", name}, {"atr", r.atr},
+                 {"certificates", json::array()}};
+        bool uninitialised = false;
+        for (const auto& s : slots_)
+            if (s.value("description", "") == name && s.value("token", false) && !s.value("initialized", true))
+                uninitialised = true;
+        if (uninitialised) {
+            key["initialized"] = false;
+            key["note"] = "the Key is not initialised: initialise it with `ukey init`";
+        } else {
+            key["note"] = "a card is in the reader but no configured backend shows it as a token: "
+                          "install the Key's PKCS#11 module and add it as a [[backend]] in the config";
+        }
+        want[key["id"].get<std::string>()] = std::move(key);
+    }
+
+    for (const auto& [id, old] : published_) {
+        if (want.count(id))
+            continue;
+        json ev = make_event("key-removed", time_ms);
+        ev["key"] = old;
+        emit(ev);
+    }
+    std::map<std::string, json> before;
+    before.swap(published_);
+    published_ = want;
+    bool checked = false;
+    for (const auto& [id, key] : want) {
+        auto it = before.find(id);
+        if (it == before.end()) {
+            json ev = make_event("key-inserted", time_ms);
+            ev["key"] = key;
+            emit(ev);
+            check_pin(key, nullptr, time_ms);
+            check_expiry(key, time_ms);
+            checked = true;
+        } else {
+            check_pin(key, &it->second, time_ms);
+            if (fingerprints(key) != fingerprints(it->second)) {
+                check_expiry(key, time_ms);
+                checked = true;
+            }
+        }
+    }
+    if (checked)
+        expiry_.save();
+}
+
+void Daemon::check_pin(const json& key, const json* before, int64_t time_ms)
+{
+    for (const char* which : {"user_pin", "so_pin"}) {
+        if (!pin_locked(key, which) || (before && pin_locked(*before, which)))
+            continue;
+        json ev = make_event("pin-locked", time_ms);
+        ev["key"] = key;
+        ev["which"] = std::string(which) == "user_pin" ? "user" : "so";
+        ev["message"] = std::string(which) == "user_pin"
+                            ? "the user PIN is locked: unlock it with the SO PIN (`ukey pin unlock`)"
+                            : "the SO PIN is locked: only re-initialising the Key (which erases it) helps";
+        emit(ev);
+    }
+}
+
+void Daemon::check_expiry(const json& key, int64_t time_ms)
+{
+    if (!key.contains("certificates") || !key["certificates"].is_array())
+        return;
+    const std::time_t now = std::time(nullptr);
+    for (const auto& c : key["certificates"]) {
+        if (!c.contains("not_after_unix") || !c.contains("fingerprint"))
+            continue;
+        auto n = expiry_.check(c["fingerprint"].get<std::string>(), c["not_after_unix"].get<int64_t>(), now);
+        if (!n)
+            continue;
+        json ev = make_event(n->expired ? "cert-expired" : "cert-expiring", time_ms);
+        ev["key"] = key;
+        ev["certificate"] = c;
+        ev["days_left"] = n->days_left;
+        if (!n->expired)
+            ev["threshold"] = n->threshold;
+        emit(ev);
+    }
+}
+
+json Daemon::status() const
+{
+    json readers = json::array();
+    for (const auto& [name, r] : readers_) {
+        json j{{"name", name}, {"card", r.card}};
+        if (r.card)
+            j["atr"] = r.atr;
+        if (r.unusable)
+            j["unusable"] = true;
+        readers.push_back(j);
+    }
+    json pcsc{{"state", pcsc_state_}, {"readers", readers}};
+    if (!pcsc_error_.is_null())
+        pcsc["error"] = pcsc_error_;
+    json scan{{"count", scans_},
+              {"running", scanner_.running()},
+              {"interval_s", cfg_.daemon.rescan_interval_s},
+              {"backends_waiting_for_events", waiters_->waiting()}};
+    if (last_scan_ms_) {
+        scan["last"] = iso_ms(last_scan_ms_);
+        scan["last_duration_ms"] = last_scan_duration_ms_;
+    }
+    if (!last_scan_error_.empty())
+        scan["error"] = last_scan_error_;
+    json keys = json::array();
+    for (const auto& [id, k] : published_)
+        keys.push_back(k);
+    return json{{"version", UKEY_VERSION},
+                {"pid", getpid()},
+                {"started", iso_ms(started_ms_)},
+                {"uptime_s", (now_ms() - started_ms_) / 1000},
+                {"config", config_file_.string()},
+                {"socket", cfg_.daemon.socket.string()},
+                {"pcsc", pcsc},
+                {"scan", scan},
+                {"slots", slots_},
+                {"keys", keys},
+                {"clients", server_->clients()},
+                {"subscribers", server_->subscribers()},
+                {"hooks", {{"configured", cfg_.hooks.size()}, {"running", hooks_.running()}, {"queued", hooks_.queued()}}},
+                {"expiry", {{"thresholds", cfg_.daemon.expiry_thresholds},
+                            {"check_interval_s", cfg_.daemon.expiry_check_interval_s}}}};
+}
+
+json Daemon::answer(const json& req)
+{
+    const json r = req.value("request", json());
+    if (r == "status")
+        return json{{"ok", true}, {"status", status()}};
+    if (r == "list") {
+        json keys = json::array();
+        for (const auto& [id, k] : published_)
+            keys.push_back(k);
+        return json{{"ok", true}, {"keys", keys}};
+    }
+    return error_reply(r.is_string() ? "unknown request '" + r.get<std::string>() + "': status, list or subscribe"
+                                     : "a request names \"request\": status, list or subscribe");
+}
+
+int64_t Daemon::next_timeout() const
+{
+    int64_t d = INT64_MAX;
+    if (next_rescan_)
+        d = std::min(d, next_rescan_);
+    d = std::min(d, next_expiry_);
+    if (scanner_.running())
+        d = std::min(d, scanner_.deadline_ms());
+    d = std::min(d, hooks_.next_deadline());
+    d = std::min(d, waiters_->next_deadline());
+    return d;
+}
+
+int Daemon::run()
+{
+    if (!setup())
+        return 1;
+    log::info("ukeyd " UKEY_VERSION " listening on " + cfg_.daemon.socket.string() + " (config " +
+              config_file_.string() + ")");
+    sd_notify("READY=1\nSTATUS=watching Keys");
+    while (!stopping_) {
+        scanner_.maybe_start(cfg_.daemon.scan_timeout_s);
+        if (scanner_.fd() >= 0) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.fd = scanner_.fd();
+            epoll_ctl(ep_, EPOLL_CTL_ADD, scanner_.fd(), &ev); // EEXIST while it runs: fine
+        }
+        const int64_t now = mono_ms();
+        const int64_t until = next_timeout();
+        int timeout = until == INT64_MAX ? -1 : int(std::clamp<int64_t>(until - now, 0, 60'000));
+        epoll_event evs[64];
+        int n = epoll_wait(ep_, evs, 64, timeout);
+        if (n < 0 && errno != EINTR) {
+            log::error(std::string("ukeyd: epoll_wait: ") + strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; ++i) {
+            const int fd = evs[i].data.fd;
+            if (fd == sigfd_)
+                on_signal();
+            else if (fd == pcsc_fd_)
+                on_pcsc();
+            else if (fd == server_->listen_fd())
+                server_->on_accept();
+            else if (fd == scanner_.fd()) {
+                if (auto r = scanner_.on_readable())
+                    on_scan(*r);
+            } else if (waiters_->owns(fd)) {
+                if (waiters_->on_readable(fd))
+                    scanner_.request();
+            } else if (server_->owns(fd))
+                server_->on_client(fd, evs[i].events);
+        }
+        const int64_t t = mono_ms();
+        if (auto r = scanner_.on_timeout(t))
+            on_scan(*r);
+        hooks_.on_tick(t);
+        waiters_->on_tick(t);
+        if (next_rescan_ && t >= next_rescan_) {
+            next_rescan_ = 0;
+            scanner_.request();
+        }
+        if (t >= next_expiry_) {
+            next_expiry_ = t + int64_t(cfg_.daemon.expiry_check_interval_s * 1000);
+            for (const auto& [id, key] : published_)
+                check_expiry(key, now_ms());
+            expiry_.save();
+        }
+    }
+    sd_notify("STOPPING=1");
+    log::info("ukeyd: stopping");
+    stop_pcsc();
+    waiters_->stop_all();
+    hooks_.stop_all(2000);
+    server_->close_listener();
+    return 0;
+}
+
+} // namespace ukey::daemon

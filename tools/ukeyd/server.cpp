@@ -1,0 +1,353 @@
+#include "server.h"
+
+#include "log.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace ukey::daemon {
+
+using nlohmann::json;
+
+json error_reply(const std::string& message)
+{
+    return json{{"ok", false}, {"error", "bad-request"}, {"message", message}};
+}
+
+namespace {
+
+std::string dump(const json& j)
+{
+    return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+bool make_dirs(const std::filesystem::path& p)
+{
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec))
+        return true;
+    if (p.has_parent_path() && p.parent_path() != p && !make_dirs(p.parent_path()))
+        return false;
+    return mkdir(p.c_str(), 0755) == 0 || errno == EEXIST;
+}
+
+sockaddr_un address(const std::filesystem::path& path)
+{
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    return a;
+}
+
+} // namespace
+
+Server::~Server()
+{
+    for (auto& [fd, c] : clients_)
+        close(fd);
+    close_listener();
+}
+
+std::string Server::listen(const std::filesystem::path& path)
+{
+    if (path.string().size() >= sizeof(sockaddr_un::sun_path))
+        return "the socket path " + path.string() + " is too long";
+    if (!make_dirs(path.parent_path()))
+        return "cannot create " + path.parent_path().string() + ": " + strerror(errno);
+    sockaddr_un a = address(path);
+    // A socket file left by a daemon that died is removed; one that answers
+    // belongs to a running daemon, which we must not steal from.
+    struct stat st{};
+    if (lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return path.string() + " exists and is not a socket; remove it or choose another [daemon] socket";
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool alive = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (alive)
+            return "another ukeyd is already running on " + path.string();
+        unlink(path.c_str());
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return std::string("socket: ") + strerror(errno);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        std::string e = "cannot bind " + path.string() + ": " + strerror(errno);
+        close(fd);
+        return e;
+    }
+    // Access is decided per connection with SO_PEERCRED (set_access), so the
+    // file itself is open to every local user.
+    chmod(path.c_str(), 0666);
+    if (::listen(fd, 128) != 0) {
+        std::string e = std::string("listen: ") + strerror(errno);
+        close(fd);
+        unlink(path.c_str());
+        return e;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+    lfd_ = fd;
+    path_ = path;
+    return {};
+}
+
+void Server::close_listener()
+{
+    if (lfd_ < 0)
+        return;
+    close(lfd_);
+    lfd_ = -1;
+    unlink(path_.c_str());
+}
+
+void Server::set_access(const std::vector<std::string>& users, const std::vector<std::string>& groups)
+{
+    allow_uids_.clear();
+    allow_gids_.clear();
+    restricted_ = !users.empty() || !groups.empty();
+    for (const auto& u : users) {
+        if (const passwd* pw = getpwnam(u.c_str()))
+            allow_uids_.insert(pw->pw_uid);
+        else
+            log::warning("ukeyd: allow_users names '" + u + "', who is not a user here");
+    }
+    for (const auto& g : groups) {
+        if (const group* gr = getgrnam(g.c_str()))
+            allow_gids_.insert(gr->gr_gid);
+        else
+            log::warning("ukeyd: allow_groups names '" + g + "', which is not a group here");
+    }
+}
+
+bool Server::allowed(uid_t uid, gid_t gid) const
+{
+    if (!restricted_ || uid == 0 || uid == geteuid() || allow_uids_.count(uid) || allow_gids_.count(gid))
+        return true;
+    // Supplementary groups come from the user database, not from the peer's
+    // process: SO_PEERCRED only tells the primary group.
+    const passwd* pw = getpwuid(uid);
+    if (!pw)
+        return false;
+    int n = 64;
+    std::vector<gid_t> gs(64);
+    if (getgrouplist(pw->pw_name, pw->pw_gid, gs.data(), &n) < 0) {
+        gs.resize(size_t(n));
+        if (getgrouplist(pw->pw_name, pw->pw_gid, gs.data(), &n) < 0)
+            return false;
+    }
+    for (int i = 0; i < n; ++i)
+        if (allow_gids_.count(gs[size_t(i)]))
+            return true;
+    return false;
+}
+
+void Server::on_accept()
+{
+    for (;;) {
+        int fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log::warning(std::string("ukeyd: accept: ") + strerror(errno));
+            return;
+        }
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            close(fd);
+            continue;
+        }
+        if (!allowed(cred.uid, cred.gid)) {
+            log::warning("ukeyd: refused a connection from uid " + std::to_string(cred.uid) + " (pid " +
+                         std::to_string(cred.pid) + "): not in allow_users/allow_groups");
+            close(fd);
+            continue;
+        }
+        if (clients_.size() >= max_clients) {
+            log::warning("ukeyd: refused a connection from pid " + std::to_string(cred.pid) + ": already " +
+                         std::to_string(max_clients) + " clients");
+            close(fd);
+            continue;
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.fd = fd;
+        if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            continue;
+        }
+        Client c;
+        c.uid = cred.uid;
+        c.pid = cred.pid;
+        clients_.emplace(fd, std::move(c));
+    }
+}
+
+void Server::drop(int fd, const std::string& why)
+{
+    auto it = clients_.find(fd);
+    if (it == clients_.end())
+        return;
+    if (!why.empty())
+        log::warning("ukeyd: disconnected pid " + std::to_string(it->second.pid) + ": " + why);
+    epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    clients_.erase(it);
+}
+
+bool Server::flush(int fd, Client& c)
+{
+    while (!c.out.empty()) {
+        ssize_t n = ::send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+            c.out.erase(0, size_t(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        drop(fd, ""); // the client went away
+        return false;
+    }
+    const bool want = !c.out.empty();
+    if (want != c.want_out) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u);
+        ev.data.fd = fd;
+        epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
+        c.want_out = want;
+    }
+    return true;
+}
+
+void Server::send(int fd, Client& c, const std::string& line)
+{
+    if (c.out.size() + line.size() > max_output) {
+        drop(fd, "it did not read its replies or events (over " + std::to_string(max_output / 1024) +
+                     " KiB waiting)");
+        return;
+    }
+    c.out += line;
+    flush(fd, c);
+}
+
+void Server::handle_line(int fd, Client& c, const std::string& line)
+{
+    if (line.find_first_not_of(" \t\r") == std::string::npos)
+        return;
+    json req = json::parse(line, nullptr, false);
+    if (req.is_discarded() || !req.is_object()) {
+        send(fd, c, dump(error_reply("a request is one JSON object per line, such as {\"request\":\"status\"}")));
+        return;
+    }
+    const json r = req.value("request", json());
+    if (r == "subscribe") {
+        std::set<std::string> events;
+        if (req.contains("events")) {
+            if (!req["events"].is_array()) {
+                send(fd, c, dump(error_reply("\"events\" must be a list of event names")));
+                return;
+            }
+            for (const auto& e : req["events"])
+                if (e.is_string())
+                    events.insert(e.get<std::string>());
+        }
+        c.subscribed = true;
+        c.events = std::move(events);
+        send(fd, c, dump(json{{"ok", true}, {"subscribed", true}}));
+        return;
+    }
+    json reply;
+    try {
+        reply = handler_(req);
+    } catch (const std::exception& e) {
+        reply = json{{"ok", false}, {"error", "internal"}, {"message", e.what()}};
+    }
+    send(fd, c, dump(reply));
+}
+
+void Server::on_client(int fd, uint32_t events)
+{
+    auto it = clients_.find(fd);
+    if (it == clients_.end())
+        return;
+    Client& c = it->second;
+    if (events & EPOLLOUT) {
+        if (!flush(fd, c))
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        char buf[16384];
+        // A bounded number of reads per wake-up, so one chatty client cannot
+        // keep the loop from the others.
+        for (int round = 0; round < 8; ++round) {
+            ssize_t n = recv(fd, buf, sizeof buf, 0);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                drop(fd, "");
+                return;
+            }
+            if (n < 0)
+                break;
+            if (c.subscribed)
+                continue; // a subscriber only listens: what it sends is ignored
+            c.in.append(buf, size_t(n));
+            std::size_t start = 0, nl;
+            while ((nl = c.in.find('\n', start)) != std::string::npos) {
+                handle_line(fd, c, c.in.substr(start, nl - start));
+                if (!clients_.count(fd))
+                    return;
+                start = nl + 1;
+                if (c.subscribed)
+                    break;
+            }
+            c.in.erase(0, c.subscribed ? c.in.size() : start);
+            if (c.in.size() > max_line) {
+                std::string reply = dump(error_reply("request line longer than " + std::to_string(max_line) +
+                                                     " bytes; closing the connection"));
+                ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                drop(fd, "request line over " + std::to_string(max_line / 1024) + " KiB");
+                return;
+            }
+        }
+    }
+}
+
+void Server::publish(const json& event)
+{
+    const std::string name = event.value("event", std::string());
+    const std::string line = dump(event);
+    std::vector<int> fds;
+    for (auto& [fd, c] : clients_)
+        if (c.subscribed && (c.events.empty() || c.events.count(name)))
+            fds.push_back(fd);
+    for (int fd : fds) {
+        auto it = clients_.find(fd);
+        if (it != clients_.end())
+            send(fd, it->second, line);
+    }
+}
+
+std::size_t Server::subscribers() const
+{
+    std::size_t n = 0;
+    for (const auto& [fd, c] : clients_)
+        n += c.subscribed;
+    return n;
+}
+
+} // namespace ukey::daemon

@@ -1,0 +1,77 @@
+// The local socket: JSON lines over a Unix stream socket, served from the
+// daemon's epoll loop (docs/ukeyd.md, "The socket"). Every socket is
+// non-blocking and buffers are bounded, so no client can stall the daemon or
+// make it grow without bound.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ukey::daemon {
+
+class Server {
+public:
+    // Answers a request other than subscribe ({"ok":...}).
+    using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+
+    static constexpr std::size_t max_line = 64 * 1024;
+    static constexpr std::size_t max_output = 1024 * 1024;
+    static constexpr std::size_t max_clients = 1024;
+
+    Server(int epoll_fd, Handler h) : ep_(epoll_fd), handler_(std::move(h)) {}
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds the socket; "" or why not.
+    std::string listen(const std::filesystem::path& path);
+    void set_access(const std::vector<std::string>& users, const std::vector<std::string>& groups);
+    void close_listener(); // and removes the socket file
+
+    int listen_fd() const { return lfd_; }
+    bool owns(int fd) const { return clients_.count(fd) != 0; }
+    void on_accept();
+    void on_client(int fd, uint32_t events);
+    // Sends an event line to every subscriber that wants it.
+    void publish(const nlohmann::json& event);
+
+    std::size_t clients() const { return clients_.size(); }
+    std::size_t subscribers() const;
+
+private:
+    struct Client {
+        uid_t uid = 0;
+        pid_t pid = 0;
+        std::string in, out;
+        bool subscribed = false;
+        std::set<std::string> events; // empty = all
+        bool want_out = false;
+    };
+    void handle_line(int fd, Client& c, const std::string& line);
+    void send(int fd, Client& c, const std::string& line); // may drop the client
+    bool flush(int fd, Client& c);                          // false: dropped
+    void drop(int fd, const std::string& why);
+    bool allowed(uid_t uid, gid_t gid) const;
+
+    int ep_;
+    Handler handler_;
+    int lfd_ = -1;
+    std::filesystem::path path_;
+    std::map<int, Client> clients_;
+    std::set<uid_t> allow_uids_;
+    std::set<gid_t> allow_gids_;
+    bool restricted_ = false;
+};
+
+// One reply line for an error.
+nlohmann::json error_reply(const std::string& message);
+
+} // namespace ukey::daemon
