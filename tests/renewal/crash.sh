@@ -10,21 +10,6 @@ cli_setup
 scep_start
 enrol_key Alice
 CUR=$CERT_ID
-# uk_crash N ARGS...: ukey with UKEY_TEST_CRASH_AFTER=N; expects it to have
-# killed itself (SIGKILL, 137) well before the time limit.
-uk_crash() {
-    local n=$1 t0=$SECONDS
-    shift
-    RC=0
-    UKEY_TEST_CRASH_AFTER=$n setsid -w timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$UKEY" "$@" \
-        </dev/null >"$T/uk.out" 2>"$T/uk.err" || RC=$?
-    OUT=$(cat "$T/uk.out")
-    ERR=$(cat "$T/uk.err")
-    { printf '$ UKEY_TEST_CRASH_AFTER=%s ukey %s\n' "$n" "$*"; cat "$T/uk.out" "$T/uk.err"; printf '(exit %s)\n' "$RC"; } \
-        >>"$T/transcript"
-    ((SECONDS - t0 < UKEY_TEST_TIMEOUT)) || fail "ukey $* timed out"
-    expect_rc 137 "ukey renew with UKEY_TEST_CRASH_AFTER=$n (SIGKILL)"
-}
 STEPS=(started key_generated request_sent cert_received cert_written old_retired)
 
 # working_pairs: the ids of user certificates whose private key is on the Key.
