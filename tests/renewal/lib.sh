@@ -101,7 +101,7 @@ scep_stop() {
 enrol_key() {
     USER_PIN=Us3r-$RANDOM-pIn
     init_key "$1" "S0-$RANDOM-pIn" "$USER_PIN"
-    uk --json enroll "$1" --ca "$SCEP_URL" --ca-fingerprint "$SCEP_FP" --subject "/O=ukey tests/CN=$1" \
+    uk --json enroll "$1" --ca "$SCEP_URL" --ca-fingerprint "$SCEP_FP" --subject "/CN=$1/O=ukey tests" \
         --challenge-file "$T/challenge" --pin-fd 3 3<<<"$USER_PIN"
     expect_rc 0 "ukey enroll"
     json_ok "$OUT" "ukey --json enroll"

@@ -190,6 +190,7 @@ issuer = "O=Lab"
 threshold = 7
 mode = "same-key"
 keep_old = true
+challenge_file = "/etc/ukey/lab.challenge"
 [[renewal.ca]]
 name = "corp"
 url = "http://ca.example/cgi-bin/pkiclient.exe"
@@ -210,6 +211,8 @@ TEST(Config, RenewalCas)
     EXPECT_EQ(lab.threshold_days, 7u);
     EXPECT_FALSE(lab.rekey);
     EXPECT_TRUE(lab.keep_old);
+    EXPECT_EQ(lab.challenge_file, "/etc/ukey/lab.challenge");
+    EXPECT_TRUE(r->renewal.cas[1].challenge_file.empty());
     EXPECT_TRUE(r->renewal.cas[1].rekey);
     EXPECT_EQ(r->renewal.cas[1].threshold_days, 0u);
     // First match wins; the lab CA only for its Keys and issuer.
@@ -236,6 +239,7 @@ TEST(Config, RenewalErrorsSayWhatIsWrong)
                                                   "fingerprint = \"abcd\"\n")
                   .find("SHA-256"),
               std::string::npos);
+    EXPECT_NE(error_of(b + ca + "challenge_file = \"x\"\n").find("absolute path"), std::string::npos);
     EXPECT_NE(error_of(b + ca + "mode = \"new\"\n").find("mode must be"), std::string::npos);
     EXPECT_NE(error_of(b + ca + ca).find("used twice"), std::string::npos);
     EXPECT_NE(error_of(b + ca + "kees = []\n").find("unknown key 'kees'"), std::string::npos);

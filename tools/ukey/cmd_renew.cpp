@@ -191,6 +191,26 @@ const client::CertOnKey* cert_with_der(const std::vector<client::CertOnKey>& cer
     return nullptr;
 }
 
+// The same attributes, in any order and string type: some CAs (Go's
+// crypto/x509, hence scepserver) re-encode the subject in their own RDN order.
+bool same_attributes(const X509_NAME* a, const X509_NAME* b)
+{
+    auto entries = [](const X509_NAME* n) {
+        std::vector<std::pair<int, std::string>> out;
+        for (int i = 0; i < X509_NAME_entry_count(n); ++i) {
+            const X509_NAME_ENTRY* e = X509_NAME_get_entry(n, i);
+            unsigned char* utf8 = nullptr;
+            int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+            out.emplace_back(OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)),
+                             len >= 0 ? std::string(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len)) : "");
+            OPENSSL_free(utf8);
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    return entries(a) == entries(b);
+}
+
 // --- one enrolment or renewal ---------------------------------------------------
 
 struct Args {
@@ -328,7 +348,7 @@ public:
         ERR_clear_error();
         if (!why.empty())
             return why;
-        if (subject && X509_NAME_cmp(X509_get_subject_name(x), subject) != 0)
+        if (subject && !same_attributes(X509_get_subject_name(x), subject))
             return "its subject " + client::name_text(X509_get_subject_name(x)) + " is not the one requested";
         return {};
     }
