@@ -48,35 +48,33 @@ OnKey* onkey_of(RSA* rsa)
     return static_cast<OnKey*>(RSA_get_ex_data(rsa, ex_index()));
 }
 
-int priv_enc(int flen, const unsigned char* from, unsigned char* to, RSA* rsa, int padding)
+// One CKM_RSA_PKCS operation on the Key: a signature (priv_enc: `from` is
+// the DigestInfo) or a decryption (priv_dec); the two have the same shape.
+int on_key(bool decrypt, int flen, const unsigned char* from, unsigned char* to, RSA* rsa, int padding)
 {
     OnKey* k = onkey_of(rsa);
     if (!k || padding != RSA_PKCS1_PADDING)
         return -1;
     CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};
     CK_FUNCTION_LIST* f = k->s->f();
-    if (f->C_SignInit(k->s->handle(), &mech, k->h) != CKR_OK)
+    const auto init = decrypt ? f->C_DecryptInit : f->C_SignInit;
+    const auto run = decrypt ? f->C_Decrypt : f->C_Sign;
+    if (init(k->s->handle(), &mech, k->h) != CKR_OK)
         return -1;
     CK_ULONG len = static_cast<CK_ULONG>(RSA_size(rsa));
-    if (f->C_Sign(k->s->handle(), const_cast<unsigned char*>(from), static_cast<CK_ULONG>(flen), to, &len) != CKR_OK)
+    if (run(k->s->handle(), const_cast<unsigned char*>(from), static_cast<CK_ULONG>(flen), to, &len) != CKR_OK)
         return -1;
     return static_cast<int>(len);
 }
 
+int priv_enc(int flen, const unsigned char* from, unsigned char* to, RSA* rsa, int padding)
+{
+    return on_key(false, flen, from, to, rsa, padding);
+}
+
 int priv_dec(int flen, const unsigned char* from, unsigned char* to, RSA* rsa, int padding)
 {
-    OnKey* k = onkey_of(rsa);
-    if (!k || padding != RSA_PKCS1_PADDING)
-        return -1;
-    CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};
-    CK_FUNCTION_LIST* f = k->s->f();
-    if (f->C_DecryptInit(k->s->handle(), &mech, k->h) != CKR_OK)
-        return -1;
-    CK_ULONG len = static_cast<CK_ULONG>(RSA_size(rsa));
-    if (f->C_Decrypt(k->s->handle(), const_cast<unsigned char*>(from), static_cast<CK_ULONG>(flen), to, &len) !=
-        CKR_OK)
-        return -1;
-    return static_cast<int>(len);
+    return on_key(true, flen, from, to, rsa, padding);
 }
 
 int finish(RSA* rsa)
