@@ -81,7 +81,9 @@ int finish(RSA* rsa)
 {
     delete onkey_of(rsa);
     RSA_set_ex_data(rsa, ex_index(), nullptr);
-    return 1;
+    // OpenSSL's own clean-up (its Montgomery caches) still runs.
+    auto base = RSA_meth_get_finish(RSA_PKCS1_OpenSSL());
+    return base ? base(rsa) : 1;
 }
 
 const RSA_METHOD* onkey_method()
