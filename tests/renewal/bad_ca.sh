@@ -2,8 +2,9 @@
 # Must-show 3: bad CA answers give a clear error (exit 13) and change
 # nothing on the Key: a wrong CA fingerprint, a certificate for another key,
 # an expired certificate, a FAILURE status, garbage bytes, a server that
-# hangs (--timeout), nobody listening. A PENDING answer is polled with
-# CertPoll until the certificate comes.
+# hangs (--timeout), nobody listening, PENDING for ever. A PENDING answer is
+# polled with CertPoll until the certificate comes; a CA without
+# POSTPKIOperation gets the request by GET.
 . "$(dirname "$0")/lib.sh"
 : "${UKEY_FAKE_SCEP:?UKEY_FAKE_SCEP must name the ukey-fake-scep test server}"
 cli_setup
@@ -76,6 +77,19 @@ fake_stop
 step "nobody listening"
 # OpenSSL retries a refused connection until the timeout.
 bad "http://127.0.0.1:$(free_port)/scep" "$SCEP_FP" "closed port" "within 2 s" --timeout 2
+
+step "PENDING for ever: CertPoll until --timeout, then the new key is removed"
+fake_start stuck
+bad "$FAKE_URL" "$SCEP_FP" "stuck" "has not issued the certificate within 3 s" --timeout 3
+fake_stop
+
+step "a CA without POSTPKIOperation: PKIOperation by GET"
+fake_start get
+ok --json renew Alice --ca "$FAKE_URL" --ca-fingerprint "$SCEP_FP" --challenge-file "$T/challenge" \
+    --pin-fd 3 3<<<"$USER_PIN"
+jeq "$OUT" '.state' '"completed"' "renewal by GET"
+fake_stop
+BEFORE=$(snapshot)
 
 step "PENDING, then the certificate on CertPoll"
 fake_start pending

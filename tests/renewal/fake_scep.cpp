@@ -3,6 +3,8 @@
 // get as far as the answer, then answers the way --mode says:
 //   ok        a proper certificate for the requested key (1 day)
 //   pending   PENDING to the request, the certificate to the CertPoll after
+//   stuck     PENDING, to the request and every CertPoll
+//   get       as ok, but GetCACaps has no POSTPKIOperation: PKIOperation by GET
 //   wrongkey  a certificate for another key, otherwise proper
 //   expired   a certificate for the requested key that expired yesterday
 //   failure   FAILURE, failInfo badRequest
@@ -150,7 +152,9 @@ Bytes pki_operation(const Bytes& body)
     PKCS7_free(env);
     Bytes reply;
     if (type == "20") { // CertPoll
-        if (last_req) {
+        if (mode == "stuck") {
+            reply = cert_rep(si, signer, "3", nullptr);
+        } else if (last_req) {
             EVP_PKEY* k = X509_REQ_get0_pubkey(last_req);
             X509* x = issue(last_req, k, -60, 86400);
             reply = cert_rep(si, signer, "0", x);
@@ -165,7 +169,7 @@ Bytes pki_operation(const Bytes& body)
             reply = cert_rep(si, signer, "2", nullptr);
         } else if (mode == "failure") {
             reply = cert_rep(si, signer, "2", nullptr);
-        } else if (mode == "pending") {
+        } else if (mode == "pending" || mode == "stuck") {
             X509_REQ_free(last_req);
             last_req = X509_REQ_dup(req);
             reply = cert_rep(si, signer, "3", nullptr);
@@ -220,7 +224,7 @@ void serve(int fd)
         return;
     Bytes body(req.begin() + static_cast<long>(header_end + 4), req.end());
     if (req.find("operation=GetCACaps") != std::string::npos) {
-        const std::string caps = "POSTPKIOperation\nSHA-256\nAES\nRenewal\n";
+        const std::string caps = std::string(mode == "get" ? "" : "POSTPKIOperation\n") + "SHA-256\nAES\nRenewal\n";
         respond(fd, "text/plain", Bytes(caps.begin(), caps.end()));
     } else if (req.find("operation=GetCACert") != std::string::npos) {
         int len = i2d_X509(ca_cert, nullptr);
@@ -237,6 +241,32 @@ void serve(int fd)
             Bytes junk(3000);
             RAND_bytes(junk.data(), static_cast<int>(junk.size()));
             respond(fd, "application/x-pki-message", junk);
+            return;
+        }
+        if (req.rfind("GET ", 0) == 0) {
+            // ?operation=PKIOperation&message=<URL-encoded base64>
+            auto at = req.find("message=");
+            std::string b64;
+            for (std::size_t i = at == std::string::npos ? req.size() : at + 8;
+                 i < req.size() && req[i] != ' ' && req[i] != '&'; ++i) {
+                if (req[i] == '%' && i + 2 < req.size()) {
+                    b64 += static_cast<char>(std::strtol(req.substr(i + 1, 2).c_str(), nullptr, 16));
+                    i += 2;
+                } else {
+                    b64 += req[i];
+                }
+            }
+            body.assign(b64.size(), 0);
+            int n = EVP_DecodeBlock(body.data(), reinterpret_cast<const unsigned char*>(b64.data()),
+                                    static_cast<int>(b64.size()));
+            body.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+            while (!b64.empty() && b64.back() == '=') {
+                b64.pop_back();
+                if (!body.empty())
+                    body.pop_back();
+            }
+        } else if (mode == "get") {
+            respond(fd, "text/plain", {}); // POST not offered
             return;
         }
         respond(fd, "application/x-pki-message", pki_operation(body));

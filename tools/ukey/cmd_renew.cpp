@@ -677,7 +677,9 @@ void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, con
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(ca.timeout);
         int wait_s = 1;
         while (reply->status == client::ScepStatus::pending) {
-            if (std::chrono::steady_clock::now() + std::chrono::seconds(wait_s) > deadline)
+            const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
+            wait_s = static_cast<int>(std::min<long>(wait_s, left.count()));
+            if (wait_s <= 0)
                 throw Failure(ca_error, "the CA has not issued the certificate within " + std::to_string(ca.timeout) +
                                             " s (PENDING: it may wait for an operator): the new key was removed; run "
                                             "`ukey renew` again once the CA has approved it, or raise --timeout");
