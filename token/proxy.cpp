@@ -14,6 +14,7 @@ namespace ukey {
 
 std::atomic<Proxy*> Proxy::active_{nullptr};
 Proxy* Proxy::abandoned_ = nullptr;
+std::atomic<unsigned> Proxy::waiting_{0};
 
 namespace {
 
@@ -28,12 +29,13 @@ void rebuild_lifecycle_lock()
 {
     new (lifecycle_storage) std::mutex;
 }
+void after_fork_in_child();
 struct LifecycleInit {
     LifecycleInit()
     {
         new (lifecycle_storage) std::mutex;
         install_fork_handler();
-        pthread_atfork(nullptr, nullptr, rebuild_lifecycle_lock);
+        pthread_atfork(nullptr, nullptr, after_fork_in_child);
     }
 } lifecycle_init;
 
@@ -74,9 +76,19 @@ Proxy::Proxy(Config cfg, std::optional<MutexCallbacks> cb)
     : callbacks_(cb), config_(std::move(cfg)), slots_(callbacks_ ? &*callbacks_ : nullptr),
       sessions_(callbacks_ ? &*callbacks_ : nullptr), objects_(callbacks_ ? &*callbacks_ : nullptr),
       tags_lock_(callbacks_ ? &*callbacks_ : nullptr), keys_lock_(callbacks_ ? &*callbacks_ : nullptr),
-      expired_lock_(callbacks_ ? &*callbacks_ : nullptr), events_lock_(callbacks_ ? &*callbacks_ : nullptr)
+      expired_lock_(callbacks_ ? &*callbacks_ : nullptr),
+      events_(config_.daemon.socket, callbacks_ ? &*callbacks_ : nullptr)
 {
 }
+
+namespace {
+void after_fork_in_child()
+{
+    rebuild_lifecycle_lock();
+    // The parent's threads blocked in C_WaitForSlotEvent do not exist here.
+    Proxy::forget_waiters();
+}
+} // namespace
 
 Proxy::~Proxy()
 {
@@ -106,6 +118,7 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
                 inherited.insert(b->module());
             b->abandon();
         }
+        old->events_.forget_after_fork();
         old->next_abandoned_ = abandoned_;
         abandoned_ = old;
         active_.store(nullptr, std::memory_order_release);
@@ -136,7 +149,7 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
         p->backends_.push_back(std::move(*b));
     }
     p->slots_.refresh(p->backends_);
-    p->event_snapshot_ = p->slots_.presence();
+    p->events_.start(p->slots_.presence());
     active_.store(p.release(), std::memory_order_release);
     return CKR_OK;
 }
@@ -149,7 +162,13 @@ CK_RV Proxy::Finalize(CK_VOID_PTR pReserved)
     Proxy* p = active();
     if (!p)
         return CKR_CRYPTOKI_NOT_INITIALIZED;
-    active_.store(nullptr, std::memory_order_release);
+    // Callers blocked in C_WaitForSlotEvent return CKR_CRYPTOKI_NOT_INITIALIZED;
+    // p is freed once the last has left. They take no lock C_Finalize holds,
+    // so this wait ends as soon as each is out of its current backend call.
+    active_.store(nullptr);
+    p->events_.shutdown();
+    for (unsigned n; (n = waiting_.load()) != 0;)
+        waiting_.wait(n);
     delete p;
     return CKR_OK;
 }

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "handles.h"
 #include "pin_store.h"
+#include "slot_events.h"
 #include "slot_table.h"
 
 #include <ukey/vendor.h>
@@ -35,6 +36,8 @@ public:
         Proxy* p = active_.load(std::memory_order_acquire);
         return p && p->fork_generation_ == current_fork_generation() ? p : nullptr;
     }
+    // In a forked child: no thread is blocked in C_WaitForSlotEvent.
+    static void forget_waiters() { waiting_.store(0); }
 
     ~Proxy();
 
@@ -148,6 +151,10 @@ private:
     // reachable so leak checkers do not count them.
     static Proxy* abandoned_;
     Proxy* next_abandoned_ = nullptr;
+    // Threads inside WaitForSlotEvent, of any Proxy: C_Finalize waits for
+    // them to leave before freeing what they use. Static, because a caller
+    // may hold a pointer to a Proxy that C_Finalize is about to delete.
+    static std::atomic<unsigned> waiting_;
 
     // Routes a session-only call to its backend.
     template <class Fn, class... Args>
@@ -246,9 +253,8 @@ private:
     std::set<std::pair<const Backend*, CK_SLOT_ID>> expired_; // logged in with a PIN to be changed
     std::atomic<bool> any_expired_{false};
 
-    RwLock events_lock_;
-    std::map<CK_SLOT_ID, bool> event_snapshot_; // presence last reported by C_WaitForSlotEvent
     std::atomic<bool> slot_list_cached_{false}; // C_GetSlotList(NULL) ran; the next fill reuses it
+    SlotEvents events_; // C_WaitForSlotEvent
 };
 
 } // namespace ukey

@@ -128,32 +128,42 @@ CK_RV Proxy::GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECH
 
 CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
-    if (!pSlot || pReserved)
-        return CKR_ARGUMENTS_BAD;
-    if (!(flags & CKF_DONT_BLOCK))
-        return CKR_FUNCTION_NOT_SUPPORTED; // the blocking form comes with ukeyd
-    // Drain the backends' own events, then report the first slot whose
-    // presence differs from what we last reported.
-    for (auto& b : backends_) {
-        CK_SLOT_ID ignored;
-        for (int i = 0; i < 64; ++i)
-            if (b->call(&CK_FUNCTION_LIST::C_WaitForSlotEvent, CK_FLAGS(CKF_DONT_BLOCK), &ignored,
-                        static_cast<CK_VOID_PTR>(nullptr)) != CKR_OK)
-                break;
-    }
-    slots_.refresh(backends_);
-    auto now = slots_.presence();
-    std::unique_lock<RwLock> g(events_lock_);
-    for (const auto& [id, present] : now) {
-        auto it = event_snapshot_.find(id);
-        bool before = it != event_snapshot_.end() && it->second;
-        if (before != present) {
-            event_snapshot_[id] = present;
-            *pSlot = id;
-            return CKR_OK;
+    // Counted in before this Proxy is looked at, out as the very last step:
+    // C_Finalize clears active_ and then waits for the count to drop, so
+    // either it waits for us or we see that it has begun. (Sequentially
+    // consistent on both sides, hence not active().)
+    waiting_.fetch_add(1);
+    struct Leave {
+        ~Leave()
+        {
+            waiting_.fetch_sub(1);
+            waiting_.notify_all();
         }
-    }
-    return CKR_NO_EVENT;
+    } leave;
+    if (active_.load() != this || fork_generation_ != current_fork_generation())
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (!pSlot || pReserved || (flags & ~CK_FLAGS(CKF_DONT_BLOCK)))
+        return CKR_ARGUMENTS_BAD;
+
+    SlotSource src;
+    src.rescan = [this] {
+        // The backends' own events are drained so that a backend that
+        // queues them does not keep old ones; what counts is the slot list.
+        for (auto& b : backends_) {
+            CK_SLOT_ID ignored;
+            for (int i = 0; i < 64; ++i)
+                if (b->call(&CK_FUNCTION_LIST::C_WaitForSlotEvent, CK_FLAGS(CKF_DONT_BLOCK), &ignored,
+                            static_cast<CK_VOID_PTR>(nullptr)) != CKR_OK)
+                    break;
+        }
+        slots_.refresh(backends_);
+        return slots_.presence();
+    };
+    src.names_key = [this](CK_SLOT_ID id) {
+        auto e = slots_.find(id);
+        return e && e->names_key;
+    };
+    return events_.next(!(flags & CKF_DONT_BLOCK), src, *pSlot);
 }
 
 } // namespace ukey

@@ -14,7 +14,7 @@
 #     (SCARD_E_NO_SERVICE) and no up; pcscd started -> up (within 1 s, long
 #     before the back-off would retry: inotify) and the readers;
 #   - socket folder missing at start: its nearest existing parent is watched,
-#     the folders and the socket appear -> up within 1 s;
+#     the folders and the socket appear -> up within 200 ms;
 #   - SIGTERM while it waits for pcscd -> exits within 1 s (wake pipe);
 #   - start()/stop() churn (watch_driver --churn), pcscd up and down: every
 #     stop() returns within 500 ms wherever the thread was.
@@ -251,7 +251,9 @@ ln -s "$PCSCLITE_CSOCK_NAME" "$alt"
 line=$(wait_event "${T}up\$" 0)
 up=$(( $(ev_ms "$line") - t0 ))
 log "socket path made -> up +${up} ms"
-(( up < 1000 )) || fail "socket path made, but up only after ${up} ms"
+# Under the first back-off step (250 ms): a folder missed while re-aiming
+# shows up as ~250 ms (seen once in 5 runs before arm_inotify looked twice).
+(( up < 200 )) || fail "socket path made, but up only after ${up} ms"
 wait_event "${T}reader-added $(re_name "$R1")\$" 0 >/dev/null
 
 step "SIGTERM while waiting for pcscd"

@@ -405,6 +405,10 @@ void Daemon::reconcile(int64_t time_ms)
     for (const auto& [id, old] : published_) {
         if (want.count(id))
             continue;
+        for (const char* which : {"/user_pin", "/so_pin"}) {
+            lock_seen_.erase(id + which);
+            lock_announced_.erase(id + which);
+        }
         json ev = make_event("key-removed", time_ms);
         ev["key"] = old;
         emit(ev);
@@ -434,11 +438,28 @@ void Daemon::reconcile(int64_t time_ms)
         expiry_.save();
 }
 
-void Daemon::check_pin(const json& key, const json* before, int64_t time_ms)
+void Daemon::check_pin(const json& key, const json* /*before*/, int64_t time_ms)
 {
+    const std::string id = key.value("id", "");
     for (const char* which : {"user_pin", "so_pin"}) {
-        if (!pin_locked(key, which) || (before && pin_locked(*before, which)))
+        const std::string kw = id + "/" + which;
+        if (!pin_locked(key, which)) {
+            lock_seen_.erase(kw);
+            lock_announced_.erase(kw);
             continue;
+        }
+        if (lock_announced_.count(kw))
+            continue;
+        auto seen = lock_seen_.find(kw);
+        if (seen == lock_seen_.end()) {
+            lock_seen_[kw] = scans_;
+            scanner_.request(); // the confirming scan, at once
+            continue;
+        }
+        if (seen->second == scans_)
+            continue; // no newer scan yet
+        lock_seen_.erase(seen);
+        lock_announced_.insert(kw);
         json ev = make_event("pin-locked", time_ms);
         ev["key"] = key;
         ev["which"] = std::string(which) == "user_pin" ? "user" : "so";

@@ -81,6 +81,11 @@ private:
     std::map<std::string, json> backend_keys_;
     std::map<std::string, json> published_; // the Keys subscribers were told about
     std::set<std::string> awaiting_scan_;   // readers whose new card a backend should name first
+    // PIN locks ("<key id>/user_pin"): seen once (with the scan count), and
+    // announced. A lock must show in two scans in a row: a token read while
+    // another process is still creating it can look locked for a moment.
+    std::map<std::string, int64_t> lock_seen_;
+    std::set<std::string> lock_announced_;
     int64_t started_ms_ = 0;
     int64_t last_scan_ms_ = 0, last_scan_duration_ms_ = 0, scans_ = 0;
     std::string last_scan_error_;

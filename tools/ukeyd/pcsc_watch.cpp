@@ -94,18 +94,17 @@ bool service_lost(LONG rv) {
 }
 
 std::string down_message(LONG rv) {
+    const char* again = "; waiting for it to come back (if it does not: systemctl start pcscd.socket)";
     switch (rv) {
     case SCARD_E_NO_SERVICE:
         return "pcscd, the PC/SC service, is not running (SCARD_E_NO_SERVICE); "
                "start it with: systemctl start pcscd.socket";
     case SCARD_F_COMM_ERROR:
-        return "the connection to pcscd broke (pcscd stopped or crashed); "
-               "waiting for it to come back";
+        return std::string("the connection to pcscd broke (pcscd stopped or crashed)") + again;
     case SCARD_E_SERVICE_STOPPED:
-        return "pcscd stopped; waiting for it to come back";
+        return std::string("pcscd stopped") + again;
     default:
-        return std::string("pcscd failed: ") + pcsc_stringify_error(rv) +
-               "; waiting for it to come back";
+        return std::string("pcscd failed: ") + pcsc_stringify_error(rv) + again;
     }
 }
 
@@ -113,6 +112,17 @@ std::string socket_path() {
     // Same rule as libpcsclite, so that we watch the socket it will use.
     const char* e = std::getenv("PCSCLITE_CSOCK_NAME");
     return e && *e ? e : "/run/pcscd/pcscd.comm";
+}
+
+// poll() that cannot become a busy loop: should poll itself fail (it should
+// not), the caller still loses time as if it had waited.
+int wait_fds(pollfd* p, nfds_t n, int ms) {
+    int r;
+    while ((r = poll(p, n, ms)) < 0 && errno == EINTR) {
+    }
+    if (r >= 0) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(ms, kNapMs)));
+    return 0;
 }
 
 // SCARD_AUTOALLOCATE: no length race between two calls while readers change.
@@ -214,8 +224,7 @@ struct PcscWatch::Impl {
     // Sleeps up to ms unless stop() is called; false when stopping.
     bool nap(int ms) {
         pollfd p{wake_fd, POLLIN, 0};
-        while (poll(&p, 1, ms) < 0 && errno == EINTR) {
-        }
+        wait_fds(&p, 1, ms);
         return !is_stopping();
     }
 
@@ -240,25 +249,30 @@ struct PcscWatch::Impl {
     // Watches the socket's folder, or its nearest existing ancestor for the
     // next path component, re-aimed each time as folders appear or vanish.
     void arm_inotify() {
-        namespace fs = std::filesystem;
-        fs::path sock = socket_path();
-        fs::path dir = sock.parent_path();
-        std::string name = sock.filename();
-        std::error_code ec;
-        while (!dir.empty() && !fs::is_directory(dir, ec) && dir != dir.parent_path()) {
-            name = dir.filename();
-            dir = dir.parent_path();
-        }
-        if (dir.empty()) dir = ".";
         if (inotify_fd < 0) inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (inotify_fd < 0) return; // the back-off alone will do
-        if (watch_wd >= 0 && watch_dir == dir.string() && watch_name == name) return;
-        if (watch_wd >= 0) inotify_rm_watch(inotify_fd, watch_wd);
-        watch_wd = inotify_add_watch(inotify_fd, dir.c_str(),
-                                     IN_CREATE | IN_ATTRIB | IN_MOVED_TO | IN_DELETE_SELF |
-                                         IN_MOVE_SELF | IN_ONLYDIR);
-        watch_dir = watch_wd >= 0 ? dir.string() : std::string();
-        watch_name = name;
+        // Aimed again after each new watch: a folder made between looking and
+        // watching sends no event, but the second look finds it.
+        for (int i = 0; i < 16; ++i) {
+            namespace fs = std::filesystem;
+            fs::path sock = socket_path();
+            fs::path dir = sock.parent_path();
+            std::string name = sock.filename();
+            std::error_code ec;
+            while (!dir.empty() && !fs::is_directory(dir, ec) && dir != dir.parent_path()) {
+                name = dir.filename();
+                dir = dir.parent_path();
+            }
+            if (dir.empty()) dir = ".";
+            if (watch_wd >= 0 && watch_dir == dir.string() && watch_name == name) return;
+            if (watch_wd >= 0) inotify_rm_watch(inotify_fd, watch_wd);
+            watch_wd = inotify_add_watch(inotify_fd, dir.c_str(),
+                                         IN_CREATE | IN_ATTRIB | IN_MOVED_TO | IN_DELETE_SELF |
+                                             IN_MOVE_SELF | IN_ONLYDIR);
+            watch_dir = watch_wd >= 0 ? dir.string() : std::string();
+            watch_name = name;
+            if (watch_wd < 0) return;
+        }
     }
 
     // True if the inotify events concern the path to the socket.
@@ -267,6 +281,13 @@ struct PcscWatch::Impl {
         bool relevant = false;
         for (;;) {
             ssize_t n = read(inotify_fd, buf, sizeof buf);
+            if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                // Readable but unreadable would wake poll() at once, forever.
+                close(inotify_fd);
+                inotify_fd = watch_wd = -1;
+                watch_dir.clear();
+                return true;
+            }
             if (n <= 0) break;
             for (char* p = buf; p < buf + n;) {
                 auto* e = reinterpret_cast<inotify_event*>(p);
@@ -294,9 +315,8 @@ struct PcscWatch::Impl {
         for (;;) {
             pollfd p[2] = {{wake_fd, POLLIN, 0}, {inotify_fd, POLLIN, 0}};
             int64_t left = std::max<int64_t>(0, deadline - now_ms());
-            int n = poll(p, inotify_fd >= 0 ? 2 : 1, static_cast<int>(left));
+            int n = wait_fds(p, inotify_fd >= 0 ? 2 : 1, static_cast<int>(left));
             if (is_stopping()) return false;
-            if (n < 0 && errno == EINTR) continue;
             if (n > 0 && (p[1].revents & POLLIN) && drain_inotify()) {
                 retry_ms = kRetryFirstMs; // pcscd is starting: retry soon again
                 return true;

@@ -1,0 +1,436 @@
+#include "slot_events.h"
+
+#include "log.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace ukey {
+
+namespace {
+
+constexpr char subscribe_request[] = "{\"request\":\"subscribe\",\"events\":[\"key-inserted\",\"key-removed\"]}\n";
+
+// Without the application's consent to OS locks a waiter cannot sleep on a
+// condition variable; this is how often it looks again instead.
+constexpr auto app_lock_poll = std::chrono::milliseconds(20);
+
+void close_fd(int& fd)
+{
+    if (fd >= 0)
+        ::close(fd);
+    fd = -1;
+}
+
+} // namespace
+
+SlotEvents::Monitor::Monitor(const MutexCallbacks* cb)
+{
+    if (cb)
+        app_ = std::make_unique<RwLock>(cb);
+}
+
+void SlotEvents::Monitor::lock()
+{
+    if (app_)
+        app_->lock();
+    else
+        os_.lock();
+}
+
+void SlotEvents::Monitor::unlock()
+{
+    if (app_)
+        app_->unlock();
+    else
+        os_.unlock();
+}
+
+void SlotEvents::Monitor::wait(std::chrono::milliseconds most)
+{
+    if (app_) {
+        app_->unlock();
+        std::this_thread::sleep_for(std::min(most, std::chrono::milliseconds(app_lock_poll)));
+        app_->lock();
+        return;
+    }
+    std::unique_lock<std::mutex> l(os_, std::adopt_lock);
+    cv_.wait_for(l, most);
+    l.release();
+}
+
+void SlotEvents::Monitor::notify_all()
+{
+    if (!app_)
+        cv_.notify_all();
+}
+
+SlotEvents::SlotEvents(std::filesystem::path socket, const MutexCallbacks* cb)
+    : socket_(std::move(socket)), m_(cb), scan_lock_(cb)
+{
+    // O_CLOEXEC like every descriptor of ours: a library must not leak
+    // descriptors into the programs its application runs.
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0)
+        log::warning(std::string("C_WaitForSlotEvent: eventfd failed (") + std::strerror(errno) +
+                     "); C_Finalize wakes blocked callers within 100 ms");
+}
+
+SlotEvents::~SlotEvents()
+{
+    close_fd(fd_);
+    close_fd(wake_fd_);
+}
+
+void SlotEvents::start(std::map<CK_SLOT_ID, bool> presence)
+{
+    std::lock_guard<Monitor> g(m_);
+    reported_ = std::move(presence);
+    queue_.clear();
+}
+
+void SlotEvents::shutdown()
+{
+    {
+        std::lock_guard<Monitor> g(m_);
+        stopped_ = true;
+    }
+    m_.notify_all();
+    if (wake_fd_ >= 0) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    }
+}
+
+void SlotEvents::forget_after_fork()
+{
+    // The parent's connection stays the parent's: a child reading from it
+    // would steal the parent's events.
+    close_fd(fd_);
+    close_fd(wake_fd_);
+}
+
+bool SlotEvents::pop(CK_SLOT_ID& out)
+{
+    if (queue_.empty())
+        return false;
+    out = queue_.front();
+    queue_.pop_front();
+    return true;
+}
+
+void SlotEvents::note(CK_SLOT_ID id, bool present)
+{
+    reported_[id] = present;
+    if (std::find(queue_.begin(), queue_.end(), id) == queue_.end())
+        queue_.push_back(id);
+}
+
+CK_RV SlotEvents::next(bool block, const SlotSource& src, CK_SLOT_ID& out)
+{
+    std::unique_lock<Monitor> g(m_);
+    // Takes the reader's part for one round; gives it back (and wakes the
+    // others, one of whom takes it over) however the round ends.
+    struct Reading {
+        SlotEvents& e;
+        std::unique_lock<Monitor>& g;
+        Reading(SlotEvents& ev, std::unique_lock<Monitor>& lk) : e(ev), g(lk)
+        {
+            e.reading_ = true;
+            g.unlock();
+        }
+        ~Reading()
+        {
+            if (!g.owns_lock())
+                g.lock();
+            e.reading_ = false;
+            e.m_.notify_all();
+        }
+    };
+
+    if (!block) {
+        if (stopped_)
+            return CKR_CRYPTOKI_NOT_INITIALIZED;
+        if (pop(out))
+            return CKR_OK;
+        if (!reading_) {
+            // What the daemon sent since, when no blocking caller reads it.
+            Reading r(*this, g);
+            if (fd_ >= 0) {
+                const char* why = nullptr;
+                if (!pump(why))
+                    disconnect(why);
+            }
+        }
+        g.unlock();
+        scan(src);
+        g.lock();
+        if (stopped_)
+            return CKR_CRYPTOKI_NOT_INITIALIZED;
+        return pop(out) ? CKR_OK : CKR_NO_EVENT;
+    }
+
+    for (;;) {
+        if (stopped_)
+            return CKR_CRYPTOKI_NOT_INITIALIZED;
+        if (pop(out))
+            return CKR_OK;
+        if (reading_) {
+            m_.wait(std::chrono::milliseconds(1000));
+            continue;
+        }
+        Reading r(*this, g);
+        read_round(src);
+    }
+}
+
+void SlotEvents::scan(const SlotSource& src)
+{
+    std::lock_guard<RwLock> serial(scan_lock_);
+    const std::map<CK_SLOT_ID, bool> now = src.rescan();
+    std::vector<std::pair<CK_SLOT_ID, bool>> keys, slots;
+    std::lock_guard<Monitor> g(m_);
+    for (const auto& [id, present] : now) {
+        auto it = reported_.find(id);
+        const bool before = it != reported_.end() && it->second;
+        if (before != present)
+            (src.names_key(id) ? keys : slots).emplace_back(id, present);
+    }
+    // A Key first: after C_InitToken the application wants the token, not
+    // the empty slot SoftHSM2 adds next to it.
+    for (const auto& [id, present] : keys)
+        note(id, present);
+    for (const auto& [id, present] : slots)
+        note(id, present);
+    if (!keys.empty() || !slots.empty())
+        m_.notify_all();
+}
+
+void SlotEvents::read_round(const SlotSource& src)
+{
+    // The own rescan polls the backends only while an application thread
+    // is blocked here (and at each CKF_DONT_BLOCK call); nothing runs in
+    // the background otherwise.
+    if (Clock::now() >= next_scan_) {
+        scan(src);
+        next_scan_ = Clock::now() + (fd_ >= 0 ? Clock::duration(own_interval_with_daemon) : own_interval);
+        return;
+    }
+    if (fd_ < 0 && Clock::now() >= next_connect_) {
+        if (connect_daemon()) {
+            const char* why = nullptr;
+            if (!handle_lines(why))
+                disconnect(why);
+        } else {
+            next_connect_ = Clock::now() + reconnect_interval;
+        }
+        return;
+    }
+    Clock::time_point until = next_scan_;
+    if (fd_ < 0)
+        until = std::min(until, next_connect_);
+    const int ready = wait_fd(fd_, POLLIN, until);
+    if (ready == 1 && fd_ >= 0) {
+        const char* why = nullptr;
+        if (!pump(why))
+            disconnect(why);
+    } else if (ready < 0) {
+        // poll() itself failing (ENOMEM): do not spin on it.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+int SlotEvents::wait_fd(int fd, short events, Clock::time_point deadline) const
+{
+    for (;;) {
+        if (stopped_)
+            return 0;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0)
+            return 0;
+        // Without an eventfd, look at the stop flag ten times a second.
+        const int ms = static_cast<int>(std::min<long long>(left, wake_fd_ >= 0 ? INT_MAX : 100));
+        pollfd p[2] = {{wake_fd_, POLLIN, 0}, {fd, events, 0}};
+        const int r = ::poll(p, 2, ms);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r <= 0)
+            continue;
+        if (p[0].revents)
+            return 0;
+        if (p[1].revents)
+            return 1;
+    }
+}
+
+bool SlotEvents::connect_daemon()
+{
+    const std::string path = socket_.string();
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path) {
+        if (!warned_)
+            log::warning("[daemon] socket '" + path +
+                         "' is not a usable socket path; C_WaitForSlotEvent polls instead");
+        warned_ = true;
+        return false;
+    }
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0)
+        return false;
+    in_.clear();
+    const auto deadline = Clock::now() + connect_timeout;
+    auto fail = [&](const std::string& why, bool misbehaves) {
+        if (misbehaves && !warned_) {
+            log::warning("ukeyd at " + path + ": " + why + "; C_WaitForSlotEvent polls instead");
+            warned_ = true;
+        } else {
+            log::debug("C_WaitForSlotEvent: no ukeyd at " + path + ": " + why);
+        }
+        close_fd(fd_);
+        in_.clear();
+        return false;
+    };
+
+    // A Unix socket connects at once or not at all (EAGAIN: its backlog is
+    // full); EINPROGRESS is handled for completeness.
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        if (errno != EINPROGRESS)
+            return fail(std::strerror(errno), false);
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (wait_fd(fd_, POLLOUT, deadline) != 1 || ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+            err != 0)
+            return fail("connect did not complete", false);
+    }
+    std::size_t sent = 0;
+    while (sent < sizeof subscribe_request - 1) {
+        const ssize_t n = ::send(fd_, subscribe_request + sent, sizeof subscribe_request - 1 - sent, MSG_NOSIGNAL);
+        if (n > 0)
+            sent += static_cast<std::size_t>(n);
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else if (n < 0 && errno == EAGAIN && wait_fd(fd_, POLLOUT, deadline) == 1)
+            continue;
+        else
+            return fail("sending the subscription failed", false);
+    }
+    std::size_t nl;
+    while ((nl = in_.find('\n')) == std::string::npos) {
+        if (in_.size() > max_line)
+            return fail("reply longer than 64 KiB", true);
+        if (wait_fd(fd_, POLLIN, deadline) != 1)
+            return fail("no reply to the subscription within 1 s", !stopped_);
+        const char* why = nullptr;
+        if (!read_daemon(why))
+            return fail(std::string("connection ended before the reply (") + why + ")", true);
+    }
+    const auto reply = nlohmann::json::parse(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(nl), nullptr,
+                                             false);
+    in_.erase(0, nl + 1);
+    if (!reply.is_object() || reply.value("ok", nlohmann::json()) != true)
+        return fail("subscription refused or reply not understood", true);
+    log::info("C_WaitForSlotEvent: subscribed to ukeyd at " + path);
+    return true;
+}
+
+void SlotEvents::disconnect(const char* why)
+{
+    log::info(std::string("C_WaitForSlotEvent: ukeyd connection ended (") + why + "); polling the slot list");
+    close_fd(fd_);
+    in_.clear();
+    const auto now = Clock::now();
+    next_connect_ = now + reconnect_interval;
+    next_scan_ = now; // an event may have been lost with the connection
+}
+
+bool SlotEvents::read_daemon(const char*& why)
+{
+    char buf[4096];
+    // Bounded so that a flood cannot keep the reader from its other work.
+    for (int i = 0; i < 256; ++i) {
+        const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n > 0) {
+            in_.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n == 0) {
+            why = "closed by the daemon";
+            return false;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return true;
+        why = "read error";
+        return false;
+    }
+    return true;
+}
+
+bool SlotEvents::pump(const char*& why)
+{
+    const bool open = read_daemon(why);
+    // Whole lines are handled even when the connection ended after them; a
+    // partial last line is dropped with the connection.
+    const bool sane = handle_lines(why);
+    return open && sane;
+}
+
+bool SlotEvents::handle_lines(const char*& why)
+{
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = in_.find('\n', start)) != std::string::npos; start = nl + 1)
+        handle_line(std::string_view(in_).substr(start, nl - start));
+    in_.erase(0, start);
+    if (in_.size() > max_line) {
+        if (!warned_)
+            log::warning("ukeyd sent a line longer than 64 KiB; reconnecting");
+        warned_ = true;
+        why = "line too long";
+        return false;
+    }
+    return true;
+}
+
+void SlotEvents::handle_line(std::string_view line)
+{
+    const auto j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+    if (!j.is_object()) {
+        log::debug("C_WaitForSlotEvent: ignored a line from ukeyd that is not a JSON object");
+        return;
+    }
+    const auto ev = j.find("event");
+    const auto key = j.find("key");
+    if (ev == j.end() || key == j.end() || !ev->is_string() || !key->is_object())
+        return;
+    const std::string& name = ev->get_ref<const std::string&>();
+    if (name != "key-inserted" && name != "key-removed")
+        return;
+    // A card no backend recognises ("source": "pcsc") has no slot ID.
+    const auto sid = key->find("slot_id");
+    if (sid == key->end() || !sid->is_number_unsigned())
+        return;
+    const auto id = sid->get<std::uint64_t>();
+    if (id == 0 || id > static_cast<std::uint64_t>(static_cast<CK_SLOT_ID>(-1)))
+        return;
+    std::lock_guard<Monitor> g(m_);
+    note(static_cast<CK_SLOT_ID>(id), name == "key-inserted");
+    m_.notify_all();
+}
+
+} // namespace ukey

@@ -1,0 +1,137 @@
+// C_WaitForSlotEvent's state: what was last reported, the events found but
+// not yet returned, and the subscription to ukeyd (docs/ukeyd.md).
+//
+// An event is a slot ID whose presence in the slot list differs from what
+// was last reported (a token in or out, a new slot or Key identity), or a
+// `key-inserted`/`key-removed` line from the daemon carrying a `slot_id`.
+// Events wait in one queue per Proxy, each slot at most once, and go to
+// whichever caller asks first.
+//
+// Blocking callers: one of them at a time (the "reader") polls the daemon's
+// socket and rescans the slot list on a timer; the others wait until the
+// reader finds something or leaves. Without a daemon the own rescan runs
+// every second, with one every few seconds (the daemon does not see changes
+// made inside this process, such as C_InitToken on an empty SoftHSM2 slot).
+#pragma once
+
+#include "lock.h"
+
+#include <ukey/pkcs11.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace ukey {
+
+// How SlotEvents sees the slot list, without knowing the Proxy.
+struct SlotSource {
+    // Refreshes the list from the backends; every ID seen → listed with a
+    // token now (SlotTable::presence()).
+    std::function<std::map<CK_SLOT_ID, bool>()> rescan;
+    // Whether the ID names a Key (those are reported before bare slots).
+    std::function<bool(CK_SLOT_ID)> names_key;
+};
+
+class SlotEvents {
+public:
+    // cb: the application's mutex callbacks, when they must be used.
+    SlotEvents(std::filesystem::path socket, const MutexCallbacks* cb);
+    ~SlotEvents();
+    SlotEvents(const SlotEvents&) = delete;
+    SlotEvents& operator=(const SlotEvents&) = delete;
+
+    // The presence the application is taken to know (at C_Initialize).
+    void start(std::map<CK_SLOT_ID, bool> presence);
+    // CKR_OK with *out set, CKR_NO_EVENT (only when !block), or
+    // CKR_CRYPTOKI_NOT_INITIALIZED after shutdown().
+    CK_RV next(bool block, const SlotSource& src, CK_SLOT_ID& out);
+    // C_Finalize: every caller inside next() returns promptly.
+    void shutdown();
+    // In a forked child, on the parent's copy: closes its descriptors and
+    // touches nothing else (its locks may be held by threads gone here).
+    void forget_after_fork();
+
+    static constexpr auto own_interval = std::chrono::seconds(1);
+    static constexpr auto own_interval_with_daemon = std::chrono::seconds(5);
+    static constexpr auto reconnect_interval = std::chrono::seconds(3);
+    static constexpr auto connect_timeout = std::chrono::milliseconds(1000);
+    static constexpr std::size_t max_line = 64 * 1024;
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    // The lock on the state below, and waiting on it. OS locking: a
+    // std::mutex and a std::condition_variable of our own. With the
+    // application's mutex callbacks (no CKF_OS_LOCKING_OK) we may take no
+    // OS lock, so the lock is the application's mutex and waiting is a
+    // short sleep with it released.
+    class Monitor {
+    public:
+        explicit Monitor(const MutexCallbacks* cb);
+        void lock();
+        void unlock();
+        // Locked on entry and return; wakes on notify_all() or after `most`.
+        void wait(std::chrono::milliseconds most);
+        void notify_all();
+
+    private:
+        std::mutex os_;
+        std::condition_variable cv_;
+        std::unique_ptr<RwLock> app_;
+    };
+
+    // Reader only (reading_ held), state lock not held: one round of
+    // rescan / connect / poll, up to the next timer or a daemon line.
+    void read_round(const SlotSource& src);
+    // Rescans and queues every difference; serialised, so that an older
+    // scan never overwrites a newer one.
+    void scan(const SlotSource& src);
+    // Locked: records the state as reported and queues the slot.
+    void note(CK_SLOT_ID id, bool present);
+    bool pop(CK_SLOT_ID& out);
+
+    // Daemon connection, reader only.
+    bool connect_daemon();
+    void disconnect(const char* why);
+    // Reads what is there without waiting; false (and why) when the
+    // connection ended.
+    bool read_daemon(const char*& why);
+    // Reads and handles what the daemon sent; false when the connection
+    // must end.
+    bool pump(const char*& why);
+    // Handles the whole lines read; false when a partial line is too long.
+    bool handle_lines(const char*& why);
+    void handle_line(std::string_view line);
+    // Waits for fd to be ready for `events` (or the wake descriptor) until
+    // the deadline: 1 ready, 0 timed out or woken, -1 error.
+    int wait_fd(int fd, short events, Clock::time_point deadline) const;
+
+    const std::filesystem::path socket_;
+    Monitor m_;
+    RwLock scan_lock_;
+    int wake_fd_ = -1; // eventfd, readable once shutdown() ran
+
+    std::atomic<bool> stopped_{false}; // set under m_; also read by poll loops
+    // Under m_.
+    bool reading_ = false; // a blocking caller is the reader
+    std::map<CK_SLOT_ID, bool> reported_;
+    std::deque<CK_SLOT_ID> queue_;
+
+    // The reader's.
+    int fd_ = -1;
+    std::string in_;
+    Clock::time_point next_scan_{};
+    Clock::time_point next_connect_{};
+    bool warned_ = false; // one warning per Proxy about a daemon that misbehaves
+};
+
+} // namespace ukey
