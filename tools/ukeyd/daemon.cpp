@@ -502,8 +502,12 @@ void Daemon::maybe_renew(const json& key, const json& cert, long days)
     const std::string id = key.value("id", "");
     if (renewing_.count(id))
         return;
-    if (auto it = renewed_at_.find(id); it != renewed_at_.end() && last_scan_ms_ <= it->second)
-        return; // the Key as it was before the last renewal ended
+    // At most one attempt per Key per expiry check interval (a day by
+    // default): a CA down is not hammered, and a CA that issues certificates
+    // shorter than the threshold does not get a renewal after every scan.
+    if (auto it = renewed_at_.find(id);
+        it != renewed_at_.end() && now_ms() - it->second < int64_t(cfg_.daemon.expiry_check_interval_s * 1000))
+        return;
     auto argv = renewal_command(cfg_, key, cert, days);
     if (!argv.empty())
         start_renewal(key, cert, std::move(argv), "renewal");

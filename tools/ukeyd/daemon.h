@@ -89,8 +89,7 @@ private:
     std::map<std::string, int64_t> lock_seen_;
     std::set<std::string> lock_announced_;
     // Automatic renewal (docs/renewal.md): Keys with a `ukey renew` running,
-    // and when each last finished: a scan that started before then may still
-    // show the old certificate and must not start another renewal.
+    // and when each last finished.
     std::set<std::string> renewing_;
     std::map<std::string, int64_t> renewed_at_;
     int64_t started_ms_ = 0;
