@@ -6,7 +6,8 @@
 # signed on the Key, have a throwaway CA issue the certificate and write it
 # next to its key. Applications then use the Key through libukey-pkcs11.so:
 # pkcs11-tool lists it, OpenSSL (libp11 engine) signs with it. Finally the PIN
-# policy: six wrong PINs lock the Key, the SO PIN unlocks it.
+# policy: six wrong PINs lock the Key, the SO PIN unlocks it. Last, a
+# certificate enrolled and renewed over SCEP against a local scepserver.
 # Everything is removed at the end. PINs go through file descriptors, never
 # on a command line.
 #
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${1:-$ROOT/build}
+BUILD=$(cd "${1:-$ROOT/build}" 2>/dev/null && pwd || echo "${1:-$ROOT/build}")
 MODULE=${UKEY_MODULE:-$BUILD/p11/libukey-pkcs11.so}
 UKEY=$BUILD/tools/ukey/ukey
 SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
@@ -130,5 +131,47 @@ step "The SO PIN unlocks the Key with a new user PIN"
 uk pin unlock "$LABEL" --so-pin-fd 3 --new-pin-fd 4 3<<<"$SO_PIN" 4<<<"$NEW_PIN" || die "unlock failed"
 uk pin verify "$LABEL" --pin-fd 3 3<<<"$NEW_PIN" || die "the new PIN does not work"
 uk list
+
+# The SCEP part runs in a private network namespace: scepserver listens on
+# every interface, so it gets one whose only interface is its own loopback.
+scep_demo() {
+    set -euo pipefail
+    ip link set lo up
+    cd "$T"
+    scepserver ca -init -depot depot -keySize 2048 -organization "ukey demo SCEP CA" >/dev/null 2>&1
+    local port=18443 challenge=demo-challenge-$RANDOM fp
+    printf '%s\n' "$challenge" >"$T/challenge"
+    scepserver -depot depot -port "$port" -challenge "$challenge" -allowrenew 0 >"$T/scep.log" 2>&1 &
+    SCEP_PID=$!
+    trap 'kill $SCEP_PID 2>/dev/null || true' EXIT
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    fp=$(openssl x509 -in depot/ca.pem -noout -fingerprint -sha256 | cut -d= -f2)
+    echo "scepserver on 127.0.0.1:$port (private network namespace), CA fingerprint $fp"
+    uk enroll "$LABEL" --ca "http://127.0.0.1:$port/scep" --ca-fingerprint "$fp" \
+        --subject "/CN=Demo SCEP/O=ukey demo" --label "SCEP demo" \
+        --challenge-file "$T/challenge" --pin-fd 3 3<<<"$NEW_PIN"
+    local id
+    id=$("$UKEY" --json cert list "$LABEL" | jq -r '.certificates[] | select(.label == "SCEP demo") | .id')
+    echo "Renewing it: a new key pair on the Key, the request signed with the old key (RenewalReq)"
+    uk renew "$LABEL" --cert "$id" --ca "http://127.0.0.1:$port/scep" --ca-fingerprint "$fp" \
+        --challenge-file "$T/challenge" --pin-fd 3 3<<<"$NEW_PIN"
+    uk cert list "$LABEL"
+}
+
+step "Enrol and renew over SCEP against a local scepserver (docs/renewal.md)"
+ns=()
+if unshare --net -- true 2>/dev/null; then
+    ns=(unshare --net --)
+elif unshare --user --map-root-user --net -- true 2>/dev/null; then
+    ns=(unshare --user --map-root-user --net --)
+fi
+if ! command -v scepserver >/dev/null || ! command -v jq >/dev/null; then
+    echo "    (skipped: scepserver or jq not installed; scripts/setup.sh installs them)"
+elif ((${#ns[@]} == 0)); then
+    echo "    (skipped: no private network namespace (unshare --net) for scepserver)"
+else
+    export T UKEY LABEL NEW_PIN MODULE UKEY_MODULE UKEY_CONF SOFTHSM2_CONF
+    "${ns[@]}" bash -c "$(declare -f show uk scep_demo); scep_demo" || die "SCEP enrolment or renewal failed"
+fi
 
 printf '\n%sDemo OK%s: the private key never left the Key; removing %s\n' "$B" "$R" "$T"

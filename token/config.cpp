@@ -191,7 +191,134 @@ std::string parse_daemon(const toml::table& root, Config& cfg)
     return {};
 }
 
+// [renewal] and its [[renewal.ca]] entries (docs/renewal.md).
+std::string parse_renewal(const toml::table& root, Config& cfg)
+{
+    const toml::node* n = root.get("renewal");
+    if (!n)
+        return {};
+    const toml::table* t = n->as_table();
+    if (!t)
+        return "[renewal] must be a table (" + where(*n) + ")";
+    auto& r = cfg.renewal;
+    const std::string ctx = "in [renewal]";
+    if (auto e = check_keys(*t, {"threshold", "pin_file", "ukey", "timeout", "ca"}, ctx); !e.empty())
+        return e;
+    auto read_days = [](const toml::table& tt, unsigned& out, const std::string& c) -> std::string {
+        const toml::node* d = tt.get("threshold");
+        if (!d)
+            return {};
+        auto v = d->value<int64_t>();
+        if (!d->is_integer() || !v || *v < 1 || *v > 3650)
+            return "key 'threshold' " + c + " must be whole days between 1 and 3650 (" + where(*d) + ")";
+        out = unsigned(*v);
+        return {};
+    };
+    auto read_path = [](const toml::table& tt, std::string_view key, std::filesystem::path& out,
+                        const std::string& c) -> std::string {
+        std::string v;
+        if (auto e = read_value(tt, key, v, c); !e.empty())
+            return e;
+        if (!tt.get(key))
+            return {};
+        if (!std::filesystem::path(v).is_absolute())
+            return "key '" + std::string(key) + "' " + c + " must be an absolute path, not '" + v + "'";
+        out = v;
+        return {};
+    };
+    for (auto e : {read_days(*t, r.threshold_days, ctx), read_path(*t, "pin_file", r.pin_file, ctx),
+                   read_path(*t, "ukey", r.ukey, ctx), read_seconds(*t, "timeout", r.timeout_s, 1, 3600, ctx)})
+        if (!e.empty())
+            return e;
+    const toml::node* cn = t->get("ca");
+    if (!cn)
+        return {};
+    const toml::array* cas = cn->as_array();
+    if (!cas)
+        return "CAs for renewal are written [[renewal.ca]] (" + where(*cn) + ")";
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < cas->size(); ++i) {
+        const toml::table* ct = (*cas)[i].as_table();
+        const std::string c = "in [[renewal.ca]] #" + std::to_string(i + 1);
+        if (!ct)
+            return c + " is not a table";
+        if (auto e = check_keys(*ct, {"name", "url", "fingerprint", "keys", "issuer", "threshold", "mode",
+                                      "keep_old", "timeout", "challenge_file"},
+                                c);
+            !e.empty())
+            return e;
+        RenewalCa ca;
+        std::string mode = "rekey";
+        for (auto e : {read_value(*ct, "name", ca.name, c), read_value(*ct, "url", ca.url, c),
+                       read_value(*ct, "fingerprint", ca.fingerprint, c), read_strings(*ct, "keys", ca.keys, c),
+                       read_value(*ct, "issuer", ca.issuer, c), read_days(*ct, ca.threshold_days, c),
+                       read_value(*ct, "mode", mode, c), read_value(*ct, "keep_old", ca.keep_old, c),
+                       read_seconds(*ct, "timeout", ca.timeout_s, 1, 3600, c),
+                       read_path(*ct, "challenge_file", ca.challenge_file, c)})
+            if (!e.empty())
+                return e;
+        if (!valid_name(ca.name))
+            return c + ": name must be 1-32 letters, digits, '-', '_' or '.'";
+        if (!names.insert(ca.name).second)
+            return c + ": the name '" + ca.name + "' is used twice";
+        if (ca.url.rfind("http://", 0) != 0 || ca.url.size() <= 7)
+            return c + " ('" + ca.name + "'): url must be an http:// URL of the SCEP service, not '" + ca.url +
+                   "' (SCEP protects its messages itself; https is not supported)";
+        std::string fp;
+        for (char ch : ca.fingerprint)
+            if (ch != ':' && ch != ' ')
+                fp += char(std::tolower(static_cast<unsigned char>(ch)));
+        if (fp.size() != 64 || fp.find_first_not_of("0123456789abcdef") != std::string::npos)
+            return c + " ('" + ca.name + "'): fingerprint must be the CA certificate's SHA-256 in hex (64 digits, "
+                       "colons allowed), as `openssl x509 -noout -fingerprint -sha256` prints it";
+        ca.fingerprint = fp;
+        if (mode == "rekey")
+            ca.rekey = true;
+        else if (mode == "same-key")
+            ca.rekey = false;
+        else
+            return c + " ('" + ca.name + "'): mode must be \"rekey\" or \"same-key\", not '" + mode + "'";
+        r.cas.push_back(std::move(ca));
+    }
+    return {};
+}
+
 } // namespace
+
+bool glob_match(std::string_view p, std::string_view t)
+{
+    std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
+    while (ti < t.size()) {
+        if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
+            ++pi;
+            ++ti;
+        } else if (pi < p.size() && p[pi] == '*') {
+            star = pi++;
+            mark = ti;
+        } else if (star != std::string_view::npos) {
+            pi = star + 1;
+            ti = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (pi < p.size() && p[pi] == '*')
+        ++pi;
+    return pi == p.size();
+}
+
+const RenewalCa* renewal_ca_for(const Config& cfg, const std::string& key_label, const std::string& key_serial,
+                                const std::string& issuer)
+{
+    for (const auto& ca : cfg.renewal.cas) {
+        bool key_ok = ca.keys.empty();
+        for (const auto& g : ca.keys)
+            key_ok = key_ok || glob_match(g, key_label) || glob_match(g, key_serial);
+        if (key_ok && (ca.issuer.empty() || issuer.find(ca.issuer) != std::string::npos))
+            return &ca;
+    }
+    return nullptr;
+}
 
 std::filesystem::path config_path()
 {
@@ -213,7 +340,7 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
 
     Config cfg;
     cfg.source = source;
-    if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend", "daemon", "expiry", "hook"}, "at top level"); !e.empty())
+    if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend", "daemon", "expiry", "hook", "renewal"}, "at top level"); !e.empty())
         return config_error(source, e);
 
     std::string state_dir = "~/.local/state/ukey";
@@ -313,6 +440,8 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
         cfg.backends.push_back(std::move(b));
     }
     if (auto e = parse_daemon(root, cfg); !e.empty())
+        return config_error(source, e);
+    if (auto e = parse_renewal(root, cfg); !e.empty())
         return config_error(source, e);
     return cfg;
 }

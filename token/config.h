@@ -47,6 +47,37 @@ struct DaemonConfig {
     double expiry_check_interval_s = 86400; // re-check of present Keys
 };
 
+// One CA that renews certificates over SCEP (docs/renewal.md), and which
+// Keys and certificates it serves.
+struct RenewalCa {
+    std::string name;        // names it in logs and on `ukey renew --ca-name`
+    std::string url;         // http://host[:port]/path of the SCEP service
+    std::string fingerprint; // SHA-256 of the CA certificate, lowercase hex (64 digits)
+    // Which Keys: globs (*, ?) on the Key's label or serial; empty = every Key.
+    std::vector<std::string> keys;
+    // Which certificates: a substring of the issuer (RFC 2253); empty = any.
+    std::string issuer;
+    unsigned threshold_days = 0; // 0: the [renewal] default
+    bool rekey = true;           // a new key pair (else the same key)
+    bool keep_old = false;       // keep superseded objects, relabelled
+    double timeout_s = 0;        // 0: the [renewal] default
+    // The CA's challenge password, if it wants one for renewals too
+    // (scepserver does): like pin_file, root's and 0600 for --unattended.
+    std::filesystem::path challenge_file;
+};
+
+// [renewal]: automatic renewal by ukeyd (docs/renewal.md).
+struct RenewalConfig {
+    unsigned threshold_days = 14;
+    // The user PIN for unattended renewals: root-owned, mode 0600 or stricter,
+    // checked by `ukey renew --unattended` before it is read. Empty: none.
+    std::filesystem::path pin_file;
+    // The ukey binary ukeyd runs; empty: `ukey` next to ukeyd's own binary.
+    std::filesystem::path ukey;
+    double timeout_s = 120; // SCEP: total time for one renewal's CA exchanges
+    std::vector<RenewalCa> cas;
+};
+
 struct Config {
     std::filesystem::path source; // the file it was read from
     // Per user by default: the PIN counters of a user's Keys live in his own
@@ -58,7 +89,15 @@ struct Config {
     std::vector<BackendConfig> backends;
     DaemonConfig daemon;
     std::vector<HookConfig> hooks;
+    RenewalConfig renewal;
 };
+
+// The first [[renewal.ca]] serving a Key (label, serial) and a certificate
+// issuer; nullptr if none.
+const RenewalCa* renewal_ca_for(const Config& cfg, const std::string& key_label, const std::string& key_serial,
+                                const std::string& issuer);
+// A glob with * and ? (no classes).
+bool glob_match(std::string_view pattern, std::string_view text);
 
 // The most backends one module aggregates: object handles carry the backend
 // index in their low bits.

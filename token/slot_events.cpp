@@ -168,7 +168,19 @@ CK_RV SlotEvents::next(bool block, const SlotSource& src, CK_SLOT_ID& out)
             return CKR_OK;
         if (!reading_) {
             // What the daemon sent since, when no blocking caller reads it.
+            // An application that only polls (CKF_DONT_BLOCK) subscribes
+            // too, at its first call: it then learns of Keys its own
+            // backends cannot see yet (other processes' SoftHSM2 tokens).
             Reading r(*this, g);
+            if (fd_ < 0 && Clock::now() >= next_connect_) {
+                if (connect_daemon()) {
+                    const char* why = nullptr;
+                    if (!handle_lines(why))
+                        disconnect(why);
+                } else {
+                    next_connect_ = Clock::now() + reconnect_interval;
+                }
+            }
             if (fd_ >= 0) {
                 const char* why = nullptr;
                 if (!pump(why))

@@ -12,6 +12,8 @@
 // reader finds something or leaves. Without a daemon the own rescan runs
 // every second, with one every few seconds (the daemon does not see changes
 // made inside this process, such as C_InitToken on an empty SoftHSM2 slot).
+// A CKF_DONT_BLOCK call subscribes as well (at most every few seconds while
+// no daemon answers) and takes what the daemon sent since, without waiting.
 #pragma once
 
 #include "lock.h"

@@ -130,7 +130,7 @@ for k in "${!OPTIONS[@]}"; do
         assert_contains "$cli_md" "$o" "docs/cli.md (option of '$k')"
     done
 done
-for code in 0 1 2 3 4 5 6 7 8 9 10 11 12 13; do
+for code in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
     assert_matches "$man_text" "^ +$code +[A-Za-z]" "docs/ukey.1 (exit code $code)"
     assert_matches "$cli_md" "^\| *$code *\|" "docs/cli.md (exit code $code)"
 done

@@ -89,7 +89,7 @@ daemon_stop 1
 alive "$slow_pid" && fail "the hanging hook (pid $slow_pid) outlived ukeyd"
 rc=0; wait "${WATCH_PID[all]}" || rc=$?
 unset "WATCH_PID[all]"
-assert_eq "$rc" 13 "ukey watch after ukeyd ended"
+assert_eq "$rc" 15 "ukey watch after ukeyd ended"
 
 expect_count all '.event == "key-inserted"' 4
 expect_count all '.event == "key-removed"' 1

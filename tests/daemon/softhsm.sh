@@ -127,13 +127,13 @@ for w in all kr; do
     wait_until 5 eval "! alive ${WATCH_PID[$w]}" || fail "ukey watch '$w' still runs after ukeyd ended"
     rc=0; wait "${WATCH_PID[$w]}" || rc=$?
     unset "WATCH_PID[$w]"
-    assert_eq "$rc" 13 "ukey watch '$w' exit code when ukeyd goes away"
+    assert_eq "$rc" 15 "ukey watch '$w' exit code when ukeyd goes away"
     assert_contains "$(cat "$T/watch.$w.out")" '"error":{' "watch --json error line"
 done
 assert_contains "$(cat "$T/watch.all.err")" "ukeyd went away"
 [[ ! -e $SOCK ]] || fail "the socket $SOCK is still there after a clean exit"
 uk status --socket "$SOCK"
-expect_rc 13 "ukey status without ukeyd"
+expect_rc 15 "ukey status without ukeyd"
 assert_contains "$ERR" "ukeyd is not running: start it with \`systemctl start ukeyd\`"
 assert_contains "$ERR" "$SOCK"
 check_no_pin_in_logs

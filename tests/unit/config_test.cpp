@@ -163,3 +163,95 @@ TEST(Config, DaemonErrorsSayWhatIsWrong)
               std::string::npos);
     EXPECT_NE(error_of(b + "[[hook]]\ncommand = \"/bin/true\"\n").find("list of strings"), std::string::npos);
 }
+
+TEST(Config, RenewalDefaults)
+{
+    auto r = parse_config(one_backend, "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->renewal.threshold_days, 14u);
+    EXPECT_TRUE(r->renewal.pin_file.empty());
+    EXPECT_TRUE(r->renewal.ukey.empty());
+    EXPECT_TRUE(r->renewal.cas.empty());
+    EXPECT_EQ(ukey::renewal_ca_for(*r, "Alice", "1234", "CN=CA"), nullptr);
+}
+
+const char* two_cas = R"(
+[renewal]
+threshold = 10
+pin_file = "/etc/ukey/renewal.pin"
+ukey = "/usr/local/bin/ukey"
+timeout = 60
+[[renewal.ca]]
+name = "lab"
+url = "http://127.0.0.1:8080/scep"
+fingerprint = "AB:CD:EF:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89"
+keys = ["lab-*", "0042"]
+issuer = "O=Lab"
+threshold = 7
+mode = "same-key"
+keep_old = true
+challenge_file = "/etc/ukey/lab.challenge"
+[[renewal.ca]]
+name = "corp"
+url = "http://ca.example/cgi-bin/pkiclient.exe"
+fingerprint = "0000000000000000000000000000000000000000000000000000000000000000"
+)";
+
+TEST(Config, RenewalCas)
+{
+    auto r = parse_config(std::string(one_backend) + two_cas, "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->renewal.threshold_days, 10u);
+    EXPECT_EQ(r->renewal.pin_file, "/etc/ukey/renewal.pin");
+    EXPECT_EQ(r->renewal.ukey, "/usr/local/bin/ukey");
+    EXPECT_EQ(r->renewal.timeout_s, 60);
+    ASSERT_EQ(r->renewal.cas.size(), 2u);
+    const auto& lab = r->renewal.cas[0];
+    EXPECT_EQ(lab.fingerprint, "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+    EXPECT_EQ(lab.threshold_days, 7u);
+    EXPECT_FALSE(lab.rekey);
+    EXPECT_TRUE(lab.keep_old);
+    EXPECT_EQ(lab.challenge_file, "/etc/ukey/lab.challenge");
+    EXPECT_TRUE(r->renewal.cas[1].challenge_file.empty());
+    EXPECT_TRUE(r->renewal.cas[1].rekey);
+    EXPECT_EQ(r->renewal.cas[1].threshold_days, 0u);
+    // First match wins; the lab CA only for its Keys and issuer.
+    EXPECT_EQ(ukey::renewal_ca_for(*r, "lab-7", "9", "CN=x,O=Lab")->name, "lab");
+    EXPECT_EQ(ukey::renewal_ca_for(*r, "Alice", "0042", "CN=x,O=Lab")->name, "lab");
+    EXPECT_EQ(ukey::renewal_ca_for(*r, "lab-7", "9", "CN=x,O=Corp")->name, "corp");
+    EXPECT_EQ(ukey::renewal_ca_for(*r, "Alice", "1", "CN=x")->name, "corp");
+}
+
+TEST(Config, RenewalErrorsSayWhatIsWrong)
+{
+    std::string b = std::string(one_backend) + "[renewal]\n";
+    const std::string ca = "[[renewal.ca]]\nname = \"x\"\nurl = \"http://h/scep\"\nfingerprint = \"" +
+                           std::string(64, 'a') + "\"\n";
+    EXPECT_NE(error_of(b + "treshold = 3\n").find("unknown key 'treshold'"), std::string::npos);
+    EXPECT_NE(error_of(b + "threshold = 0\n").find("whole days"), std::string::npos);
+    EXPECT_NE(error_of(b + "pin_file = \"renewal.pin\"\n").find("absolute path"), std::string::npos);
+    EXPECT_NE(error_of(b + "[[renewal.ca]]\nname = \"x\"\nurl = 5\n").find("wrong type"), std::string::npos);
+    EXPECT_NE(error_of(std::string(one_backend) + "[[renewal.ca]]\nname = \"x\"\nurl = \"https://h/scep\"\n"
+                                                  "fingerprint = \"" + std::string(64, 'a') + "\"\n")
+                  .find("http://"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(one_backend) + "[[renewal.ca]]\nname = \"x\"\nurl = \"http://h/scep\"\n"
+                                                  "fingerprint = \"abcd\"\n")
+                  .find("SHA-256"),
+              std::string::npos);
+    EXPECT_NE(error_of(b + ca + "challenge_file = \"x\"\n").find("absolute path"), std::string::npos);
+    EXPECT_NE(error_of(b + ca + "mode = \"new\"\n").find("mode must be"), std::string::npos);
+    EXPECT_NE(error_of(b + ca + ca).find("used twice"), std::string::npos);
+    EXPECT_NE(error_of(b + ca + "kees = []\n").find("unknown key 'kees'"), std::string::npos);
+    EXPECT_NE(error_of(b + "ca = 1\n").find("[[renewal.ca]]"), std::string::npos);
+}
+
+TEST(Config, GlobMatch)
+{
+    EXPECT_TRUE(ukey::glob_match("*", ""));
+    EXPECT_TRUE(ukey::glob_match("lab-*", "lab-1"));
+    EXPECT_TRUE(ukey::glob_match("a?c*", "abcdef"));
+    EXPECT_FALSE(ukey::glob_match("lab-*", "xlab-1"));
+    EXPECT_FALSE(ukey::glob_match("a?c", "ac"));
+    EXPECT_TRUE(ukey::glob_match("*b*b", "abxbb"));
+}

@@ -98,6 +98,7 @@ void add_pin(CLI::App& app, Context& ctx);
 void add_cert(CLI::App& app, Context& ctx);
 void add_key(CLI::App& app, Context& ctx);
 void add_csr(CLI::App& app, Context& ctx);
+void add_renew(CLI::App& app, Context& ctx); // after add_cert: adds `cert superseded`
 void add_daemon(CLI::App& app, Context& ctx); // status, watch (cmd_daemon.cpp)
 
 } // namespace ukey::cli

@@ -10,9 +10,9 @@
 // ukey watch [--socket PATH] [--events a,b] [--count N] [--timeout S]
 //   One line per event. With --json: the daemon's event lines, unchanged.
 //   Ends after N events (--count), after S seconds (--timeout), on SIGINT or
-//   SIGTERM (exit 0), or when the daemon goes away (exit 13).
+//   SIGTERM (exit 0), or when the daemon goes away (exit 15).
 //
-// When the daemon is not running both exit 13 (no_daemon).
+// When the daemon is not running both exit 15 (no_daemon).
 #include "cli.h"
 
 #include "config.h"

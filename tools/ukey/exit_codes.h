@@ -19,7 +19,9 @@ enum Exit : int {
     setup = 10,          // ukey itself is not set up: module, config, backend
     cancelled = 11,      // the user said no
     bad_input = 12,      // a file or value given is unusable (bad PIN format, bad certificate, ...)
-    no_daemon = 13,      // ukeyd is not running, or went away (ukey status, ukey watch)
+    ca_error = 13,       // the CA refused, failed, could not be reached or answered wrongly; the Key is unchanged
+    incomplete = 14,     // a renewal stopped midway (Key removed?); the old certificate works: `ukey renew --resume`
+    no_daemon = 15,      // ukeyd is not running, or went away (ukey status, ukey watch)
 };
 
 // The exit code that fits a PKCS#11 result.

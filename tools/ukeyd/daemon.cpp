@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "log.h"
 #include "notify.h"
+#include "renewal_trigger.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -424,6 +425,10 @@ void Daemon::reconcile(int64_t time_ms)
             ev["key"] = key;
             emit(ev);
             check_pin(key, nullptr, time_ms);
+            // An unfinished renewal (the Key was pulled out, or ukey died) is
+            // completed or rolled back before anything else touches it.
+            if (auto argv = resume_command(cfg_, key); !argv.empty() && !renewing_.count(id))
+                start_renewal(key, json::object(), std::move(argv), "resume");
             check_expiry(key, time_ms);
             checked = true;
         } else {
@@ -478,6 +483,7 @@ void Daemon::check_expiry(const json& key, int64_t time_ms)
     for (const auto& c : key["certificates"]) {
         if (!c.contains("not_after_unix") || !c.contains("fingerprint"))
             continue;
+        maybe_renew(key, c, days_left(c["not_after_unix"].get<int64_t>(), now));
         auto n = expiry_.check(c["fingerprint"].get<std::string>(), c["not_after_unix"].get<int64_t>(), now);
         if (!n)
             continue;
@@ -489,6 +495,69 @@ void Daemon::check_expiry(const json& key, int64_t time_ms)
             ev["threshold"] = n->threshold;
         emit(ev);
     }
+}
+
+void Daemon::maybe_renew(const json& key, const json& cert, long days)
+{
+    const std::string id = key.value("id", "");
+    if (renewing_.count(id))
+        return;
+    // At most one attempt per Key per expiry check interval (a day by
+    // default): a CA down is not hammered, and a CA that issues certificates
+    // shorter than the threshold does not get a renewal after every scan.
+    if (auto it = renewed_at_.find(id);
+        it != renewed_at_.end() && now_ms() - it->second < int64_t(cfg_.daemon.expiry_check_interval_s * 1000))
+        return;
+    auto argv = renewal_command(cfg_, key, cert, days);
+    if (!argv.empty())
+        start_renewal(key, cert, std::move(argv), "renewal");
+}
+
+void Daemon::start_renewal(const json& key, const json& cert, std::vector<std::string> argv, const char* kind)
+{
+    const std::string id = key.value("id", "");
+    renewing_.insert(id);
+    std::vector<std::string> env{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    const char* conf = std::getenv("UKEY_CONF");
+    env.push_back("UKEY_CONF=" + (conf && *conf ? std::string(conf) : config_file_.string()));
+    // What the module and the tests need to reach the same Keys as the
+    // scanner does; never a PIN (the renewal reads its PIN file itself).
+    for (const char* name : {"UKEY_MODULE", "SOFTHSM2_CONF", "UKEY_LOG_LEVEL", "UKEY_TEST_CRASH_AFTER", "ASAN_OPTIONS",
+                             "LSAN_OPTIONS", "UBSAN_OPTIONS", "LD_PRELOAD", "HOME"})
+        if (const char* v = std::getenv(name))
+            env.push_back(std::string(name) + "=" + v);
+    const std::string what = std::string(kind) + " of " + describe(key);
+    json ev = make_event("renewal", now_ms());
+    ev["key"] = key;
+    if (!cert.empty())
+        ev["certificate"] = cert;
+    ev["state"] = "started";
+    ev["message"] = what + " started";
+    emit(ev);
+    hooks_.run(std::move(argv), std::move(env), renewal_timeout_s(cfg_), what,
+               [this, key, cert, what, id](int status) {
+                   renewing_.erase(id);
+                   renewed_at_[id] = now_ms();
+                   json done = make_event("renewal", now_ms());
+                   done["key"] = key;
+                   if (!cert.empty())
+                       done["certificate"] = cert;
+                   const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+                   if (code == 0) {
+                       done["state"] = "finished";
+                       done["message"] = what + " finished";
+                   } else if (code == 14) {
+                       done["state"] = "incomplete";
+                       done["message"] = what + " is incomplete; it is resumed when the Key is next seen";
+                   } else {
+                       done["state"] = "failed";
+                       done["message"] = what + (code == 13 ? " failed: the CA did not issue a certificate"
+                                                            : " failed") +
+                                         " (see the log lines above; `ukey renew` by hand says more)";
+                   }
+                   emit(done);
+                   scanner_.request(); // the Key's new certificate
+               });
 }
 
 json Daemon::status() const
@@ -531,6 +600,7 @@ json Daemon::status() const
                 {"clients", server_->clients()},
                 {"subscribers", server_->subscribers()},
                 {"hooks", {{"configured", cfg_.hooks.size()}, {"running", hooks_.running()}, {"queued", hooks_.queued()}}},
+                {"renewals_running", renewing_},
                 {"expiry", {{"thresholds", cfg_.daemon.expiry_thresholds},
                             {"check_interval_s", cfg_.daemon.expiry_check_interval_s}}}};
 }

@@ -49,6 +49,8 @@ private:
     void reconcile(int64_t time_ms);
     void check_expiry(const json& key, int64_t time_ms);
     void check_pin(const json& key, const json* before, int64_t time_ms);
+    void maybe_renew(const json& key, const json& cert, long days_left);
+    void start_renewal(const json& key, const json& cert, std::vector<std::string> argv, const char* kind);
     void emit(json event);
     json make_event(const char* name, int64_t time_ms) const;
     std::string reader_of(const json& key) const;
@@ -86,6 +88,10 @@ private:
     // another process is still creating it can look locked for a moment.
     std::map<std::string, int64_t> lock_seen_;
     std::set<std::string> lock_announced_;
+    // Automatic renewal (docs/renewal.md): Keys with a `ukey renew` running,
+    // and when each last finished.
+    std::set<std::string> renewing_;
+    std::map<std::string, int64_t> renewed_at_;
     int64_t started_ms_ = 0;
     int64_t last_scan_ms_ = 0, last_scan_duration_ms_ = 0, scans_ = 0;
     std::string last_scan_error_;

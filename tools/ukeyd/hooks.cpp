@@ -95,9 +95,10 @@ void Hooks::fire(const json& event)
     }
 }
 
-void Hooks::run(std::vector<std::string> argv, std::vector<std::string> env, double timeout_s, std::string what)
+void Hooks::run(std::vector<std::string> argv, std::vector<std::string> env, double timeout_s, std::string what,
+               Done done)
 {
-    Job j{std::move(argv), std::move(env), timeout_s, std::move(what)};
+    Job j{std::move(argv), std::move(env), timeout_s, std::move(what), std::move(done)};
     if (running_.size() < max_running) {
         start(std::move(j));
     } else if (queue_.size() < max_queued) {
@@ -105,6 +106,8 @@ void Hooks::run(std::vector<std::string> argv, std::vector<std::string> env, dou
     } else {
         log::error("ukeyd: " + j.what + " dropped: " + std::to_string(max_queued) +
                    " hooks are already waiting (are the hooks hanging?)");
+        if (j.done)
+            j.done(-1);
     }
 }
 
@@ -137,11 +140,13 @@ void Hooks::start(Job j)
     posix_spawnattr_destroy(&at);
     if (rc != 0) {
         log::error("ukeyd: " + j.what + " could not be started: " + strerror(rc));
+        if (j.done)
+            j.done(-1);
         return;
     }
     const int64_t now = mono_ms();
     const int64_t deadline = now + int64_t(j.timeout_s * 1000);
-    running_[pid] = Running{std::move(j.what), deadline, deadline + 2000};
+    running_[pid] = Running{std::move(j.what), deadline, deadline + 2000, false, std::move(j.done)};
     log::debug("ukeyd: started " + running_[pid].what + " as pid " + std::to_string(pid));
 }
 
@@ -168,7 +173,11 @@ bool Hooks::on_exit(pid_t pid, int status)
         log::error("ukeyd: " + r.what + " failed with exit code " + std::to_string(WEXITSTATUS(status)));
     else
         log::debug("ukeyd: " + r.what + " done");
+    Done done = std::move(it->second.done);
     running_.erase(it);
+    // After the erase: the callback may start new commands.
+    if (done)
+        done(status);
     start_queued();
     return true;
 }

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,8 +27,11 @@ public:
     void configure(std::vector<HookConfig> hooks) { hooks_ = std::move(hooks); }
     // Starts every hook that wants this event (queued beyond max_running).
     void fire(const nlohmann::json& event);
-    // Runs a command like a hook (the renewal flow); `what` names it in logs.
-    void run(std::vector<std::string> argv, std::vector<std::string> env, double timeout_s, std::string what);
+    // Runs a command like a hook (the renewal flow); `what` names it in logs;
+    // `done` gets its wait status (-1: it could not be started).
+    using Done = std::function<void(int status)>;
+    void run(std::vector<std::string> argv, std::vector<std::string> env, double timeout_s, std::string what,
+             Done done = {});
     // A child was reaped; true if it was one of ours.
     bool on_exit(pid_t pid, int status);
     // Timeouts: SIGTERM at the deadline, SIGKILL 2 s later.
@@ -46,11 +50,13 @@ private:
         std::vector<std::string> argv, env;
         double timeout_s;
         std::string what;
+        Done done;
     };
     struct Running {
         std::string what;
         int64_t deadline, kill_at;
         bool termed = false;
+        Done done;
     };
     void start(Job j);
     void start_queued();
