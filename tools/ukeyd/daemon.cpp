@@ -12,6 +12,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -49,6 +55,16 @@ std::set<std::string> fingerprints(const json& key)
         for (const auto& c : key["certificates"])
             out.insert(c.value("fingerprint", ""));
     return out;
+}
+
+std::optional<std::string> read_text(const std::filesystem::path& p)
+{
+    std::ifstream in(p);
+    if (!in)
+        return std::nullopt;
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
 }
 
 bool pin_locked(const json& key, const char* which)
@@ -129,6 +145,8 @@ bool Daemon::setup()
         return false;
     }
     apply(cfg_);
+    if (auto text = read_text(config_file_))
+        snapshot_config(cfg_, *text);
     scanner_.request();
     return true;
 }
@@ -138,16 +156,43 @@ void Daemon::apply(const Config& cfg)
     hooks_.configure(cfg.hooks);
     waiters_->configure(cfg.backends);
     expiry_.set_thresholds(cfg.daemon.expiry_thresholds);
-    // Under systemd (StateDirectory=) the daemon's own state goes to
-    // /var/lib/ukey; otherwise next to the PIN counters.
-    const char* sd = std::getenv("STATE_DIRECTORY");
-    expiry_.open(sd && *sd == '/' ? std::filesystem::path(sd) : cfg.state_dir);
+    expiry_.open(state_base(cfg));
     server_->set_access(cfg.daemon.allow_users, cfg.daemon.allow_groups);
     next_expiry_ = mono_ms() + int64_t(cfg.daemon.expiry_check_interval_s * 1000);
     if (cfg.daemon.pcsc && !pcsc_)
         start_pcsc();
     else if (!cfg.daemon.pcsc && pcsc_)
         stop_pcsc();
+}
+
+std::filesystem::path Daemon::state_base(const Config& cfg) const
+{
+    // Under systemd (StateDirectory=) the daemon's own state goes to
+    // /var/lib/ukey; otherwise next to the PIN counters.
+    const char* sd = std::getenv("STATE_DIRECTORY");
+    return sd && *sd == '/' ? std::filesystem::path(sd) : cfg.state_dir;
+}
+
+void Daemon::snapshot_config(const Config& cfg, const std::string& text)
+{
+    const auto dir = state_base(cfg) / "ukeyd";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    chmod(dir.c_str(), 0700);
+    const auto file = dir / "config-in-force.toml";
+    const std::string tmp = file.string() + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (ok && rename(tmp.c_str(), file.c_str()) == 0) {
+        setenv("UKEY_CONF", file.c_str(), 1);
+        return;
+    }
+    unlink(tmp.c_str());
+    // The children then read the file itself, as before.
+    log::warning("ukeyd: cannot keep a copy of the config in " + dir.string() + ": " + strerror(errno));
+    setenv("UKEY_CONF", config_file_.c_str(), 1);
 }
 
 void Daemon::start_pcsc()
@@ -177,7 +222,9 @@ void Daemon::stop_pcsc()
 void Daemon::reload()
 {
     sd_notify("RELOADING=1");
-    auto c = load_config(config_file_);
+    auto text = read_text(config_file_);
+    auto c = text ? parse_config(*text, config_file_)
+                  : Result<Config>(Error{CKR_FUNCTION_FAILED, "cannot read " + config_file_.string()});
     if (!c) {
         log::error("ukeyd: the config was not reloaded, the old one stays in force: " + c.error().message);
         sd_notify("READY=1");
@@ -189,6 +236,7 @@ void Daemon::reload()
     c->daemon.socket = cfg_.daemon.socket;
     cfg_ = std::move(*c);
     apply(cfg_);
+    snapshot_config(cfg_, *text);
     log::info("ukeyd: config " + config_file_.string() + " reloaded; rescanning");
     scanner_.request();
     // The Keys present are checked again with the new thresholds.
@@ -400,7 +448,11 @@ void Daemon::reconcile(int64_t time_ms)
             key["note"] = "a card is in the reader but no configured backend shows it as a token: "
                           "install the Key's PKCS#11 module and add it as a [[backend]] in the config";
         }
-        want[key["id"].get<std::string>()] = std::move(key);
+        // Not want[key["id"]] = std::move(key): json's operator= takes its
+        // argument by value, and C++17 builds that (moving key out) before
+        // the left side is evaluated.
+        const std::string id = key["id"].get<std::string>();
+        want[id] = std::move(key);
     }
 
     for (const auto& [id, old] : published_) {
@@ -659,6 +711,9 @@ int Daemon::run()
         }
         for (int i = 0; i < n; ++i) {
             const int fd = evs[i].data.fd;
+            // One bad input (a scan or an event the code did not foresee)
+            // must not end the daemon: it is logged and the loop goes on.
+            try {
             if (fd == sigfd_)
                 on_signal();
             else if (fd == pcsc_fd_)
@@ -673,6 +728,10 @@ int Daemon::run()
                     scanner_.request();
             } else if (server_->owns(fd))
                 server_->on_client(fd, evs[i].events);
+            } catch (const std::exception& e) {
+                log::error(std::string("ukeyd: internal error, carrying on: ") + e.what() +
+                           (fd == pcsc_fd_ ? " (a PC/SC event)" : fd == sigfd_ ? " (a signal or a child)" : ""));
+            }
         }
         const int64_t t = mono_ms();
         if (auto r = scanner_.on_timeout(t))

@@ -41,6 +41,11 @@ private:
 
     bool setup();
     void apply(const Config& cfg); // the parts a SIGHUP may change
+    std::filesystem::path state_base(const Config& cfg) const;
+    // The children (scanner, waiters, renewals) read $UKEY_CONF themselves:
+    // they get a copy of the text in force, which an edit of the file that
+    // SIGHUP refused cannot reach.
+    void snapshot_config(const Config& cfg, const std::string& text);
     void reload();
     void on_signal();
     void on_pcsc();

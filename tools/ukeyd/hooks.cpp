@@ -81,7 +81,11 @@ std::vector<std::string> hook_environment(const json& e)
     add(env, "UKEY_ERROR_CODE", str(e, "code"));
     add(env, "UKEY_MESSAGE", str(e, "message"));
     add(env, "UKEY_RENEWAL_STATE", str(e, "state"));
-    add(env, "UKEY_EVENT_JSON", e.dump(-1, ' ', false, json::error_handler_t::replace));
+    // One environment string may be at most 128 KiB (MAX_ARG_STRLEN): a Key
+    // with many certificates makes a bigger event; then the hook gets the
+    // other variables only.
+    if (std::string dump = e.dump(-1, ' ', false, json::error_handler_t::replace); dump.size() < 120 * 1024)
+        add(env, "UKEY_EVENT_JSON", std::move(dump));
     return env;
 }
 

@@ -1,6 +1,7 @@
 #include "scan.h"
 
 #include "clock.h"
+#include "expiry.h"
 
 #include "certs.h"
 #include "module.h"
@@ -57,6 +58,7 @@ json cert_json(const CertOnKey& c)
     if (d.not_after) {
         j["not_after"] = iso8601(*d.not_after);
         j["not_after_unix"] = int64_t(*d.not_after);
+        j["days_left"] = days_left(*d.not_after, std::time(nullptr));
     }
     return j;
 }
