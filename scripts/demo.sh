@@ -7,7 +7,8 @@
 # next to its key. Applications then use the Key through libukey-pkcs11.so:
 # pkcs11-tool lists it, OpenSSL (libp11 engine) signs with it. Finally the PIN
 # policy: six wrong PINs lock the Key, the SO PIN unlocks it. Last, a
-# certificate enrolled and renewed over SCEP against a local scepserver.
+# certificate enrolled and renewed over SCEP against a local scepserver, and
+# ukeyd telling a subscriber about a second Key coming and going.
 # Everything is removed at the end. PINs go through file descriptors, never
 # on a command line.
 #
@@ -173,5 +174,41 @@ else
     export T UKEY LABEL NEW_PIN MODULE UKEY_MODULE UKEY_CONF SOFTHSM2_CONF
     "${ns[@]}" bash -c "$(declare -f show uk scep_demo); scep_demo" || die "SCEP enrolment or renewal failed"
 fi
+
+step "ukeyd watches the Keys: a subscriber sees a second Key arrive and go (docs/ukeyd.md)"
+cat >>"$UKEY_CONF" <<EOF
+
+[daemon]
+socket = "$T/ukeyd.sock"
+rescan_interval = 1
+EOF
+sed -n '/^\[daemon\]/,$p' "$UKEY_CONF" | sed 's/^/    /'
+UKEYD=$BUILD/tools/ukeyd/ukeyd
+[[ -x $UKEYD ]] || die "ukeyd not found at $UKEYD"
+show ukeyd
+"$UKEYD" >"$T/ukeyd.log" 2>&1 &
+UKEYD_PID=$!
+trap 'kill $UKEYD_PID 2>/dev/null || true; rm -rf -- "$T"' EXIT
+# Until its first scan has reported the Key we have.
+for _ in $(seq 100); do
+    [[ $("$UKEY" --json status 2>/dev/null | jq -r '.status.keys | length') == 1 ]] && break
+    sleep 0.1
+done
+uk status || die "ukeyd does not answer"
+show ukey watch --events key-inserted,key-removed --count 2 --timeout 20
+"$UKEY" watch --events key-inserted,key-removed --count 2 --timeout 20 >"$T/watch.out" 2>&1 &
+WATCH_PID=$!
+sleep 0.3
+echo "...another process initialises a second Key on the free slot, then SoftHSM2 deletes it:"
+uk init --label "second Key" --so-pin-fd 3 --pin-fd 4 3<<<"$SO_PIN" 4<<<"$PIN" >/dev/null || die "init of the second Key failed"
+sleep 2
+show softhsm2-util --delete-token --token "second Key"
+softhsm2-util --delete-token --token "second Key" >/dev/null 2>&1 || die "softhsm2-util --delete-token failed"
+wait "$WATCH_PID" || die "ukey watch did not see both events"
+sed 's/^/    /' "$T/watch.out"
+kill -TERM "$UKEYD_PID"
+wait "$UKEYD_PID" || die "ukeyd did not stop cleanly"
+echo "ukeyd's log:"
+sed 's/^/    /' "$T/ukeyd.log"
 
 printf '\n%sDemo OK%s: the private key never left the Key; removing %s\n' "$B" "$R" "$T"

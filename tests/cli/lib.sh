@@ -389,12 +389,13 @@ soft_cert() {
 iso_not_after() {
     date -u -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ
 }
-# days_left PEM: whole days from now to notAfter, rounded down (as ukey does).
+# days_left PEM: whole days from now to notAfter as ukey counts them:
+# rounded up while valid, minus the whole days since once expired.
 days_left() {
     local end now
     end=$(date -u -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
     now=$(date +%s)
-    if ((end >= now)); then echo $(((end - now) / 86400)); else echo $((-((now - end + 86399) / 86400))); fi
+    if ((end > now)); then echo $(((end - now + 86399) / 86400)); else echo $((-((now - end) / 86400))); fi
 }
 
 # key_in JSON LABEL: the one Key labelled LABEL in `ukey --json list` output

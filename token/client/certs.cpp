@@ -165,7 +165,11 @@ std::optional<std::time_t> not_after(const X509* x)
 
 long days_until(std::time_t t, std::time_t now)
 {
-    return static_cast<long>(std::floor(std::difftime(t, now) / 86400.0));
+    // Rounded up while valid: a certificate issued "for 6 days" reads 6 all
+    // day, and 0 only once it has expired. ukeyd's thresholds count the same.
+    if (t > now)
+        return static_cast<long>((t - now + 86399) / 86400);
+    return -static_cast<long>((now - t) / 86400);
 }
 
 std::string iso8601(std::time_t t)

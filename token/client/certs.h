@@ -58,7 +58,8 @@ const KeyOnKey* key_matching(const std::vector<KeyOnKey>& keys, EVP_PKEY* pub);
 // notBefore / notAfter as Unix time.
 std::optional<std::time_t> not_before(const X509* x);
 std::optional<std::time_t> not_after(const X509* x);
-// Whole days from `now` to `t` (negative when past).
+// Whole days from `now` to `t`: rounded up while t is ahead (1 in its last
+// day), then 0 on the day it passed and minus the whole days since.
 long days_until(std::time_t t, std::time_t now);
 // "2026-11-21T09:30:00Z"
 std::string iso8601(std::time_t t);

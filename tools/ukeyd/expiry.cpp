@@ -2,6 +2,8 @@
 
 #include "log.h"
 
+#include "certs.h"
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -17,10 +19,7 @@ using nlohmann::json;
 
 long days_left(std::time_t not_after, std::time_t now)
 {
-    if (not_after <= now)
-        return -long((now - not_after) / 86400); // whole days past: 0 on the day it expired
-    const std::time_t d = not_after - now;
-    return long(d / 86400) + (d % 86400 ? 1 : 0);
+    return client::days_until(not_after, now); // the CLI counts the same way
 }
 
 namespace {
