@@ -15,10 +15,10 @@ thresholds = [28, 7, 3, 2, 1]"
 BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+2}')
 
 # The certificates, from a throwaway CA (openssl ca: OpenSSL 3.0 has no
-# x509 -not_after). ukeyd counts days left as started days (6 days minus an
-# hour = 6) and days past as whole days (25 hours ago = -1); `ukey cert list`
-# rounds both down. The notAfter times sit an hour inside a day so that the
-# few seconds the test takes cannot change the count.
+# x509 -not_after). ukey and ukeyd count days left as started days (6 days
+# minus an hour = 6) and days past as whole days (25 hours ago = -1). The
+# notAfter times sit an hour inside a day so that the few seconds the test
+# takes cannot change the count.
 now=$(date +%s)
 d() { date -u -d "@$1" +%Y%m%d%H%M%SZ; }
 soft_cert "in 40 days" "$T/c40.pem" "$(d $((now - 86400)))" "$(d $((now + 40 * 86400 - 3600)))"

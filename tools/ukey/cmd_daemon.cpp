@@ -13,6 +13,7 @@
 //   SIGTERM (exit 0), or when the daemon goes away (exit 15).
 //
 // When the daemon is not running both exit 15 (no_daemon).
+#include "certs.h"
 #include "cli.h"
 
 #include "config.h"
@@ -267,20 +268,14 @@ std::string key_name(const nlohmann::json& key)
 }
 
 // Days left of a certificate in the daemon's Key object: its days_left, else
-// counted from not_after_unix the way ukeyd counts for its expiry events
-// (started days ahead, whole days past), so that status and events agree.
+// counted from not_after_unix (ukey and ukeyd count days the same way).
 long days_of(const nlohmann::json& cert)
 {
     if (cert.contains("days_left") && cert["days_left"].is_number())
         return cert["days_left"].get<long>();
     if (!cert.contains("not_after_unix") || !cert["not_after_unix"].is_number())
         return 0;
-    const long long not_after = cert["not_after_unix"].get<long long>();
-    const long long now = std::time(nullptr);
-    if (not_after <= now)
-        return -long((now - not_after) / 86400);
-    const long long d = not_after - now;
-    return long(d / 86400 + (d % 86400 ? 1 : 0));
+    return client::days_until(std::time_t(cert["not_after_unix"].get<long long>()), std::time(nullptr));
 }
 
 std::string days_text(long days)
