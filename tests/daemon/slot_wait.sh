@@ -25,7 +25,15 @@ run() {
     rm -f "$T/sw.out" "$T/sw.err"
     ukc "$SW" "$UKEY_MODULE" "$mode" 15000 >"$T/sw.out" 2>"$T/sw.err" &
     SWPID=$!
-    wait_until 10 ready || { cat "$T/sw.err" >&2; fail "slotwait did not start"; }
+    local t_start
+    t_start=$(now_ms)
+    if ! wait_until 10 ready; then
+        cat "$T/sw.err" >&2
+        ps -o pid,stat,wchan:30,etime,args -p "$SWPID" >&2 || true
+        cat "/proc/$SWPID/task/"*/stack 2>/dev/null | head -40 >&2 || true
+        fail "slotwait did not start within 10 s"
+    fi
+    log "slotwait ready after $(($(now_ms) - t_start)) ms"
     if [[ $mode == block ]]; then
         # The blocking call subscribes to ukeyd: one more subscriber.
         wait_until 5 subscribers_at_least $((subs + 1)) \

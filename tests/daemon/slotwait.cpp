@@ -63,6 +63,7 @@ int main(int argc, char** argv)
         fprintf(stderr, "slotwait: no C_GetFunctionList in %s\n", argv[1]);
         return 2;
     }
+    const auto tstart = Clock::now();
     CK_C_INITIALIZE_ARGS init{};
     init.flags = CKF_OS_LOCKING_OK;
     CK_RV rv = f->C_Initialize(&init);
@@ -70,8 +71,11 @@ int main(int argc, char** argv)
         fprintf(stderr, "slotwait: C_Initialize: 0x%lx\n", rv);
         return 2;
     }
+    fprintf(stderr, "C_Initialize took %ld ms\n", ms_since(tstart));
+    const auto tfirst = Clock::now();
     CK_SLOT_ID slot = 0;
     rv = f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, nullptr);
+    fprintf(stderr, "first C_WaitForSlotEvent(CKF_DONT_BLOCK) took %ld ms\n", ms_since(tfirst));
     if (rv != CKR_NO_EVENT) {
         fprintf(stderr, "slotwait: first C_WaitForSlotEvent(CKF_DONT_BLOCK) returned 0x%lx, expected CKR_NO_EVENT\n",
                 rv);
