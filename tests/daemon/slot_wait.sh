@@ -63,7 +63,8 @@ run() {
     assert_eq "$rv" 0x190 "C_Finalize woke the waiter with"
     ((ms < 1000)) || fail "C_Finalize took $ms ms to wake the waiter"
 }
-ready() { grep -q '^ready$' "$T/sw.err"; }
+# (1, never grep's 2 for a file not made yet: 2 would end wait_until at once)
+ready() { grep -qs '^ready$' "$T/sw.err" || return 1; }
 run block Alice 1
 # soft: a failure is recorded, the checks after it still run.
 soft run poll Bob 2
