@@ -1,6 +1,7 @@
 #include "backend_wait.h"
 
 #include "clock.h"
+#include "child.h"
 #include "log.h"
 
 #include <ukey/pkcs11.h>
@@ -14,13 +15,11 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
 
 namespace ukey::daemon {
 
@@ -73,35 +72,11 @@ void BackendWaiters::configure(const std::vector<BackendConfig>& backends)
 
 void BackendWaiters::start(Child& c)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
+    Spawned sp = spawn({exe_, "--wait-backend", c.module}, nullptr, true, false);
+    if (sp.pid < 0)
         return;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    std::string flag = "--wait-backend";
-    char* argv[] = {exe_.data(), flag.data(), c.module.data(), nullptr};
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, exe_.c_str(), &fa, &at, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(p[1]);
-    if (rc != 0) {
-        close(p[0]);
-        return;
-    }
-    fcntl(p[0], F_SETFL, O_NONBLOCK);
-    c.pid = pid;
-    c.fd = p[0];
+    c.pid = sp.pid;
+    c.fd = sp.out;
     c.buf.clear();
     c.restart_at = 0;
     by_fd_[c.fd] = c.name;

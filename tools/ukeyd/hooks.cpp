@@ -1,6 +1,7 @@
 #include "hooks.h"
 
 #include "clock.h"
+#include "child.h"
 #include "log.h"
 
 #include <algorithm>
@@ -10,7 +11,6 @@
 #include <cstring>
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,33 +117,10 @@ void Hooks::run(std::vector<std::string> argv, std::vector<std::string> env, dou
 
 void Hooks::start(Job j)
 {
-    std::vector<char*> argv, envp;
-    for (auto& a : j.argv)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : j.env)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    // Its own process group, so a timeout ends whatever the hook started too.
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, argv[0], &fa, &at, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (rc != 0) {
-        log::error("ukeyd: " + j.what + " could not be started: " + strerror(rc));
+    Spawned sp = spawn(j.argv, &j.env, false, true);
+    const pid_t pid = sp.pid;
+    if (pid < 0) {
+        log::error("ukeyd: " + j.what + " could not be started: " + strerror(sp.error));
         if (j.done)
             j.done(-1);
         return;

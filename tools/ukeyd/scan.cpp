@@ -1,6 +1,7 @@
 #include "scan.h"
 
 #include "clock.h"
+#include "child.h"
 #include "expiry.h"
 
 #include "certs.h"
@@ -13,11 +14,9 @@
 #include <iostream>
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
 
 namespace ukey::daemon {
 
@@ -176,37 +175,11 @@ void Scanner::maybe_start(double timeout_s)
     if (!wanted_ || pid_ > 0)
         return;
     wanted_ = false;
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
+    Spawned c = spawn({exe_, "--scan"}, nullptr, true, false);
+    if (c.pid < 0)
         return;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    // The child starts with default signal handling, not our blocked set.
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    std::string flag = "--scan";
-    char* argv[] = {exe_.data(), flag.data(), nullptr};
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, exe_.c_str(), &fa, &at, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(p[1]);
-    if (rc != 0) {
-        close(p[0]);
-        pid_ = -1;
-        return;
-    }
-    fcntl(p[0], F_SETFL, O_NONBLOCK);
-    pid_ = pid;
-    fd_ = p[0];
+    pid_ = c.pid;
+    fd_ = c.out;
     eof_ = false;
     status_.reset();
     timed_out_ = false;
