@@ -11,7 +11,12 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstring>
 #include <unistd.h>
 
 using nlohmann::json;
@@ -198,4 +203,43 @@ TEST_F(ServerTest, AccessListsRefuseOthers)
     send(fd, "{\"request\":\"list\"}\n", 19, 0);
     EXPECT_EQ(json::parse(line(fd))["ok"], true);
     close(fd);
+}
+
+TEST_F(ServerTest, OneUserCannotTakeEveryConnection)
+{
+    // As another user (nobody): 64 connections are served, the next refused;
+    // root still gets in.
+    if (geteuid() != 0)
+        GTEST_SKIP() << "needs root to connect as another user";
+    chmod(dir.c_str(), 0755);
+    chmod((dir / "run").c_str(), 0755);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(2);
+        std::vector<int> mine;
+        for (int i = 0; i < 70; ++i) {
+            int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+            if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+                _exit(3);
+            mine.push_back(fd);
+        }
+        pause();
+        _exit(0);
+    }
+    ASSERT_GT(pid, 0);
+    for (int i = 0; i < 100 && server->clients() < Server::max_clients_per_user; ++i)
+        pump(10);
+    for (int i = 0; i < 20; ++i)
+        pump(5);
+    EXPECT_EQ(server->clients(), Server::max_clients_per_user);
+    int fd = client();
+    send(fd, "{\"request\":\"list\"}\n", 19, 0);
+    EXPECT_EQ(json::parse(line(fd))["ok"], true);
+    close(fd);
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
 }

@@ -177,6 +177,18 @@ void Server::on_accept()
             close(fd);
             continue;
         }
+        if (cred.uid != 0 && cred.uid != geteuid()) {
+            std::size_t mine = 0;
+            for (const auto& [cfd, c] : clients_)
+                mine += c.uid == cred.uid;
+            if (mine >= max_clients_per_user) {
+                log::warning("ukeyd: refused a connection from uid " + std::to_string(cred.uid) + " (pid " +
+                             std::to_string(cred.pid) + "): it already has " + std::to_string(max_clients_per_user) +
+                             " connections");
+                close(fd);
+                continue;
+            }
+        }
         if (clients_.size() >= max_clients) {
             log::warning("ukeyd: refused a connection from pid " + std::to_string(cred.pid) + ": already " +
                          std::to_string(max_clients) + " clients");

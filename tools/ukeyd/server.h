@@ -25,6 +25,9 @@ public:
     static constexpr std::size_t max_line = 64 * 1024;
     static constexpr std::size_t max_output = 1024 * 1024;
     static constexpr std::size_t max_clients = 1024;
+    // Per user other than root and the daemon's own: one local user holding
+    // idle connections cannot lock the others (and root) out.
+    static constexpr std::size_t max_clients_per_user = 64;
 
     Server(int epoll_fd, Handler h) : ep_(epoll_fd), handler_(std::move(h)) {}
     ~Server();
