@@ -255,3 +255,12 @@ TEST(Config, GlobMatch)
     EXPECT_FALSE(ukey::glob_match("a?c", "ac"));
     EXPECT_TRUE(ukey::glob_match("*b*b", "abxbb"));
 }
+
+TEST(Config, TheShippedConfigIsValid)
+{
+    auto r = ukey::load_config(UKEY_SHIPPED_CONFIG);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->daemon.socket, "/run/ukey/ukeyd.sock");
+    EXPECT_EQ(r->daemon.expiry_thresholds, (std::vector<unsigned>{28, 7, 3, 2, 1}));
+    EXPECT_EQ(r->backends.size(), 1u);
+}
