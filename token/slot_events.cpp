@@ -172,15 +172,8 @@ CK_RV SlotEvents::next(bool block, const SlotSource& src, CK_SLOT_ID& out)
             // too, at its first call: it then learns of Keys its own
             // backends cannot see yet (other processes' SoftHSM2 tokens).
             Reading r(*this, g);
-            if (fd_ < 0 && Clock::now() >= next_connect_) {
-                if (connect_daemon()) {
-                    const char* why = nullptr;
-                    if (!handle_lines(why))
-                        disconnect(why);
-                } else {
-                    next_connect_ = Clock::now() + reconnect_interval;
-                }
-            }
+            if (fd_ < 0 && Clock::now() >= next_connect_)
+                try_connect();
             if (fd_ >= 0) {
                 const char* why = nullptr;
                 if (!pump(why))
@@ -242,13 +235,7 @@ void SlotEvents::read_round(const SlotSource& src)
         return;
     }
     if (fd_ < 0 && Clock::now() >= next_connect_) {
-        if (connect_daemon()) {
-            const char* why = nullptr;
-            if (!handle_lines(why))
-                disconnect(why);
-        } else {
-            next_connect_ = Clock::now() + reconnect_interval;
-        }
+        try_connect();
         return;
     }
     Clock::time_point until = next_scan_;
@@ -285,6 +272,17 @@ int SlotEvents::wait_fd(int fd, short events, Clock::time_point deadline) const
             return 0;
         if (p[1].revents)
             return 1;
+    }
+}
+
+void SlotEvents::try_connect()
+{
+    if (connect_daemon()) {
+        const char* why = nullptr;
+        if (!handle_lines(why)) // what came with the handshake
+            disconnect(why);
+    } else {
+        next_connect_ = Clock::now() + reconnect_interval;
     }
 }
 

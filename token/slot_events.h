@@ -102,6 +102,8 @@ private:
     bool pop(CK_SLOT_ID& out);
 
     // Daemon connection, reader only.
+    // Connects, or schedules the next attempt.
+    void try_connect();
     bool connect_daemon();
     void disconnect(const char* why);
     // Reads what is there without waiting; false (and why) when the

@@ -5,6 +5,8 @@
 #include "notify.h"
 #include "renewal_trigger.h"
 
+#include "state_file.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -16,8 +18,6 @@
 #include <optional>
 #include <sstream>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -175,24 +175,14 @@ std::filesystem::path Daemon::state_base(const Config& cfg) const
 
 void Daemon::snapshot_config(const Config& cfg, const std::string& text)
 {
-    const auto dir = state_base(cfg) / "ukeyd";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    chmod(dir.c_str(), 0700);
-    const auto file = dir / "config-in-force.toml";
-    const std::string tmp = file.string() + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    bool ok = fd >= 0 && write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
-    if (fd >= 0)
-        close(fd);
-    if (ok && rename(tmp.c_str(), file.c_str()) == 0) {
-        setenv("UKEY_CONF", file.c_str(), 1);
+    const auto file = state_base(cfg) / "ukeyd" / "config-in-force.toml";
+    if (std::string e = client::write_private_file(file, text); !e.empty()) {
+        // The children then read the file itself.
+        log::warning("ukeyd: cannot keep a copy of the config: " + e);
+        setenv("UKEY_CONF", config_file_.c_str(), 1);
         return;
     }
-    unlink(tmp.c_str());
-    // The children then read the file itself, as before.
-    log::warning("ukeyd: cannot keep a copy of the config in " + dir.string() + ": " + strerror(errno));
-    setenv("UKEY_CONF", config_file_.c_str(), 1);
+    setenv("UKEY_CONF", file.c_str(), 1);
 }
 
 void Daemon::start_pcsc()

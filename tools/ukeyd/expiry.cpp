@@ -3,14 +3,13 @@
 #include "log.h"
 
 #include "certs.h"
+#include "state_file.h"
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 namespace ukey::daemon {
@@ -21,21 +20,6 @@ long days_left(std::time_t not_after, std::time_t now)
 {
     return client::days_until(not_after, now); // the CLI counts the same way
 }
-
-namespace {
-
-// mkdir -p with 0700 for the folders we create.
-bool make_private_dirs(const std::filesystem::path& p)
-{
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec))
-        return true;
-    if (p.has_parent_path() && p.parent_path() != p && !make_private_dirs(p.parent_path()))
-        return false;
-    return mkdir(p.c_str(), 0700) == 0 || errno == EEXIST;
-}
-
-} // namespace
 
 void ExpiryWatch::open(const std::filesystem::path& state_dir)
 {
@@ -98,19 +82,8 @@ void ExpiryWatch::save()
     for (const auto& [fp, v] : seen_)
         certs[fp] = {{"notified", v.first}, {"not_after", v.second}};
     const std::string text = json{{"version", 1}, {"certificates", certs}}.dump(1) + "\n";
-    if (!make_private_dirs(file_.parent_path())) {
-        log::error("ukeyd: cannot create " + file_.parent_path().string() + ": " + strerror(errno));
-        return;
-    }
-    const std::string tmp = file_.string() + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    bool ok = fd >= 0 && write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
-    if (fd >= 0)
-        close(fd);
-    ok = ok && rename(tmp.c_str(), file_.c_str()) == 0;
-    if (!ok) {
-        log::error("ukeyd: cannot write " + file_.string() + ": " + strerror(errno));
-        unlink(tmp.c_str());
+    if (std::string e = client::write_private_file(file_, text); !e.empty()) {
+        log::error("ukeyd: cannot keep the expiry reminders: " + e);
         return;
     }
     dirty_ = false;
