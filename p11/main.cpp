@@ -1,6 +1,7 @@
 // The C boundary of libukey-pkcs11.so. Every entry point checks that the
 // module is initialised in this process, calls into ukey::Proxy, and turns
 // any C++ exception into a CKR_* code: nothing but a CK_RV crosses the ABI.
+#include "fork.h"
 #include "proxy.h"
 
 #include <ukey/pkcs11.h>
@@ -27,8 +28,26 @@ CK_RV guard(F&& f) noexcept
     }
 }
 
-// Runs `expr` on the active Proxy as `p`.
+// Runs `expr` on the active Proxy as `p`, under a ForkGuard for the whole
+// call: fork() waits until no thread is anywhere inside ukey, not only inside
+// a backend. A thread forked away in the middle of ukey's own code could
+// leave a lock of the allocator held in the child (glibc's malloc is
+// fork-safe, GCC 12's ASan allocator is not: that was module.fork_test's
+// intermittent hang). Nested guards (the backend calls inside) cost one
+// thread-local increment.
 #define UKEY_CALL(expr)                                                                                            \
+    guard([&]() -> CK_RV {                                                                                         \
+        Proxy* p = Proxy::active();                                                                                \
+        if (!p)                                                                                                    \
+            return CKR_CRYPTOKI_NOT_INITIALIZED;                                                                   \
+        ukey::ForkGuard no_fork_meanwhile;                                                                         \
+        return expr;                                                                                               \
+    })
+
+// The same without the guard, for a call that may block indefinitely
+// (C_WaitForSlotEvent): holding a guard there would hold up fork() for as
+// long. Its backend calls take their own guards.
+#define UKEY_CALL_MAY_BLOCK(expr)                                                                                  \
     guard([&]() -> CK_RV {                                                                                         \
         Proxy* p = Proxy::active();                                                                                \
         if (!p)                                                                                                    \
@@ -422,7 +441,7 @@ UKEY_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession)
 
 UKEY_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
-    return UKEY_CALL(p->WaitForSlotEvent(flags, pSlot, pReserved));
+    return UKEY_CALL_MAY_BLOCK(p->WaitForSlotEvent(flags, pSlot, pReserved));
 }
 
 namespace {
