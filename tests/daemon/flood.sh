@@ -26,7 +26,7 @@ mkdir -m 0711 "$T/bin"
 install -m 0755 "$POKE" "$T/bin/sockpoke"
 AS_FLOODER=(setpriv --reuid="$FUID" --regid="$(id -g "$FLOODER")" --clear-groups --no-new-privs)
 
-# flood WHAT: 10,000 connect/close from the flooder while root's status
+# flood WHAT: 10,000 connect/close from the flooder while root
 # asks status in a loop for as long as the flood lasts (at least once);
 # every status must answer.
 flood() {
