@@ -17,6 +17,9 @@
 //                                         or a request then shutdown(SHUT_WR) and no
 //                                         reading, in turn; held HOLD_MS
 //   sockpoke SOCK status                  one status round trip; prints its ms
+//   sockpoke SOCK churn N                 N times connect and close at once (a
+//                                         flood); prints "churn: N connected C
+//                                         failed F" (a failed connect is no error)
 //
 // Every mode writes "ready" to stderr once its connections are set up.
 // Exit: 0 done, 1 an expectation failed, 2 usage or connect failure.
@@ -345,6 +348,29 @@ int mode_status()
     return 0;
 }
 
+int mode_churn(int n)
+{
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, sock_path.c_str(), sizeof a.sun_path - 1);
+    int connected = 0, failed = 0;
+    fprintf(stderr, "ready\n");
+    for (int i = 0; i < n; ++i) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            perror("socket");
+            return 2;
+        }
+        if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
+            ++connected;
+        else
+            ++failed;
+        close(fd);
+    }
+    printf("churn: %d connected %d failed %d\n", n, connected, failed);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -377,6 +403,8 @@ int main(int argc, char** argv)
         return mode_halfopen(int(arg(3)), int(arg(4)));
     if (mode == "status")
         return mode_status();
+    if (mode == "churn")
+        return mode_churn(int(arg(3)));
     fprintf(stderr, "sockpoke: unknown mode %s\n", mode.c_str());
     return 2;
 }

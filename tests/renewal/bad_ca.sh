@@ -11,30 +11,8 @@ cli_setup
 scep_start
 enrol_key Alice
 
-# snapshot: what is on the Key (objects and their labels) and in the journal folder.
-snapshot() {
-    ok --json key list Alice --pin-fd 3 3<<<"$USER_PIN"
-    jq -c '.keys | sort_by(.class, .id, .label)' <<<"$OUT"
-    ok --json cert list Alice
-    jq -c '.certificates | map(del(.days_left)) | sort_by(.id, .serial)' <<<"$OUT"
-    ls -A "$T/state/renewal" 2>/dev/null || true
-}
+snapshot() { key_snapshot Alice "$USER_PIN"; }
 BEFORE=$(snapshot)
-
-# The fake CA uses the scepserver's CA key, so the pinned fingerprint fits
-# and only the answer is wrong.
-openssl pkey -in "$T/scep/depot/ca.key" -passin pass: -out "$T/fake-ca.key" 2>/dev/null || fail "cannot read the CA key"
-FAKE_PID=
-fake_start() {
-    local port
-    port=$(free_port)
-    "$UKEY_FAKE_SCEP" --port "$port" --ca-cert "$SCEP_CA" --ca-key "$T/fake-ca.key" --mode "$1" \
-        >>"$T/fake.log" 2>&1 &
-    FAKE_PID=$!
-    wait_port "$port" "$FAKE_PID" || { cat "$T/fake.log" >&2; fail "ukey-fake-scep did not start"; }
-    FAKE_URL="http://127.0.0.1:$port/scep"
-}
-fake_stop() { kill -0 "$FAKE_PID" 2>/dev/null || { cat "$T/fake.log" >&2; fail "ukey-fake-scep died"; }; kill "$FAKE_PID" 2>/dev/null || true; wait "$FAKE_PID" 2>/dev/null || true; }
 
 # bad URL FP WHAT MESSAGE [ARGS]: the renewal fails with exit 13, says
 # MESSAGE, and the Key and journal folder are as before.

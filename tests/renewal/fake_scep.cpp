@@ -10,6 +10,15 @@
 //   failure   FAILURE, failInfo badRequest
 //   garbage   200 OK with random bytes
 //   hang      reads the request and never answers
+// and with an RA (GetCACert then answers the CA and the RA certificate; the
+// RA decrypts requests and signs answers, issuing as in ok):
+//   ra          an RA certificate the CA issued (digitalSignature, keyEncipherment)
+//   ra-nosign   the same, but keyEncipherment only: it may not sign answers
+//   ra-expired  the same as ra, but expired yesterday
+//   forged-ra   a man in the middle's RA: the CA's name as subject and issuer,
+//               the CA's key identifier, signed by a key of its own
+// Every PKIOperation is logged ("PKIOperation received") with the
+// challenge password it carried if its envelope opened ("challenge: ...").
 // One connection at a time, on 127.0.0.1 only. Test-only; never installed.
 //
 //   ukey-fake-scep --port P --ca-cert ca.pem --ca-key ca.key --mode M
@@ -20,6 +29,7 @@
 #include <openssl/pkcs7.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,6 +40,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -38,6 +49,11 @@ using Bytes = std::vector<unsigned char>;
 
 X509* ca_cert = nullptr;
 EVP_PKEY* ca_key = nullptr;
+// The RA, if the mode has one; who decrypts requests and signs answers.
+X509* ra_cert = nullptr;
+EVP_PKEY* ra_key = nullptr;
+X509* op_cert() { return ra_cert ? ra_cert : ca_cert; }
+EVP_PKEY* op_key() { return ra_key ? ra_key : ca_key; }
 std::string mode = "ok";
 int nid_type, nid_status, nid_fail, nid_snonce, nid_rnonce, nid_txid;
 
@@ -87,6 +103,37 @@ X509* issue(X509_REQ* req, EVP_PKEY* key, long from_s, long to_s)
     return x;
 }
 
+// An RA certificate for a new key, issued in the CA's name and signed by
+// `signer` (the CA's key, or for forged-ra the RA's own key).
+X509* make_ra(EVP_PKEY* key, EVP_PKEY* signer, bool forged, const char* usage, long from_s, long to_s)
+{
+    X509* x = X509_new();
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7001);
+    X509_NAME* subject = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("ukey test RA"),
+                               -1, -1, 0);
+    X509_set_subject_name(x, forged ? X509_get_subject_name(ca_cert) : subject);
+    X509_NAME_free(subject);
+    X509_set_issuer_name(x, X509_get_subject_name(ca_cert));
+    X509_gmtime_adj(X509_getm_notBefore(x), from_s);
+    X509_gmtime_adj(X509_getm_notAfter(x), to_s);
+    X509_set_pubkey(x, key);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, ca_cert, x, nullptr, nullptr, 0);
+    const std::pair<int, const char*> exts[] = {{NID_basic_constraints, "critical,CA:FALSE"},
+                                                {NID_key_usage, usage},
+                                                {NID_subject_key_identifier, "hash"},
+                                                {NID_authority_key_identifier, "keyid:always"}};
+    for (const auto& [nid, value] : exts) {
+        X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    X509_sign(x, signer, EVP_sha256());
+    return x;
+}
+
 X509_REQ* last_req = nullptr; // the pending request, for CertPoll
 
 // A CertRep: status "0"/"2"/"3"; for success `cert` enveloped to `to`.
@@ -110,7 +157,7 @@ Bytes cert_rep(PKCS7_SIGNER_INFO* req_si, X509* to, const char* status, X509* ce
         PKCS7_free(env);
     }
     PKCS7* p7 = PKCS7_sign(nullptr, nullptr, nullptr, nullptr, PKCS7_PARTIAL | PKCS7_BINARY);
-    PKCS7_SIGNER_INFO* si = PKCS7_sign_add_signer(p7, ca_cert, ca_key, EVP_sha256(), PKCS7_NOSMIMECAP);
+    PKCS7_SIGNER_INFO* si = PKCS7_sign_add_signer(p7, op_cert(), op_key(), EVP_sha256(), PKCS7_NOSMIMECAP);
     add_attr(si, nid_type, V_ASN1_PRINTABLESTRING, "3");
     add_attr(si, nid_status, V_ASN1_PRINTABLESTRING, status);
     add_attr(si, nid_txid, V_ASN1_PRINTABLESTRING, attr_string(req_si, nid_txid));
@@ -144,12 +191,23 @@ Bytes pki_operation(const Bytes& body)
     const unsigned char* q = ASN1_STRING_get0_data(os);
     PKCS7* env = d2i_PKCS7(nullptr, &q, ASN1_STRING_length(os));
     BIO* out = BIO_new(BIO_s_mem());
-    PKCS7_decrypt(env, ca_key, ca_cert, out, PKCS7_BINARY);
+    PKCS7_decrypt(env, op_key(), op_cert(), out, PKCS7_BINARY);
     char* pd = nullptr;
     long n = BIO_get_mem_data(out, &pd);
     Bytes inner(pd, pd + n);
     BIO_free(out);
     PKCS7_free(env);
+    if (type != "20") {
+        const unsigned char* r = inner.data();
+        if (X509_REQ* req = d2i_X509_REQ(nullptr, &r, static_cast<long>(inner.size()))) {
+            int at = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
+            ASN1_TYPE* t = at >= 0 ? X509_ATTRIBUTE_get0_type(X509_REQ_get_attr(req, at), 0) : nullptr;
+            if (t && t->value.asn1_string)
+                fprintf(stderr, "ukey-fake-scep: challenge: %.*s\n", ASN1_STRING_length(t->value.asn1_string),
+                        reinterpret_cast<const char*>(ASN1_STRING_get0_data(t->value.asn1_string)));
+            X509_REQ_free(req);
+        }
+    }
     Bytes reply;
     if (type == "20") { // CertPoll
         if (mode == "stuck") {
@@ -227,12 +285,24 @@ void serve(int fd)
         const std::string caps = std::string(mode == "get" ? "" : "POSTPKIOperation\n") + "SHA-256\nAES\nRenewal\n";
         respond(fd, "text/plain", Bytes(caps.begin(), caps.end()));
     } else if (req.find("operation=GetCACert") != std::string::npos) {
-        int len = i2d_X509(ca_cert, nullptr);
-        Bytes der(static_cast<std::size_t>(len));
-        unsigned char* p = der.data();
-        i2d_X509(ca_cert, &p);
-        respond(fd, "application/x-x509-ca-cert", der);
+        if (ra_cert) {
+            // RFC 8894 4.2.1.2: a degenerate certs-only PKCS#7 of CA and RA.
+            PKCS7* deg = PKCS7_new();
+            PKCS7_set_type(deg, NID_pkcs7_signed);
+            PKCS7_content_new(deg, NID_pkcs7_data);
+            PKCS7_add_certificate(deg, ca_cert);
+            PKCS7_add_certificate(deg, ra_cert);
+            respond(fd, "application/x-x509-ca-ra-cert", der_of(deg));
+            PKCS7_free(deg);
+        } else {
+            int len = i2d_X509(ca_cert, nullptr);
+            Bytes der(static_cast<std::size_t>(len));
+            unsigned char* p = der.data();
+            i2d_X509(ca_cert, &p);
+            respond(fd, "application/x-x509-ca-cert", der);
+        }
     } else if (req.find("operation=PKIOperation") != std::string::npos) {
+        fprintf(stderr, "ukey-fake-scep: PKIOperation received\n");
         if (mode == "hang") {
             sleep(600);
             return;
@@ -303,6 +373,13 @@ int main(int argc, char** argv)
     if (!ca_cert || !ca_key || !port) {
         fprintf(stderr, "usage: ukey-fake-scep --port P --ca-cert F --ca-key F --mode M\n");
         return 2;
+    }
+    if (mode == "ra" || mode == "ra-nosign" || mode == "ra-expired" || mode == "forged-ra") {
+        ra_key = EVP_RSA_gen(2048);
+        const bool forged = mode == "forged-ra";
+        const char* usage = mode == "ra-nosign" ? "critical,keyEncipherment" : "critical,digitalSignature,keyEncipherment";
+        ra_cert = mode == "ra-expired" ? make_ra(ra_key, ca_key, false, usage, -10 * 86400, -86400)
+                                       : make_ra(ra_key, forged ? ra_key : ca_key, forged, usage, -60, 86400);
     }
     nid_type = make_nid("2.16.840.1.113733.1.9.2", "scepMessageType");
     nid_status = make_nid("2.16.840.1.113733.1.9.3", "scepPkiStatus");

@@ -13,6 +13,11 @@
 #   enrol_key LABEL        a Key initialised and enrolled: sets USER_PIN, CERT_ID
 #   tls_check ID [WHAT]    TLS 1.3 client auth with the certificate + key of
 #                          CKA_ID ID through OpenSSL + libp11 against s_server
+#   fake_start MODE        ukey-fake-scep --mode MODE with the scepserver's CA
+#                          key (so the pinned fingerprint fits): FAKE_URL, its
+#                          log in $T/fake.log; fake_stop ends it
+#   key_snapshot LABEL PIN what is on the Key (objects, labels) and in the
+#                          renewal journal folder, to compare before/after
 
 if [[ -z ${UKEY_RENEWAL_NETNS:-} ]]; then
     export UKEY_RENEWAL_NETNS=1
@@ -97,6 +102,35 @@ scep_stop() {
     fi
 }
 
+FAKE_PID=
+fake_start() {
+    local port
+    : "${UKEY_FAKE_SCEP:?UKEY_FAKE_SCEP must name the ukey-fake-scep test server}"
+    if [[ ! -f $T/fake-ca.key ]]; then
+        openssl pkey -in "$T/scep/depot/ca.key" -passin pass: -out "$T/fake-ca.key" 2>/dev/null \
+            || fail "cannot read the CA key"
+    fi
+    port=$(free_port)
+    "$UKEY_FAKE_SCEP" --port "$port" --ca-cert "$SCEP_CA" --ca-key "$T/fake-ca.key" --mode "$1" \
+        >>"$T/fake.log" 2>&1 &
+    FAKE_PID=$!
+    wait_port "$port" "$FAKE_PID" || { cat "$T/fake.log" >&2; fail "ukey-fake-scep did not start"; }
+    FAKE_URL="http://127.0.0.1:$port/scep"
+}
+fake_stop() {
+    kill -0 "$FAKE_PID" 2>/dev/null || { cat "$T/fake.log" >&2; fail "ukey-fake-scep died"; }
+    kill "$FAKE_PID" 2>/dev/null || true
+    wait "$FAKE_PID" 2>/dev/null || true
+}
+
+key_snapshot() {
+    ok --json key list "$1" --pin-fd 3 3<<<"$2"
+    jq -c '.keys | sort_by(.class, .id, .label)' <<<"$OUT"
+    ok --json cert list "$1"
+    jq -c '.certificates | map(del(.days_left)) | sort_by(.id, .serial)' <<<"$OUT"
+    ls -A "$T/state/renewal" 2>/dev/null || true
+}
+
 # enrol_key LABEL: ukey init + ukey enroll against the running scepserver.
 enrol_key() {
     USER_PIN=Us3r-$RANDOM-pIn
@@ -109,9 +143,10 @@ enrol_key() {
     CERT_ID=$(jr "$OUT" '.key_id')
 }
 
-# key_pem ID OUT: the certificate with CKA_ID ID from the Key, as PEM.
+# cert_pem ID OUT [KEY]: the certificate with CKA_ID ID from the (only, or
+# the named) Key, as PEM.
 cert_pem() {
-    uk cert export --id "$1" --out "$2"
+    uk cert export ${3:+"$3"} --id "$1" --out "$2"
     expect_rc 0 "ukey cert export --id $1"
 }
 
@@ -133,7 +168,7 @@ tls_setup() {
 tls_check() {
     local id=$1 label=$2 what=${3:-TLS client auth} d=$T/tls out rc=0 port
     tls_setup
-    cert_pem "$id" "$d/client.pem"
+    cert_pem "$id" "$d/client.pem" "$label"
     cat >"$d/openssl.cnf" <<CNF
 openssl_conf = openssl_init
 [openssl_init]

@@ -2,8 +2,11 @@
 // epoll loop (the daemon's end to end tests are in tests/daemon/).
 #include "server.h"
 
+#include "log.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -242,4 +245,54 @@ TEST_F(ServerTest, OneUserCannotTakeEveryConnection)
     close(fd);
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
+}
+
+TEST(ConnectionBudget, ABurstThenTheRateRootAndTheDaemonExempt)
+{
+    ukey::daemon::ConnectionBudget b(10, 5); // 10 a second after 5 at once
+    const uid_t user = 12345;
+    for (int i = 0; i < 5; ++i)
+        EXPECT_TRUE(b.take(user, 1000)) << i;
+    EXPECT_FALSE(b.take(user, 1000));
+    EXPECT_TRUE(b.take(user + 1, 1000)); // each user has a budget of his own
+    EXPECT_FALSE(b.take(user, 1050));    // half a token
+    EXPECT_TRUE(b.take(user, 1100));     // 0.1 s at 10 a second: one more
+    EXPECT_FALSE(b.take(user, 1100));
+    EXPECT_TRUE(b.take(user, 1000 + 10'000)); // a quiet while refills it, up to the burst
+    for (int i = 0; i < 1000; ++i) {
+        EXPECT_TRUE(b.take(0, 1000));
+        EXPECT_TRUE(b.take(geteuid(), 1000));
+    }
+}
+
+TEST(RefusalLog, TheFirstFewThenOneSummaryPerUserAndInterval)
+{
+    using ukey::daemon::RefusalLog;
+    ukey::log::configure({ukey::log::Level::warning, true, false});
+    RefusalLog r;
+    const int64_t t0 = 1'000'000;
+    const uid_t user = 12345;
+    testing::internal::CaptureStderr();
+    for (int i = 0; i < 10'000; ++i)
+        r.note(user, "refused uid 12345 #" + std::to_string(i), "too often", t0 + i / 100);
+    for (int i = 0; i < 50; ++i)
+        r.note(user + 1, "refused uid 12346", "not allowed", t0 + 200);
+    r.flush(t0 + RefusalLog::interval_ms - 1); // not yet
+    EXPECT_EQ(r.deadline(), t0 + RefusalLog::interval_ms);
+    std::string during = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(std::count(during.begin(), during.end(), '\n'), RefusalLog::logged_per_interval) << during;
+    EXPECT_NE(during.find("#4 (more such lines are summarised"), std::string::npos) << during;
+    testing::internal::CaptureStderr();
+    r.flush(t0 + RefusalLog::interval_ms);
+    std::string summary = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 2) << summary;
+    EXPECT_NE(summary.find("9995 more from uid 12345 in the last 60 s: too often"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("50 more from uid 12346 in the last 60 s: not allowed"), std::string::npos) << summary;
+    EXPECT_EQ(r.deadline(), 0);
+    // Root's are never held back.
+    testing::internal::CaptureStderr();
+    for (int i = 0; i < 20; ++i)
+        r.note(0, "root's line", "root", t0 + RefusalLog::interval_ms + 1);
+    std::string root = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(std::count(root.begin(), root.end(), '\n'), 20);
 }

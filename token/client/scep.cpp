@@ -169,13 +169,6 @@ std::optional<Bytes> attr_octets(PKCS7_SIGNER_INFO* si, int nid)
     return Bytes(p, p + ASN1_STRING_length(s));
 }
 
-Bytes bio_bytes(BIO* b)
-{
-    char* p = nullptr;
-    long n = BIO_get_mem_data(b, &p);
-    return n > 0 ? Bytes(p, p + n) : Bytes();
-}
-
 // Everything `b` gives until its end: a streamed (non-ASN.1) answer comes
 // from the non-blocking socket, so a read may have to wait, until `until`.
 std::optional<Bytes> read_all(BIO* b, std::time_t until, std::size_t max)
@@ -244,11 +237,6 @@ std::vector<X509Ptr> p7_certs(PKCS7* p7)
         out.emplace_back(x, X509_free);
     }
     return out;
-}
-
-bool is_ca(X509* x)
-{
-    return X509_check_ca(x) > 0;
 }
 
 // The content of an enveloped PKCS#7 for `cert`, its key transport undone
@@ -473,57 +461,27 @@ Result<bool> ScepClient::get_ca(const std::string& fingerprint)
     auto body = http("operation=GetCACert", nullptr, nullptr);
     if (!body)
         return body.error();
-    ca_certs_.clear();
+    std::vector<X509Ptr> certs;
     const unsigned char* p = body->data();
     if (X509* x = d2i_X509(nullptr, &p, static_cast<long>(body->size())); x && p == body->data() + body->size()) {
-        ca_certs_.emplace_back(x, X509_free);
+        certs.emplace_back(x, X509_free);
     } else {
         X509_free(x);
         p = body->data();
         PKCS7Ptr p7(d2i_PKCS7(nullptr, &p, static_cast<long>(body->size())));
         if (p7)
-            ca_certs_ = p7_certs(p7.get());
+            certs = p7_certs(p7.get());
     }
     ERR_clear_error();
-    if (ca_certs_.empty())
+    if (certs.empty())
         return scep_error("the CA's GetCACert answer is not a certificate nor a PKCS#7 bundle (" +
                           std::to_string(body->size()) + " bytes): is " + url_ + " a SCEP service?");
-    std::string want;
-    for (char c : fingerprint)
-        if (c != ':' && c != ' ')
-            want += char(std::tolower(static_cast<unsigned char>(c)));
-    std::string seen;
-    for (auto& x : ca_certs_) {
-        std::string fp = to_hex(sha256(to_der(x.get())));
-        seen += (seen.empty() ? "" : ", ") + fp;
-        if (fp == want) {
-            X509_up_ref(x.get());
-            ca_.reset(x.get());
-        }
-    }
-    if (!ca_)
-        return scep_error("the CA at " + url_ + " presented a certificate with SHA-256 fingerprint " + seen +
-                          ", not the pinned " + want +
-                          ": nothing was sent to it; if the CA really changed its certificate, update the "
-                          "fingerprint in the config (or --ca-fingerprint)");
-    // The recipient: an RA certificate issued by the CA that may encrypt,
-    // else the CA itself.
-    for (auto& x : ca_certs_) {
-        if (x.get() == ca_.get() || is_ca(x.get()))
-            continue;
-        if (X509_check_issued(ca_.get(), x.get()) != X509_V_OK)
-            continue;
-        uint32_t ku = X509_get_key_usage(x.get());
-        if (ku & (KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT)) {
-            X509_up_ref(x.get());
-            recipient_.reset(x.get());
-        }
-    }
-    if (!recipient_) {
-        X509_up_ref(ca_.get());
-        recipient_.reset(ca_.get());
-    }
-    if (EVP_PKEY_get_base_id(X509_get0_pubkey(recipient_.get())) != EVP_PKEY_RSA)
+    trust_ = {};
+    auto trust = scep_trust(certs, fingerprint, url_);
+    if (!trust)
+        return trust.error();
+    trust_ = std::move(*trust);
+    if (EVP_PKEY_get_base_id(X509_get0_pubkey(recipient())) != EVP_PKEY_RSA)
         return scep_error("the CA's SCEP certificate has no RSA key, so ukey cannot encrypt a request to it");
     return true;
 }
@@ -531,12 +489,12 @@ Result<bool> ScepClient::get_ca(const std::string& fingerprint)
 Result<ScepReply> ScepClient::pki_operation(ScepMessage type, const Bytes& payload, const std::string& txid,
                                             X509* signer_cert, EVP_PKEY* signer_key, const ScepCaps& caps)
 {
-    if (!recipient_)
+    if (!recipient())
         return scep_error("internal: GetCACert first");
     const Nids& n = nids();
     // The envelope: payload encrypted to the CA (or RA).
     STACK_OF(X509)* recips = sk_X509_new_null();
-    sk_X509_push(recips, recipient_.get());
+    sk_X509_push(recips, recipient());
     BIO* in = BIO_new_mem_buf(payload.data(), static_cast<int>(payload.size()));
     PKCS7Ptr env(PKCS7_encrypt(recips, in, caps.aes ? EVP_aes_128_cbc() : EVP_des_ede3_cbc(), PKCS7_BINARY));
     BIO_free(in);
@@ -593,19 +551,11 @@ Result<ScepReply> ScepClient::pki_operation(ScepMessage type, const Bytes& paylo
         return scep_error("the CA's answer is not a SCEP message (" + std::to_string(body->size()) +
                           " bytes that are not a signed PKCS#7): nothing was written to the Key");
     }
-    STACK_OF(X509)* trusted = sk_X509_new_null();
-    for (auto& x : ca_certs_)
-        if (x.get() == ca_.get() || X509_check_issued(ca_.get(), x.get()) == X509_V_OK)
-            sk_X509_push(trusted, x.get());
-    BIO* content = BIO_new(BIO_s_mem());
-    int verified = PKCS7_verify(reply.get(), trusted, nullptr, nullptr, content,
-                                PKCS7_NOVERIFY | PKCS7_NOINTERN | PKCS7_BINARY);
-    sk_X509_free(trusted);
-    Bytes inner = bio_bytes(content);
-    BIO_free(content);
-    if (verified != 1)
-        return scep_error("the CA's answer is not signed by the pinned CA or its RA (" + openssl_errors() +
-                          "): it was ignored and nothing was written to the Key");
+    auto signed_content = verify_signed(reply.get(), trust_.signers);
+    if (!signed_content)
+        return scep_error("the CA's answer is not signed by the pinned CA or its verified RA (" +
+                          signed_content.error().message + "): it was ignored and nothing was written to the Key");
+    const Bytes& inner = *signed_content;
     STACK_OF(PKCS7_SIGNER_INFO)* sis = PKCS7_get_signer_info(reply.get());
     PKCS7_SIGNER_INFO* rsi = sis && sk_PKCS7_SIGNER_INFO_num(sis) > 0 ? sk_PKCS7_SIGNER_INFO_value(sis, 0) : nullptr;
     if (!rsi)

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "module.h"
+#include "scep_trust.h"
 #include "x509.h"
 
 #include <openssl/pkcs7.h>
@@ -57,20 +58,19 @@ public:
 
     Result<ScepCaps> get_caps();
     // The CA (and RA) certificates; the one whose SHA-256 is `fingerprint`
-    // (hex) must be among them, else an error that names both fingerprints.
-    // Sets ca() and recipient() (the RA's encryption certificate if there is
-    // one, else the CA's).
+    // (hex) must be among them, else an error that names both fingerprints,
+    // and every RA certificate must verify against it (scep_trust.h), else
+    // an error. Sets ca() and recipient() (the RA's encryption certificate
+    // if there is one, else the CA's).
     Result<bool> get_ca(const std::string& fingerprint);
-    X509* ca() const { return ca_.get(); }
-    X509* recipient() const { return recipient_.get(); }
-    // Every certificate GetCACert returned.
-    const std::vector<X509Ptr>& ca_certs() const { return ca_certs_; }
+    X509* ca() const { return trust_.ca.get(); }
+    X509* recipient() const { return trust_.recipient.get(); }
 
     // One PKIOperation: `payload` (a DER CSR for PKCSReq/RenewalReq, an
     // IssuerAndSubject for CertPoll) enveloped to recipient(), signed by
     // `signer_cert`/`signer_key`; the reply verified (signed by the pinned CA
-    // or its RA, our nonce and transaction echoed) and decrypted with
-    // `signer_key`.
+    // or a verified signing RA, nothing else; our nonce and transaction
+    // echoed) and decrypted with `signer_key`.
     Result<ScepReply> pki_operation(ScepMessage type, const Bytes& payload, const std::string& transaction_id,
                                     X509* signer_cert, EVP_PKEY* signer_key, const ScepCaps& caps);
 
@@ -79,8 +79,7 @@ private:
     std::string url_, host_, port_, path_;
     bool url_ok_ = false;
     std::chrono::seconds timeout_;
-    std::vector<X509Ptr> ca_certs_;
-    X509Ptr ca_{nullptr, X509_free}, recipient_{nullptr, X509_free};
+    ScepTrust trust_;
 };
 
 // SCEP's transactionID for a public key: hex SHA-256 of its DER SubjectPublicKeyInfo.

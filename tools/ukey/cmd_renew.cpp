@@ -337,15 +337,7 @@ public:
         client::X509Ptr ca = client::parse_der(unb64(j["ca_cert"].get<std::string>()));
         if (!ca)
             return "the journal holds no CA certificate";
-        X509_STORE* store = X509_STORE_new();
-        X509_STORE_add_cert(store, ca.get());
-        X509_STORE_CTX* sctx = X509_STORE_CTX_new();
-        X509_STORE_CTX_init(sctx, store, x, nullptr);
-        int ok = X509_verify_cert(sctx);
-        std::string why = ok == 1 ? "" : X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx));
-        X509_STORE_CTX_free(sctx);
-        X509_STORE_free(store);
-        ERR_clear_error();
+        std::string why = client::chain_error(x, ca.get());
         if (!why.empty())
             return why;
         if (subject && !same_attributes(X509_get_subject_name(x), subject))

@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -55,6 +57,10 @@ Server::~Server()
     for (auto& [fd, c] : clients_)
         close(fd);
     close_listener();
+    if (timer_fd_ >= 0)
+        close(timer_fd_);
+    if (spare_fd_ >= 0)
+        close(spare_fd_);
 }
 
 std::string Server::listen(const std::filesystem::path& path)
@@ -89,7 +95,7 @@ std::string Server::listen(const std::filesystem::path& path)
     // Access is decided per connection with SO_PEERCRED (set_access), so the
     // file itself is open to every local user.
     chmod(path.c_str(), 0666);
-    if (::listen(fd, 128) != 0) {
+    if (::listen(fd, listen_backlog) != 0) {
         std::string e = std::string("listen: ") + strerror(errno);
         close(fd);
         unlink(path.c_str());
@@ -101,11 +107,18 @@ std::string Server::listen(const std::filesystem::path& path)
     epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
     lfd_ = fd;
     path_ = path;
+    if (timer_fd_ < 0 && (timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) >= 0) {
+        ev.data.fd = timer_fd_;
+        epoll_ctl(ep_, EPOLL_CTL_ADD, timer_fd_, &ev);
+    }
+    if (spare_fd_ < 0)
+        spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return {};
 }
 
 void Server::close_listener()
 {
+    refusals_.flush(mono_ms(), true);
     if (lfd_ < 0)
         return;
     close(lfd_);
@@ -154,15 +167,60 @@ bool Server::allowed(uid_t uid, gid_t gid) const
     return false;
 }
 
+void Server::warn(uid_t uid, const std::string& line, const std::string& reason)
+{
+    refusals_.note(uid, line, reason, mono_ms());
+    arm_timer();
+}
+
+void Server::refuse(int fd, uid_t uid, pid_t pid, const std::string& why)
+{
+    close(fd);
+    warn(uid, "ukeyd: refused a connection from uid " + std::to_string(uid) + " (pid " + std::to_string(pid) + "): " + why,
+         "connections refused: " + why);
+}
+
+void Server::arm_timer()
+{
+    if (timer_fd_ < 0)
+        return;
+    const int64_t at = refusals_.deadline();
+    itimerspec its{};
+    if (at > 0) {
+        // Absolute monotonic time (mono_ms is CLOCK_MONOTONIC); never 0,
+        // which would disarm.
+        its.it_value.tv_sec = at / 1000;
+        its.it_value.tv_nsec = long(at % 1000) * 1000000 + 1;
+    }
+    timerfd_settime(timer_fd_, at > 0 ? TFD_TIMER_ABSTIME : 0, &its, nullptr);
+}
+
 void Server::on_accept()
 {
-    for (;;) {
+    // Every connection waiting is taken off the backlog (refused ones are
+    // closed at once), so the backlog does not stay full for root.
+    for (int round = 0; round < max_accepts_per_wakeup; ++round) {
         int fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if ((errno == EMFILE || errno == ENFILE) && spare_fd_ >= 0) {
+                // Out of descriptors: the spare one makes room to take the
+                // connection and close it; left in the backlog it would wake
+                // the loop again at once, for ever.
+                close(spare_fd_);
+                fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                    return;
+                ucred cred{};
+                socklen_t len = sizeof cred;
+                getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+                refuse(fd, cred.uid, cred.pid, "ukeyd is out of file descriptors");
+                continue;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log::warning(std::string("ukeyd: accept: ") + strerror(errno));
+                warn(RefusalLog::nobody, std::string("ukeyd: accept: ") + strerror(errno), "accept failed");
             return;
         }
         ucred cred{};
@@ -171,28 +229,24 @@ void Server::on_accept()
             close(fd);
             continue;
         }
-        if (!allowed(cred.uid, cred.gid)) {
-            log::warning("ukeyd: refused a connection from uid " + std::to_string(cred.uid) + " (pid " +
-                         std::to_string(cred.pid) + "): not in allow_users/allow_groups");
-            close(fd);
+        // First the rate, which costs nothing: a flood is turned away
+        // before the user database is asked.
+        if (!budget_.take(cred.uid, mono_ms())) {
+            refuse(fd, cred.uid, cred.pid,
+                   "it connects too often (over " + std::to_string(int(connections_per_second)) + " a second)");
             continue;
         }
-        if (cred.uid != 0 && cred.uid != geteuid()) {
-            std::size_t mine = 0;
-            for (const auto& [cfd, c] : clients_)
-                mine += c.uid == cred.uid;
-            if (mine >= max_clients_per_user) {
-                log::warning("ukeyd: refused a connection from uid " + std::to_string(cred.uid) + " (pid " +
-                             std::to_string(cred.pid) + "): it already has " + std::to_string(max_clients_per_user) +
-                             " connections");
-                close(fd);
-                continue;
-            }
+        if (!allowed(cred.uid, cred.gid)) {
+            refuse(fd, cred.uid, cred.pid, "not in allow_users/allow_groups");
+            continue;
+        }
+        const auto mine = per_user_.find(cred.uid);
+        if (cred.uid != 0 && cred.uid != geteuid() && mine != per_user_.end() && mine->second >= max_clients_per_user) {
+            refuse(fd, cred.uid, cred.pid, "it already has " + std::to_string(max_clients_per_user) + " connections");
+            continue;
         }
         if (clients_.size() >= max_clients) {
-            log::warning("ukeyd: refused a connection from pid " + std::to_string(cred.pid) + ": already " +
-                         std::to_string(max_clients) + " clients");
-            close(fd);
+            refuse(fd, cred.uid, cred.pid, "already " + std::to_string(max_clients) + " clients");
             continue;
         }
         epoll_event ev{};
@@ -206,6 +260,7 @@ void Server::on_accept()
         c.uid = cred.uid;
         c.pid = cred.pid;
         clients_.emplace(fd, std::move(c));
+        ++per_user_[cred.uid];
     }
 }
 
@@ -214,11 +269,16 @@ void Server::drop(int fd, const std::string& why)
     auto it = clients_.find(fd);
     if (it == clients_.end())
         return;
+    const uid_t uid = it->second.uid;
     if (!why.empty())
-        log::warning("ukeyd: disconnected pid " + std::to_string(it->second.pid) + ": " + why);
+        warn(uid, "ukeyd: disconnected pid " + std::to_string(it->second.pid) + " (uid " + std::to_string(uid) +
+                      "): " + why,
+             "disconnected: " + why);
     epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
     close(fd);
     clients_.erase(it);
+    if (auto u = per_user_.find(uid); u != per_user_.end() && --u->second == 0)
+        per_user_.erase(u);
 }
 
 bool Server::flush(int fd, Client& c)
@@ -295,6 +355,14 @@ void Server::handle_line(int fd, Client& c, const std::string& line)
 
 void Server::on_client(int fd, uint32_t events)
 {
+    if (fd == timer_fd_) {
+        uint64_t expirations = 0;
+        if (read(timer_fd_, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+            return;
+        refusals_.flush(mono_ms());
+        arm_timer();
+        return;
+    }
     auto it = clients_.find(fd);
     if (it == clients_.end())
         return;

@@ -4,6 +4,8 @@
 // make it grow without bound.
 #pragma once
 
+#include "admission.h"
+
 #include <nlohmann/json.hpp>
 
 #include <sys/types.h>
@@ -28,6 +30,17 @@ public:
     // Per user other than root and the daemon's own: one local user holding
     // idle connections cannot lock the others (and root) out.
     static constexpr std::size_t max_clients_per_user = 64;
+    // The kernel caps it at net.core.somaxconn (4096 by default): connections
+    // made while the loop is busy wait there instead of failing.
+    static constexpr int listen_backlog = 4096;
+    // Per user other than root and the daemon's own: new connections a
+    // second, after a burst (admission.h). Over it a connection is closed at
+    // once, before any other work (no user database lookup, no request).
+    static constexpr double connections_per_second = 50;
+    static constexpr double connection_burst = 200;
+    // Connections taken from the backlog per wake-up: all that wait, up to
+    // this, so a flood cannot keep the loop from its other work.
+    static constexpr int max_accepts_per_wakeup = 2 * listen_backlog;
 
     Server(int epoll_fd, Handler h) : ep_(epoll_fd), handler_(std::move(h)) {}
     ~Server();
@@ -40,7 +53,8 @@ public:
     void close_listener(); // and removes the socket file
 
     int listen_fd() const { return lfd_; }
-    bool owns(int fd) const { return clients_.count(fd) != 0; }
+    // A client's socket, or the timer that writes the refusal summaries.
+    bool owns(int fd) const { return clients_.count(fd) != 0 || (fd >= 0 && fd == timer_fd_); }
     void on_accept();
     void on_client(int fd, uint32_t events);
     // Sends an event line to every subscriber that wants it.
@@ -63,12 +77,22 @@ private:
     bool flush(int fd, Client& c);                          // false: dropped
     void drop(int fd, const std::string& why);
     bool allowed(uid_t uid, gid_t gid) const;
+    // Closes a connection not taken, and says why (in aggregate).
+    void refuse(int fd, uid_t uid, pid_t pid, const std::string& why);
+    // A warning about `uid`'s connections, through refusals_.
+    void warn(uid_t uid, const std::string& line, const std::string& reason);
+    void arm_timer();
 
     int ep_;
     Handler handler_;
     int lfd_ = -1;
     std::filesystem::path path_;
     std::map<int, Client> clients_;
+    std::map<uid_t, std::size_t> per_user_; // clients_ by uid
+    ConnectionBudget budget_{connections_per_second, connection_burst};
+    RefusalLog refusals_;
+    int timer_fd_ = -1;
+    int spare_fd_ = -1; // given up to accept (and close) a connection when out of descriptors
     std::set<uid_t> allow_uids_;
     std::set<gid_t> allow_gids_;
     bool restricted_ = false;

@@ -1,0 +1,136 @@
+// Trust in a SCEP CA's certificates (see scep_trust.h).
+#include "scep_trust.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include <cctype>
+
+namespace ukey::client {
+
+namespace {
+
+Error trust_error(const std::string& what)
+{
+    return Error{CKR_OK, what};
+}
+
+std::string fingerprint_of(X509* x)
+{
+    Bytes der = to_der(x);
+    Bytes md(EVP_MAX_MD_SIZE);
+    unsigned int n = 0;
+    EVP_Digest(der.data(), der.size(), md.data(), &n, EVP_sha256(), nullptr);
+    md.resize(n);
+    return to_hex(md);
+}
+
+// keyUsage allows `bits` (X509_get_key_usage gives all bits when the
+// certificate has no keyUsage extension, which RFC 5280 reads as "any").
+bool usage_allows(X509* x, uint32_t bits)
+{
+    return (X509_get_key_usage(x) & bits) == bits;
+}
+
+X509Ptr ref(X509* x)
+{
+    X509_up_ref(x);
+    return X509Ptr(x, X509_free);
+}
+
+} // namespace
+
+std::string chain_error(X509* x, X509* anchor)
+{
+    X509_STORE* store = X509_STORE_new();
+    X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+    std::string why = "out of memory";
+    // Only the anchor: no certificate the network sent may help build the
+    // chain. PARTIAL_CHAIN makes the anchor trusted even when it is an
+    // intermediate CA (without it OpenSSL would look for its root).
+    if (store && ctx && X509_STORE_add_cert(store, anchor) == 1 &&
+        X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN) == 1 &&
+        X509_STORE_CTX_init(ctx, store, x, nullptr) == 1) {
+        why = X509_verify_cert(ctx) == 1 ? "" : X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    return why;
+}
+
+Result<ScepTrust> scep_trust(const std::vector<X509Ptr>& certs, const std::string& fingerprint,
+                             const std::string& url)
+{
+    ScepTrust t;
+    std::string want;
+    for (char c : fingerprint)
+        if (c != ':' && c != ' ')
+            want += char(std::tolower(static_cast<unsigned char>(c)));
+    std::string seen;
+    for (const auto& x : certs) {
+        const std::string fp = fingerprint_of(x.get());
+        seen += (seen.empty() ? "" : ", ") + fp;
+        if (fp == want && !t.ca)
+            t.ca = ref(x.get());
+    }
+    if (!t.ca)
+        return trust_error("the CA at " + url + " presented a certificate with SHA-256 fingerprint " + seen +
+                           ", not the pinned " + want +
+                           ": nothing was sent to it; if the CA really changed its certificate, update the "
+                           "fingerprint in the config (or --ca-fingerprint)");
+
+    // Other CA certificates (the pinned CA's own issuers, a next CA
+    // certificate) are never used, so they need no check. Every other
+    // certificate is an RA candidate and must verify.
+    X509Ptr encrypt{nullptr, X509_free};
+    for (const auto& x : certs) {
+        if (x.get() == t.ca.get() || X509_cmp(x.get(), t.ca.get()) == 0 || X509_check_ca(x.get()) > 0)
+            continue;
+        if (std::string why = chain_error(x.get(), t.ca.get()); !why.empty())
+            return trust_error("the CA at " + url + " presented an RA certificate (" +
+                               name_text(X509_get_subject_name(x.get())) + ", SHA-256 " + fingerprint_of(x.get()) +
+                               ") that does not verify against the pinned CA: " + why +
+                               "; someone between here and the CA may be posing as its RA, so nothing was sent");
+        if (!encrypt && usage_allows(x.get(), KU_KEY_ENCIPHERMENT))
+            encrypt = ref(x.get());
+        if (usage_allows(x.get(), KU_DIGITAL_SIGNATURE))
+            t.signers.push_back(ref(x.get()));
+    }
+    t.signers.push_back(ref(t.ca.get()));
+    t.recipient = encrypt ? std::move(encrypt) : ref(t.ca.get());
+    return t;
+}
+
+Result<Bytes> verify_signed(PKCS7* p7, const std::vector<X509Ptr>& signers)
+{
+    STACK_OF(X509)* sk = sk_X509_new_null();
+    BIO* content = BIO_new(BIO_s_mem());
+    if (!sk || !content) {
+        sk_X509_free(sk);
+        BIO_free(content);
+        return trust_error("out of memory");
+    }
+    for (const auto& x : signers)
+        sk_X509_push(sk, x.get());
+    ERR_clear_error();
+    // NOINTERN: the signer is looked up in `signers` only, never among the
+    // certificates the message carries; NOVERIFY: those were verified
+    // already (scep_trust), so no chain is built here.
+    const int ok = PKCS7_verify(p7, sk, nullptr, nullptr, content, PKCS7_NOVERIFY | PKCS7_NOINTERN | PKCS7_BINARY);
+    sk_X509_free(sk);
+    Bytes out;
+    if (ok == 1) {
+        char* p = nullptr;
+        const long n = BIO_get_mem_data(content, &p);
+        if (n > 0)
+            out.assign(p, p + n);
+    }
+    BIO_free(content);
+    if (ok != 1)
+        return trust_error(openssl_errors());
+    return out;
+}
+
+} // namespace ukey::client
