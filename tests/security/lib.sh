@@ -81,12 +81,13 @@ sec_setup() {
     local base
     for base in "${TMPDIR:-/tmp}" /tmp "$SECURITY_BIN_DIR"; do
         [[ -d $base ]] || continue
+        "${AS_NOBODY[@]}" test -x "$base" || continue   # the other user must reach $T
         if ! findmnt -n -o OPTIONS -T "$base" | tr ',' '\n' | grep -qx nosuid; then
             T=$(mktemp -d "$base/ukey-$TEST_NAME.XXXXXX")
             break
         fi
     done
-    [[ -n ${T:-} ]] || fail "no folder without nosuid for the setuid programs (tried \$TMPDIR, /tmp, the build tree)"
+    [[ -n ${T:-} ]] || fail "no folder without nosuid that uid $NOBODY can enter (tried \$TMPDIR, /tmp, the build tree)"
     chmod 0755 "$T"
     trap sec_cleanup EXIT
     trap 'exit 130' INT TERM

@@ -96,3 +96,19 @@ run "${AS_NOBODY[@]}" env UKEY_CONF="$N/ukey.conf" "$P11PROBE" "$UKEY_MODULE"
 marker_present "$N/own.so" "the user's own (if unsafe) config"
 assert_contains "$OUT" "ukey: warning: the config file $N/ukey.conf is not safe: it is writable by group or others" "log"
 assert_contains "$OUT" "chmod go-w $N/ukey.conf" "log"
+
+step "the walk itself: loops, .., relative paths, folders"
+printf 'x\n' >"$R/good.conf"; chmod 0644 "$R/good.conf"
+mkdir -m 0755 "$R/sub"
+ln -s loop-b "$R/loop-a"; ln -s loop-a "$R/loop-b"
+run "$TRUSTPROBE" "$R/loop-a" "$R/sub/../good.conf" "$N/../root/good.conf" "$R" "$R/missing.conf"
+mapfile -t V < <(sed -n '4,$p' <<<"$OUT")
+[[ ${#V[@]} -eq 5 ]] || { show output "$OUT"; fail "trustprobe: expected 5 verdicts"; }
+assert_contains "${V[0]}" "error $R/loop-a" "a symlink loop"
+assert_contains "${V[0]}" "Too many levels of symbolic links" "a symlink loop"
+assert_contains "${V[1]}" "ok $R/good.conf" "a path with .."
+assert_contains "${V[2]}" "refusing the file $N/../root/good.conf ($R/good.conf): its folder $N is owned by uid $NOBODY" \
+    "a path through another user's folder"
+assert_contains "${V[3]}" "error $R is not a regular file" "a folder"
+assert_contains "${V[4]}" "error $R/missing.conf: No such file or directory" "a missing file"
+(cd "$R/sub" && run "$TRUSTPROBE" ../good.conf && assert_contains "$OUT" "ok $R/good.conf" "a relative path")

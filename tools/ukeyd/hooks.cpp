@@ -120,7 +120,7 @@ void Hooks::start(Job j)
 {
     // Checked at every run, not once at load: the file may change hands.
     // A hook writable by another user would run his code as ukeyd's user.
-    if (auto file = trusted_file(j.argv.at(0), "hook command"); !file && is_refusal(file.error())) {
+    if (auto file = trusted_file(j.argv.empty() ? "" : j.argv[0], "hook command"); !file && is_refusal(file.error())) {
         log::error("ukeyd: " + j.what + " not run: " + file.error().message);
         if (j.done)
             j.done(-1);
