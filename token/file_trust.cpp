@@ -97,7 +97,7 @@ std::string parent_of(const std::string& dir)
     return slash == 0 || slash == std::string::npos ? "/" : dir.substr(0, slash);
 }
 
-Error missing(const std::filesystem::path& path, const std::string& where, int err)
+Error lookup_error(const std::filesystem::path& path, const std::string& where, int err)
 {
     std::string m = path.string();
     if (where != path.string())
@@ -135,7 +135,7 @@ Result<std::filesystem::path> trusted_file(const std::filesystem::path& path, st
     if (start[0] != '/') {
         char cwd[PATH_MAX];
         if (!getcwd(cwd, sizeof cwd))
-            return missing(path, "the current folder", errno);
+            return lookup_error(path, "the current folder", errno);
         start = std::string(cwd) + "/" + start;
     }
     std::deque<std::string> todo;
@@ -145,10 +145,12 @@ Result<std::filesystem::path> trusted_file(const std::filesystem::path& path, st
     std::string cur = "/";
     struct stat st;
     if (lstat("/", &st) != 0)
-        return missing(path, "/", errno);
+        return lookup_error(path, "/", errno);
     bool shared = check_dir(cur, st, problem);
     int links = 0;
+    bool file = false; // the walk ended on a regular file, not on a folder ("x/..")
     while (!todo.empty()) {
+        file = false;
         const std::string name = todo.front();
         todo.pop_front();
         if (name == ".")
@@ -156,36 +158,36 @@ Result<std::filesystem::path> trusted_file(const std::filesystem::path& path, st
         if (name == "..") {
             cur = parent_of(cur);
             if (lstat(cur.c_str(), &st) != 0)
-                return missing(path, cur, errno);
+                return lookup_error(path, cur, errno);
             shared = check_dir(cur, st, problem);
             continue;
         }
         const std::string next = (cur == "/" ? "" : cur) + "/" + name;
         if (lstat(next.c_str(), &st) != 0)
-            return missing(path, next, errno);
+            return lookup_error(path, next, errno);
         if (shared && !trusted_uid(st.st_uid))
             problem.note(next + " is owned by " + who(st.st_uid) + " in " + cur + ", a folder everyone may write to",
                          "move it to a folder only root can change");
         if (S_ISLNK(st.st_mode)) {
             if (++links > max_links)
-                return missing(path, next, ELOOP);
+                return lookup_error(path, next, ELOOP);
             char target[PATH_MAX];
             ssize_t n = readlink(next.c_str(), target, sizeof target - 1);
             if (n < 0)
-                return missing(path, next, errno);
+                return lookup_error(path, next, errno);
             target[n] = '\0';
             split_into(todo, target);
             if (target[0] == '/') {
                 cur = "/";
                 if (lstat("/", &st) != 0)
-                    return missing(path, "/", errno);
+                    return lookup_error(path, "/", errno);
                 shared = check_dir(cur, st, problem);
             }
             continue;
         }
         if (!todo.empty()) {
             if (!S_ISDIR(st.st_mode))
-                return missing(path, next, ENOTDIR);
+                return lookup_error(path, next, ENOTDIR);
             cur = next;
             shared = check_dir(cur, st, problem);
             continue;
@@ -201,8 +203,9 @@ Result<std::filesystem::path> trusted_file(const std::filesystem::path& path, st
         if (st.st_mode & (S_IWGRP | S_IWOTH))
             problem.note("it is writable by group or others (mode " + mode_text(st.st_mode) + ")", fix);
         cur = next;
+        file = true;
     }
-    if (cur == "/")
+    if (!file)
         return Error{CKR_FUNCTION_FAILED, path.string() + " is not a regular file"};
     if (problem.what.empty())
         return std::filesystem::path(cur);

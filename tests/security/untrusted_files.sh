@@ -101,9 +101,10 @@ step "the walk itself: loops, .., relative paths, folders"
 printf 'x\n' >"$R/good.conf"; chmod 0644 "$R/good.conf"
 mkdir -m 0755 "$R/sub"
 ln -s loop-b "$R/loop-a"; ln -s loop-a "$R/loop-b"
-run "$TRUSTPROBE" "$R/loop-a" "$R/sub/../good.conf" "$N/../root/good.conf" "$R" "$R/missing.conf"
+run "$TRUSTPROBE" "$R/loop-a" "$R/sub/../good.conf" "$N/../root/good.conf" "$R" "$R/missing.conf" "$R/sub/.." \
+    "$R/good.conf/."
 mapfile -t V < <(sed -n '4,$p' <<<"$OUT")
-[[ ${#V[@]} -eq 5 ]] || { show output "$OUT"; fail "trustprobe: expected 5 verdicts"; }
+[[ ${#V[@]} -eq 7 ]] || { show output "$OUT"; fail "trustprobe: expected 7 verdicts"; }
 assert_contains "${V[0]}" "error $R/loop-a" "a symlink loop"
 assert_contains "${V[0]}" "Too many levels of symbolic links" "a symlink loop"
 assert_contains "${V[1]}" "ok $R/good.conf" "a path with .."
@@ -111,4 +112,6 @@ assert_contains "${V[2]}" "refusing the file $N/../root/good.conf ($R/good.conf)
     "a path through another user's folder"
 assert_contains "${V[3]}" "error $R is not a regular file" "a folder"
 assert_contains "${V[4]}" "error $R/missing.conf: No such file or directory" "a missing file"
+assert_contains "${V[5]}" "error $R/sub/.. is not a regular file" "a folder by .."
+assert_contains "${V[6]}" "error $R/good.conf/. (at $R/good.conf): Not a directory" "a file as a folder"
 (cd "$R/sub" && run "$TRUSTPROBE" ../good.conf && assert_contains "$OUT" "ok $R/good.conf" "a relative path")
