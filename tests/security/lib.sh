@@ -47,9 +47,6 @@ need_root() {
     need setpriv
 }
 
-# The sanitizer's leak check cannot ptrace a setuid process.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-
 # "${AS_NOBODY[@]}" CMD...: CMD as uid/gid 65534, no supplementary groups.
 AS_NOBODY=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups --)
 
