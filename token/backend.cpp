@@ -1,5 +1,6 @@
 #include "backend.h"
 
+#include "file_trust.h"
 #include "log.h"
 
 #include <dlfcn.h>
@@ -32,8 +33,16 @@ Backend::~Backend()
 Result<std::unique_ptr<Backend>> Backend::load(const BackendConfig& cfg, unsigned index)
 {
     const std::string who = "backend '" + cfg.name + "' (" + cfg.module + ")";
+    // Its code runs in our process: checked before dlopen runs a line of it
+    // (its constructors), and loaded by the path that was checked.
+    auto file = trusted_file(cfg.module, "backend module");
+    if (!file)
+        return Error{CKR_FUNCTION_FAILED, is_refusal(file.error())
+                                              ? who + ": " + file.error().message
+                                              : "cannot load " + who + ": " + file.error().message +
+                                                    "; check the module path in the config"};
     dlerror();
-    void* dl = dlopen(cfg.module.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void* dl = dlopen(file->c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         const char* why = dlerror();
         return Error{CKR_FUNCTION_FAILED, "cannot load " + who + ": " + (why ? why : "unknown reason") +

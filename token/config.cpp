@@ -1,6 +1,10 @@
 #include "config.h"
 
+#include "file_trust.h"
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -322,10 +326,17 @@ const RenewalCa* renewal_ca_for(const Config& cfg, const std::string& key_label,
 
 std::filesystem::path config_path()
 {
-    const char* env = std::getenv("UKEY_CONF");
+    // secure_getenv: NULL in a setuid/setgid program, whose caller must not
+    // choose its config (and so the code it runs).
+    const char* env = secure_getenv("UKEY_CONF");
     if (env && *env)
         return env;
-    return "/etc/ukey/ukey.conf";
+    return system_config_path;
+}
+
+std::filesystem::path system_module_dir()
+{
+    return UKEY_SYSTEM_MODULE_DIR;
 }
 
 Result<Config> parse_config(std::string_view text, const std::filesystem::path& source)
@@ -429,6 +440,14 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
             return config_error(source, ctx + ": the name '" + b.name + "' is used twice");
         if (b.module.empty())
             return config_error(source, ctx + " ('" + b.name + "'): module is missing");
+        // Never relative to the current folder (`cd somewhere && ukey list`
+        // would load somewhere's library): a bare name is looked up in the
+        // system's PKCS#11 module folder, as p11-kit does.
+        if (b.module.find('/') == std::string::npos)
+            b.module = (system_module_dir() / b.module).string();
+        else if (b.module[0] != '/')
+            return config_error(source, ctx + " ('" + b.name + "'): module must be an absolute path, or a bare file "
+                                              "name in " + system_module_dir().string() + ", not '" + b.module + "'");
         if (counter == "ukey")
             b.pin_counter = PinCounter::ukey;
         else if (counter == "token")
@@ -446,17 +465,34 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
     return cfg;
 }
 
-Result<Config> load_config(const std::filesystem::path& path)
+Result<std::string> read_config_text(const std::filesystem::path& path)
 {
-    std::ifstream in(path);
-    if (!in) {
+    // The config names the modules ukey loads: a file others can write is
+    // refused (or warned about), like sudoers.
+    auto file = trusted_file(path, "config file");
+    if (!file) {
+        if (is_refusal(file.error()))
+            return file.error();
         return Error{CKR_FUNCTION_FAILED,
-                     "cannot read the config file " + path.string() +
-                         ": create it (see docs/config.md) or point UKEY_CONF at one"};
+                     "cannot read the config file " + file.error().message +
+                         (privileged_process() ? " (UKEY_CONF is ignored in a setuid or setgid program)"
+                                               : ": create it (see docs/config.md) or point UKEY_CONF at one")};
     }
+    std::ifstream in(*file);
+    if (!in)
+        return Error{CKR_FUNCTION_FAILED, "cannot read the config file " + path.string() + ": " +
+                                              std::strerror(errno)};
     std::ostringstream text;
     text << in.rdbuf();
-    return parse_config(text.str(), path);
+    return text.str();
+}
+
+Result<Config> load_config(const std::filesystem::path& path)
+{
+    auto text = read_config_text(path);
+    if (!text)
+        return text.error();
+    return parse_config(*text, path);
 }
 
 } // namespace ukey

@@ -19,7 +19,9 @@ enum class PinCounter {
 
 struct BackendConfig {
     std::string name;   // stable name: part of every slot ID and Key identity
-    std::string module; // path of the backend PKCS#11 module
+    // Absolute path of the backend PKCS#11 module (a bare name in the config
+    // is resolved in system_module_dir()).
+    std::string module;
     PinCounter pin_counter = PinCounter::ukey;
     bool optional = false; // if true, a backend that fails to load is skipped, not fatal
 };
@@ -103,10 +105,17 @@ bool glob_match(std::string_view pattern, std::string_view text);
 // index in their low bits.
 inline constexpr std::size_t max_backends = 16;
 
-// $UKEY_CONF, else /etc/ukey/ukey.conf.
+inline constexpr const char* system_config_path = "/etc/ukey/ukey.conf";
+// $UKEY_CONF, else /etc/ukey/ukey.conf; always the latter in a setuid or
+// setgid program (secure_getenv).
 std::filesystem::path config_path();
+// Where bare module names are looked up: p11-kit's p11_module_path, e.g.
+// /usr/lib/x86_64-linux-gnu/pkcs11.
+std::filesystem::path system_module_dir();
 
 Result<Config> parse_config(std::string_view text, const std::filesystem::path& source);
+// The text of a config file, once trusted_file() accepts it (file_trust.h).
+Result<std::string> read_config_text(const std::filesystem::path& path);
 Result<Config> load_config(const std::filesystem::path& path);
 
 } // namespace ukey

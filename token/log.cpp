@@ -52,7 +52,9 @@ bool parse_level(std::string_view name, Level& out)
 void configure(const Settings& s)
 {
     Level level = s.level;
-    if (const char* env = std::getenv("UKEY_LOG_LEVEL"))
+    // Not in a setuid/setgid program (secure_getenv): its caller does not
+    // choose what it logs.
+    if (const char* env = secure_getenv("UKEY_LOG_LEVEL"))
         parse_level(env, level);
     g_level = static_cast<int>(level);
     g_stderr = s.to_stderr;

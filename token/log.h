@@ -15,7 +15,8 @@ struct Settings {
     bool to_syslog = true;
 };
 
-// Replaces the settings; UKEY_LOG_LEVEL in the environment overrides the level.
+// Replaces the settings; UKEY_LOG_LEVEL in the environment overrides the
+// level, except in a setuid or setgid program.
 void configure(const Settings& s);
 bool enabled(Level l);
 void write(Level l, std::string_view message);

@@ -62,7 +62,19 @@ module = "libsofthsm2.so"
     ASSERT_EQ(r->backends.size(), 2u);
     EXPECT_EQ(r->backends[0].pin_counter, PinCounter::token);
     EXPECT_TRUE(r->backends[0].optional);
-    EXPECT_EQ(r->backends[1].module, "libsofthsm2.so");
+    // A bare name is looked up in the system's PKCS#11 module folder, never
+    // the current folder.
+    EXPECT_EQ(r->backends[1].module, (ukey::system_module_dir() / "libsofthsm2.so").string());
+}
+
+TEST(Config, RelativeModulePathIsAnError)
+{
+    for (const char* m : {"lib/evil.so", "./evil.so", "../x/evil.so"})
+        EXPECT_NE(error_of(std::string("[[backend]]\nname = \"b\"\nmodule = \"") + m + "\"\n")
+                      .find("module must be an absolute path, or a bare file name in " +
+                            ukey::system_module_dir().string()),
+                  std::string::npos)
+            << m;
 }
 
 TEST(Config, ErrorsNameTheFileAndTheProblem)

@@ -2,6 +2,8 @@
 
 #include "messages.h"
 
+#include "file_trust.h"
+
 #include <cstdlib>
 #include <dlfcn.h>
 
@@ -13,7 +15,7 @@ namespace ukey::client {
 
 std::string default_module_path()
 {
-    const char* env = std::getenv("UKEY_MODULE");
+    const char* env = secure_getenv("UKEY_MODULE");
     return env && *env ? env : UKEY_DEFAULT_MODULE;
 }
 
@@ -24,8 +26,15 @@ Error ck_error(CK_RV rv, const std::string& doing)
 
 Result<std::unique_ptr<Module>> Module::load(const std::string& path)
 {
+    // The same check as for backends: the module's code runs in our process.
+    auto file = trusted_file(path, "ukey module");
+    if (!file)
+        return Error{CKR_FUNCTION_FAILED, is_refusal(file.error())
+                                              ? file.error().message
+                                              : "cannot load the ukey module " + file.error().message +
+                                                    " (is ukey installed? set UKEY_MODULE or --module)"};
     dlerror();
-    void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void* dl = dlopen(file->c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         const char* why = dlerror();
         return Error{CKR_FUNCTION_FAILED, "cannot load the ukey module " + path + ": " + (why ? why : "unknown") +

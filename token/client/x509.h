@@ -125,8 +125,9 @@ Result<X509ExtPtr> make_extension(X509_REQ* req, int nid, const std::string& val
 
 // The whole file ("-": standard input); the error says why not (rv CKR_OK).
 Result<Bytes> read_file(const std::string& path);
-// Writes `data` to `path` (replacing it, mode 0644: certificates and requests
-// are public); returns "" or why it failed.
+// Writes `data` to `path` (mode 0644 less the umask: certificates and
+// requests are public) through a new file renamed over it; a symbolic link
+// or a device at `path` is refused, never written through. "" or why not.
 std::string write_file(const std::string& path, std::span<const unsigned char> data);
 
 // --- text -----------------------------------------------------------------

@@ -67,7 +67,7 @@ std::string socket_path(const std::string& option)
         return option;
     const std::filesystem::path conf = config_path();
     std::error_code ec;
-    const bool explicit_conf = std::getenv("UKEY_CONF") && *std::getenv("UKEY_CONF");
+    const bool explicit_conf = secure_getenv("UKEY_CONF") && *secure_getenv("UKEY_CONF");
     if (!explicit_conf && !std::filesystem::exists(conf, ec))
         return DaemonConfig{}.socket.string();
     auto cfg = load_config(conf);

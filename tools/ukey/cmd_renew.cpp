@@ -74,7 +74,7 @@ int step_index(const std::string& step)
 // The crash switch of the tests (docs/renewal.md, "Testing").
 void crash_point(const std::string& step)
 {
-    const char* want = std::getenv("UKEY_TEST_CRASH_AFTER");
+    const char* want = secure_getenv("UKEY_TEST_CRASH_AFTER");
     if (want && (step == want || std::to_string(step_index(step) + 1) == want))
         raise(SIGKILL);
 }

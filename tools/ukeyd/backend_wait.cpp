@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "child.h"
+#include "file_trust.h"
 #include "log.h"
 
 #include <ukey/pkcs11.h>
@@ -27,7 +28,12 @@ int run_backend_wait(const std::string& module)
 {
     // Ends with the daemon, whatever happens to it.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    void* dl = dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
+    auto file = trusted_file(module, "backend module");
+    if (!file) {
+        std::fprintf(stderr, "ukeyd: %s\n", file.error().message.c_str());
+        return 2;
+    }
+    void* dl = dlopen(file->c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         std::fprintf(stderr, "ukeyd: cannot load %s: %s\n", module.c_str(), dlerror());
         return 2;

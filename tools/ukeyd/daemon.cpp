@@ -57,16 +57,6 @@ std::set<std::string> fingerprints(const json& key)
     return out;
 }
 
-std::optional<std::string> read_text(const std::filesystem::path& p)
-{
-    std::ifstream in(p);
-    if (!in)
-        return std::nullopt;
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 bool pin_locked(const json& key, const char* which)
 {
     return key.contains(which) && key[which].is_object() && key[which].value("locked", false);
@@ -145,7 +135,7 @@ bool Daemon::setup()
         return false;
     }
     apply(cfg_);
-    if (auto text = read_text(config_file_))
+    if (auto text = read_config_text(config_file_))
         snapshot_config(cfg_, *text);
     scanner_.request();
     return true;
@@ -169,7 +159,7 @@ std::filesystem::path Daemon::state_base(const Config& cfg) const
 {
     // Under systemd (StateDirectory=) the daemon's own state goes to
     // /var/lib/ukey; otherwise next to the PIN counters.
-    const char* sd = std::getenv("STATE_DIRECTORY");
+    const char* sd = secure_getenv("STATE_DIRECTORY");
     return sd && *sd == '/' ? std::filesystem::path(sd) : cfg.state_dir;
 }
 
@@ -212,9 +202,9 @@ void Daemon::stop_pcsc()
 void Daemon::reload()
 {
     sd_notify("RELOADING=1");
-    auto text = read_text(config_file_);
-    auto c = text ? parse_config(*text, config_file_)
-                  : Result<Config>(Error{CKR_FUNCTION_FAILED, "cannot read " + config_file_.string()});
+    // Checked again (file_trust.h): the file may have changed hands.
+    auto text = read_config_text(config_file_);
+    auto c = text ? parse_config(*text, config_file_) : Result<Config>(text.error());
     if (!c) {
         log::error("ukeyd: the config was not reloaded, the old one stays in force: " + c.error().message);
         sd_notify("READY=1");
@@ -560,13 +550,13 @@ void Daemon::start_renewal(const json& key, const json& cert, std::vector<std::s
     const std::string id = key.value("id", "");
     renewing_.insert(id);
     std::vector<std::string> env{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
-    const char* conf = std::getenv("UKEY_CONF");
+    const char* conf = secure_getenv("UKEY_CONF");
     env.push_back("UKEY_CONF=" + (conf && *conf ? std::string(conf) : config_file_.string()));
     // What the module and the tests need to reach the same Keys as the
     // scanner does; never a PIN (the renewal reads its PIN file itself).
     for (const char* name : {"UKEY_MODULE", "SOFTHSM2_CONF", "UKEY_LOG_LEVEL", "UKEY_TEST_CRASH_AFTER", "ASAN_OPTIONS",
                              "LSAN_OPTIONS", "UBSAN_OPTIONS", "LD_PRELOAD", "HOME"})
-        if (const char* v = std::getenv(name))
+        if (const char* v = secure_getenv(name))
             env.push_back(std::string(name) + "=" + v);
     const std::string what = std::string(kind) + " of " + describe(key);
     json ev = make_event("renewal", now_ms());

@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "child.h"
+#include "file_trust.h"
 #include "log.h"
 
 #include <algorithm>
@@ -117,6 +118,14 @@ void Hooks::run(std::vector<std::string> argv, std::vector<std::string> env, dou
 
 void Hooks::start(Job j)
 {
+    // Checked at every run, not once at load: the file may change hands.
+    // A hook writable by another user would run his code as ukeyd's user.
+    if (auto file = trusted_file(j.argv.empty() ? "" : j.argv[0], "hook command"); !file && is_refusal(file.error())) {
+        log::error("ukeyd: " + j.what + " not run: " + file.error().message);
+        if (j.done)
+            j.done(-1);
+        return;
+    }
     Spawned sp = spawn(j.argv, &j.env, false, true);
     const pid_t pid = sp.pid;
     if (pid < 0) {

@@ -6,6 +6,7 @@
 #include "scan.h"
 
 #include "config.h"
+#include "file_trust.h"
 #include "log.h"
 #include "module.h"
 
@@ -47,6 +48,10 @@ int main(int argc, char** argv)
             std::cout << "ukeyd " UKEY_VERSION "\n";
             return 0;
         }
+        // ukeyd runs hooks, backends and `ukey renew` for every user's Keys,
+        // usually as root: a config, module or hook another user could
+        // have written is refused, whatever user ukeyd runs as.
+        ukey::refuse_untrusted_files();
         // The scanner child and the module it loads read the same file.
         if (!config.empty())
             setenv("UKEY_CONF", config.c_str(), 1);

@@ -12,7 +12,7 @@ namespace ukey::daemon {
 
 void sd_notify(const std::string& state)
 {
-    const char* path = std::getenv("NOTIFY_SOCKET");
+    const char* path = secure_getenv("NOTIFY_SOCKET");
     if (!path || (path[0] != '/' && path[0] != '@') || std::strlen(path) >= sizeof(sockaddr_un::sun_path))
         return;
     sockaddr_un a{};

@@ -110,7 +110,7 @@ std::string down_message(LONG rv) {
 
 std::string socket_path() {
     // Same rule as libpcsclite, so that we watch the socket it will use.
-    const char* e = std::getenv("PCSCLITE_CSOCK_NAME");
+    const char* e = secure_getenv("PCSCLITE_CSOCK_NAME");
     return e && *e ? e : "/run/pcscd/pcscd.comm";
 }
 
