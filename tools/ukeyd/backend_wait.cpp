@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "child.h"
 #include "log.h"
+#include "escape.h"
 
 #include <ukey/pkcs11.h>
 
@@ -29,7 +30,7 @@ int run_backend_wait(const std::string& module)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     void* dl = dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
-        std::fprintf(stderr, "ukeyd: cannot load %s: %s\n", module.c_str(), dlerror());
+        std::fprintf(stderr, "ukeyd: %s\n", escape::printable("cannot load " + module + ": " + dlerror()).c_str());
         return 2;
     }
     auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(dl, "C_GetFunctionList"));
@@ -52,7 +53,7 @@ int run_backend_wait(const std::string& module)
         // NO_EVENT from a blocking call means the module does not block.
         if (rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_NO_EVENT)
             return backend_wait_unsupported;
-        std::fprintf(stderr, "ukeyd: C_WaitForSlotEvent of %s failed: 0x%lx\n", module.c_str(),
+        std::fprintf(stderr, "ukeyd: C_WaitForSlotEvent of %s failed: 0x%lx\n", escape::printable(module).c_str(),
                      static_cast<unsigned long>(rv));
         return 2;
     }
