@@ -191,7 +191,7 @@ pin_file_case --so-pin-file pin unlock "$SERIAL" --new-pin-fd 3
 pin_file_case --so-pin-file init "$SERIAL" --label x --yes --pin-fd 3
 pin_file_case --pin-file cert write "$SERIAL" --file "$T/hostile.pem"
 pin_file_case --pin-file key generate "$SERIAL" --type ec-p256
-for bad in "--pin-fd 8675309x" "--pin-fd=8675309x" "--pin-file=" "--pin 8675309"; do
+for bad in "--pin-fd 8675309" "--pin-fd 8675309x" "--pin-fd=8675309x" "--pin-file=" "--pin 8675309" "--pin=8675309"; do
     # shellcheck disable=SC2086
     uk pin verify "$SERIAL" $bad
     ((RC != 0)) || fail "ukey pin verify $bad succeeded"

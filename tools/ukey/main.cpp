@@ -126,12 +126,12 @@ int main(int argc, char** argv)
         if (e.get_exit_code() == 0)
             return app.exit(e);
         const std::string msg = e.what();
-        std::string shown = scrub(msg, argc, argv, app);
+        std::string told = scrub(msg, argc, argv, app);
         if (std::string cmd = unknown_command(argc, argv, app); !cmd.empty() && cmd.size() <= 32)
-            shown = "unknown command '" + cmd + "'"; // a command name, never a PIN's place
-        say(shown);
+            told = "unknown command '" + cmd + "'"; // a command name, never a PIN's place
+        say(told);
         std::cerr << "(run `ukey --help` or `ukey COMMAND --help`)\n";
-        if (shown.find("...") != std::string::npos)
+        if (told.find("...") != std::string::npos)
             std::cerr << "(words were hidden: PINs are never given on the command line; use --pin-fd, --pin-file "
                          "or the prompt)\n";
         return usage;
