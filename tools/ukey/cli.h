@@ -1,10 +1,10 @@
 // What every ukey command shares: options, output, failures.
 #pragma once
 
+#include "escape.h"
 #include "exit_codes.h"
 #include "module.h"
 #include "secret.h"
-#include "escape.h"
 #include "x509.h"
 
 #include <CLI/CLI.hpp>
