@@ -136,7 +136,7 @@ ok pin verify alice --pin-file "$T/new.pin"
 # A PIN file others can read works, with a warning.
 chmod 644 "$T/new.pin"
 ok pin verify alice --pin-file "$T/new.pin"
-assert_contains "$ERR" "ukey: warning: $T/new.pin is readable by other users; keep PIN files private (chmod 600)" \
+assert_contains "$ERR" "ukey: warning: the user PIN file given with --pin-file is readable by other users; keep PIN files private (chmod 600)" \
     "PIN file 0644"
 
 step "pin change: wrong old PIN and the quality rules"
@@ -201,7 +201,8 @@ jerror 12 "empty PIN"
 assert_eq "$ERR" "ukey: the user PIN is empty" "empty PIN"
 uk pin verify alice --pin-file "$T/no-such-file"
 expect_rc 12 "missing PIN file"
-assert_contains "$ERR" "cannot read the user PIN file $T/no-such-file: No such file or directory" "missing PIN file"
+assert_contains "$ERR" "cannot read the user PIN file given with --pin-file: No such file or directory" "missing PIN file"
+assert_not_contains "$ERR" "no-such-file" "missing PIN file: its name is not echoed (it might be a PIN)"
 uk pin verify alice --pin-fd 3 3< <(head -c 300 /dev/zero | tr '\0' 'x')
 expect_rc 12 "a 300-byte PIN"
 assert_contains "$ERR" "longer than 256 bytes" "a 300-byte PIN"

@@ -24,7 +24,7 @@ void run(Context& ctx, InitArgs& a)
     client::KeyInfo k = select_key(ctx, a.spec, true);
     if (k.initialized() && !a.yes) {
         const std::string what = "Key '" + k.label() + "' (serial " + k.serial() + ")";
-        switch (ask("Initialising " + what + " deletes every key and certificate on it. Continue?")) {
+        switch (ask({"Initialising " + what + " deletes every key and certificate on it. Continue?"})) {
         case Answer::yes:
             break;
         case Answer::no:
@@ -80,7 +80,7 @@ void run(Context& ctx, InitArgs& a)
         if (other.initialized() && other.serial() == after.serial() && other.backend_name() == after.backend_name())
             after = other;
     ctx.print({{"initialized", true}, {"key", key_json(after)}}, [&] {
-        std::cout << "Key '" << after.label() << "' is initialised (serial " << after.serial() << ").\n";
+        std::cout << "Key '" << shown(after.label()) << "' is initialised (serial " << shown(after.serial()) << ").\n";
         if (a.transport)
             std::cout << "Its PIN is a transport PIN: the user must change it at first use (`ukey pin change`).\n";
     });
