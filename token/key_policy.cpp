@@ -83,6 +83,11 @@ Error untrusted(const std::string& why)
 
 } // namespace
 
+std::string key_name(const KeyId& key)
+{
+    return "(" + key.backend + ", serial " + key.serial + ")";
+}
+
 std::string format_key_policy(const KeyPolicy& p)
 {
     char buf[max_record];

@@ -36,6 +36,8 @@ struct KeyPolicy {
 inline constexpr const char* key_policy_application = "ukey-policy";
 
 std::string format_key_policy(const KeyPolicy& p);
+// "(backend, serial S)": a Key in log lines.
+std::string key_name(const KeyId& key);
 std::optional<KeyPolicy> parse_key_policy(const std::string& text);
 
 // What the Key in backend_slot carries: nothing, one policy, or an error:
