@@ -348,16 +348,24 @@ CK_RV Proxy::set_user_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_U
     if (!policy)
         log::error(policy.error().message);
     std::optional<KeyPolicy> next;
+    bool marked = !transport; // the must-change mark is where it must be
     if (transport || (policy && *policy && (*policy)->user_must_change)) {
         PinCounts now = pins_->defaults();
         if (auto c = pins_->read(*r.key))
             now = *c;
         KeyPolicy p = policy && *policy ? **policy : KeyPolicy{now.user_max, now.so_max, false};
         p.user_must_change = transport;
-        if (CK_RV w = write_key_policy(*r.backend, r.backend_slot, p); w != CKR_OK)
-            log::error("Key " + key_name(*r.key) + ": cannot write the PIN policy on the Key (" + rv_name(w) + ")");
-        else
+        if (CK_RV w = write_key_policy(*r.backend, r.backend_slot, p); w == CKR_OK) {
             next = p;
+            marked = true;
+        } else if (w == CKR_FUNCTION_NOT_SUPPORTED) {
+            // A token that keeps no objects: the mark can only be local.
+            log::warning("Key " + key_name(*r.key) + " keeps no objects: its transport-PIN mark holds for this "
+                         "account only");
+            marked = true;
+        } else {
+            log::error("Key " + key_name(*r.key) + ": cannot write the PIN policy on the Key (" + rv_name(w) + ")");
+        }
         forget_policy(*r.key);
     }
     auto done = pins_->update(
@@ -373,7 +381,7 @@ CK_RV Proxy::set_user_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_U
     if (!done)
         log::error(done.error().message);
     // The PIN is set; what is lost is a transport PIN's must-change mark.
-    if (transport && (!done || !next))
+    if (transport && (!done || !marked))
         return CKR_FUNCTION_FAILED;
     return CKR_OK;
 }
@@ -504,14 +512,20 @@ CK_RV Proxy::SetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_
     const KeyPolicy p{static_cast<unsigned>(userMaxTries), static_cast<unsigned>(soMaxTries),
                       *policy ? (*policy)->user_must_change : local->user_must_change};
     forget_policy(*r.key);
-    if (CK_RV w = write_key_policy(*r.backend, r.backend_slot, p); w != CKR_OK) {
+    const CK_RV w = write_key_policy(*r.backend, r.backend_slot, p);
+    if (w == CKR_FUNCTION_NOT_SUPPORTED) {
+        log::warning("Key " + key_name(*r.key) + " keeps no objects: its PIN limits hold for this account only");
+    } else if (w != CKR_OK) {
         log::error("Key " + key_name(*r.key) + ": cannot write the PIN policy on the Key (" + rv_name(w) + ")");
         return w == CKR_PIN_LOCKED ? w : CKR_FUNCTION_FAILED;
     }
     auto done = pins_->update(
         *r.key,
         [&](PinCounts& c) {
-            apply_key_policy(c, p, key_name(*r.key));
+            if (w == CKR_OK)
+                apply_key_policy(c, p, key_name(*r.key));
+            c.user_max = p.user_max;
+            c.so_max = p.so_max;
             c.user_left = c.user_max;
             c.so_left = c.so_max;
             return true;

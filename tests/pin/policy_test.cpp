@@ -276,3 +276,22 @@ TEST(KeyPolicy, AlteredAroundUkeyFailsClosed)
 }
 
 } // namespace
+
+namespace {
+
+// A token that keeps no objects (the fake card) cannot carry the policy: the
+// limits and the mark then hold for this account only, with a warning.
+TEST(KeyPolicy, TokenWithoutObjectsKeepsItLocally)
+{
+    SpyKey k({}, SpyTarget::fakecard);
+    k.start();
+    CK_SESSION_HANDLE so = k.open();
+    ASSERT_RV(CKR_OK, try_login(k.fl(), so, CKU_SO, k.so_pin()));
+    StderrCapture cap;
+    EXPECT_RV(CKR_OK, k.v()->C_UkeySetPinLimits(so, 3, 4));
+    const std::string err = cap.stop();
+    EXPECT_NE(std::string::npos, err.find("keeps no objects: its PIN limits hold for this account only")) << err;
+    EXPECT_EQ("user 3/3, so 4/4, flags 0x1", describe(k.status()));
+}
+
+} // namespace
