@@ -59,9 +59,19 @@ void run(Context& ctx, InitArgs& a)
 
     auto s = must(client::Session::open(ctx.module(), k.slot, true));
     check(s->login(CKU_SO, so), "logging in as SO after initialising");
-    if (a.tries || a.so_tries) {
-        check(ctx.module().vendor()->C_UkeySetPinLimits(s->handle(), a.tries ? a.tries : 6, a.so_tries ? a.so_tries : 6),
-              "setting the PIN try limits");
+    if (const auto* v = ctx.module().vendor()) {
+        // The limits are written on the Key even when not given, so that
+        // ukey on any account or machine applies this issuer's limits, not
+        // its own defaults (docs/pin-policy.md).
+        UKEY_PIN_STATUS st{};
+        const bool counted = v->C_UkeyGetPinStatus(k.slot, &st) == CKR_OK && (st.flags & UKEY_PIN_COUNTED_BY_UKEY);
+        if (counted || a.tries || a.so_tries) {
+            auto limit = [](unsigned given, CK_ULONG now) -> CK_ULONG {
+                return given ? given : (now >= 1 && now <= 15 ? now : 6);
+            };
+            check(v->C_UkeySetPinLimits(s->handle(), limit(a.tries, st.userMaxTries), limit(a.so_tries, st.soMaxTries)),
+                  "setting the PIN try limits");
+        }
     }
     if (a.transport) {
         if (!ctx.module().vendor())
