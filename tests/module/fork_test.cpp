@@ -255,7 +255,7 @@ TEST_P(Fork, ForkWhileOtherThreadsAreInsideTheModule)
 {
     ASSERT_NO_FATAL_FAILURE(parent_ready());
     std::atomic<bool> stop{false};
-    std::atomic<int> errors{0}, signatures{0};
+    std::atomic<int> errors{0}, signatures{0}, ready{0};
     std::vector<std::thread> threads;
     // The signing threads make PKCS#11 calls only. sign() would hash EC input
     // with OpenSSL in the thread itself, outside the module: a fork at that
@@ -272,6 +272,7 @@ TEST_P(Fork, ForkWhileOtherThreadsAreInsideTheModule)
                 const std::vector<uint8_t>& input = k.kind == KeyKind::EcP256 ? digest : kData;
                 CK_MECHANISM mech{sign_mechanism(k.kind), nullptr, 0};
                 std::vector<uint8_t> sig(512);
+                ++ready;
                 while (!stop) {
                     CK_ULONG len = sig.size();
                     if (fl()->C_SignInit(s, &mech, k.priv) != CKR_OK ||
@@ -285,6 +286,14 @@ TEST_P(Fork, ForkWhileOtherThreadsAreInsideTheModule)
                 ++errors;
             }
         });
+    // No fork until every thread has made its allocations (session, buffer)
+    // and only makes PKCS#11 calls: a thread of the application inside
+    // malloc at fork() is the application's hazard, as above. glibc's malloc
+    // survives it, GCC 12's ASan allocator does not (it has no fork
+    // handler): the child then hung in malloc on the size-class lock the
+    // starting thread held — the old intermittent failure, always "fork 0".
+    while (ready + errors < 4)
+        std::this_thread::sleep_for(1ms);
     std::vector<ChildResult> results;
     for (int i = 0; i < 8; ++i) {
         while (signatures < 5 * (i + 1))
