@@ -228,8 +228,12 @@ CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
     const bool known_type = userType == CKU_USER || userType == CKU_SO || userType == CKU_CONTEXT_SPECIFIC;
-    if (!counts_pins(*r.backend) || !known_type || !r.key)
+    if (!counts_pins(*r.backend) || !r.key)
         return r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
+    // A vendor's user type may check a PIN ukey has no count for: passed on,
+    // it would be an uncounted guess, even with the Key locked.
+    if (!known_type)
+        return CKR_USER_TYPE_INVALID;
     if (userType == CKU_USER && pin_expired(r))
         return CKR_USER_ALREADY_LOGGED_IN;
 

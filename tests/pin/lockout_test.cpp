@@ -278,6 +278,25 @@ TEST(Lockout, SetPinWhileLockedNeverReachesTheToken)
     EXPECT_RV(CKR_OK, try_login(k.fl(), s, CKU_USER, SpyKey::kUser));
 }
 
+// User types PKCS#11 does not define (vendor ones, which some Keys' modules
+// check a PIN for) cannot be counted: while ukey counts, they never reach
+// the token, locked or not (else: an uncounted PIN oracle).
+TEST(Lockout, UnknownUserTypesNeverReachTheToken)
+{
+    SpyKey k;
+    k.start();
+    CK_SESSION_HANDLE s = k.open();
+    for (CK_USER_TYPE t : {CK_USER_TYPE(3), CK_USER_TYPE(0x80000001UL), CK_USER_TYPE(~0UL)}) {
+        EXPECT_RV(CKR_USER_TYPE_INVALID, try_login(k.fl(), s, t, SpyKey::kUser));
+        EXPECT_EQ(0, spy_logins(k.spy_log(), t)) << "a PIN of user type " << t << " reached the token";
+    }
+    for (int i = 0; i < 6; ++i)
+        EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong"));
+    EXPECT_RV(CKR_USER_TYPE_INVALID, try_login(k.fl(), s, CK_USER_TYPE(0x80000001UL), SpyKey::kUser));
+    EXPECT_EQ(0, spy_logins(k.spy_log(), CK_USER_TYPE(0x80000001UL)));
+    EXPECT_COUNTS(k, 0, 6, 6, 6);
+}
+
 // An EC key pair whose private key needs CKU_CONTEXT_SPECIFIC for each use.
 CK_OBJECT_HANDLE always_authenticate_key(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s)
 {
