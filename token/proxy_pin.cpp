@@ -133,6 +133,7 @@ Proxy::Verdict Proxy::verdict(CK_RV rv)
     case CKR_SESSION_CLOSED:
     case CKR_SESSION_READ_ONLY:
     case CKR_SESSION_READ_ONLY_EXISTS:
+    case CKR_SESSION_EXISTS: // C_InitToken with a session open
     case CKR_PIN_LEN_RANGE:
     case CKR_ARGUMENTS_BAD:
     case CKR_OPERATION_NOT_INITIALIZED:

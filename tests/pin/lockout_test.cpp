@@ -142,6 +142,19 @@ TEST(Lockout, WrongSoPinInInitTokenCostsAnSoTry)
     EXPECT_EQ(CKS_RW_PUBLIC_SESSION, session_state(k.fl(), k.open())); // the Key is untouched
 }
 
+// With a session open the token refuses C_InitToken before it looks at the
+// SO PIN (CKR_SESSION_EXISTS): no SO try is lost, even with the right one.
+TEST(Lockout, InitTokenWithASessionOpenCostsNoTry)
+{
+    SpyKey k;
+    k.start();
+    CK_SESSION_HANDLE s = k.open();
+    for (const char* pin : {"wrong-so-pin", SpyKey::kSo})
+        EXPECT_RV(CKR_SESSION_EXISTS, init_token(k.fl(), k.slot(), pin, "reinit"));
+    EXPECT_COUNTS(k, 6, 6, 6, 6);
+    EXPECT_EQ(CKS_RW_PUBLIC_SESSION, session_state(k.fl(), s)); // the Key is untouched
+}
+
 TEST(Lockout, InitTokenAloneLocksTheSoPin)
 {
     SpyKey k;
