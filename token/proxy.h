@@ -225,6 +225,7 @@ private:
     void set_pin_expired(const SessionRoute& r, bool expired);
     void forget_login_if_last(const SessionRoute& r);
     CK_RV session_user(const SessionRoute& r, PinUser& who) const;
+    CK_RV check_transport_pin(const SessionRoute& r, CK_UTF8CHAR_PTR pin, CK_ULONG len);
     CK_RV set_user_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, bool transport);
     // The slot for an application slot ID, refreshing the list once if the
     // ID is unknown. CKR_SLOT_ID_INVALID, or CKR_TOKEN_NOT_PRESENT for a Key

@@ -133,6 +133,7 @@ Proxy::Verdict Proxy::verdict(CK_RV rv)
     case CKR_SESSION_CLOSED:
     case CKR_SESSION_READ_ONLY:
     case CKR_SESSION_READ_ONLY_EXISTS:
+    case CKR_SESSION_EXISTS: // C_InitToken with a session open
     case CKR_PIN_LEN_RANGE:
     case CKR_ARGUMENTS_BAD:
     case CKR_OPERATION_NOT_INITIALIZED:
@@ -228,8 +229,12 @@ CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
     const bool known_type = userType == CKU_USER || userType == CKU_SO || userType == CKU_CONTEXT_SPECIFIC;
-    if (!counts_pins(*r.backend) || !known_type || !r.key)
+    if (!counts_pins(*r.backend) || !r.key)
         return r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
+    // A vendor's user type may check a PIN ukey has no count for: passed on,
+    // it would be an uncounted guess, even with the Key locked.
+    if (!known_type)
+        return CKR_USER_TYPE_INVALID;
     if (userType == CKU_USER && pin_expired(r))
         return CKR_USER_ALREADY_LOGGED_IN;
 
@@ -237,15 +242,43 @@ CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     // an odd answer from the token cannot charge the try to another record.
     const PinUser who = userType == CKU_SO ? PinUser::so : PinUser::user;
     PinCounts counts;
+    // reserve_try has filled `counts` (the Key's must-change mark included)
+    // by the time the token is asked.
+    const auto held_back = [&] { return userType == CKU_USER && counts.user_must_change; };
     CK_RV rv = attempt(r, who, counts, [&] {
+        if (held_back())
+            return check_transport_pin(r, pPin, ulPinLen);
         return r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
     });
-    if (rv == CKR_OK && userType == CKU_USER && counts.user_must_change) {
-        // Only C_SetPIN may follow: the token is logged out again, and calls
-        // that need a login answer CKR_PIN_EXPIRED until the PIN is changed.
-        r.backend->call(&CK_FUNCTION_LIST::C_Logout, r.handle);
+    // Only C_SetPIN may follow: calls that need a login answer
+    // CKR_PIN_EXPIRED until the PIN is changed.
+    if (rv == CKR_OK && held_back())
         set_pin_expired(r, true);
-    }
+    return rv;
+}
+
+CK_RV Proxy::check_transport_pin(const SessionRoute& r, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+    // A PIN that must be changed is checked without logging the token in:
+    // a login, even one undone at once, is the whole application's, and
+    // its other sessions (threads) could use it meanwhile. C_SetPIN of the
+    // PIN to itself, in a public R/W session of ukey's own, checks it and
+    // changes nothing.
+    CK_SESSION_HANDLE own = CK_INVALID_HANDLE;
+    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_OpenSession, r.backend_slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION),
+                               CK_VOID_PTR(nullptr), CK_NOTIFY(nullptr), &own);
+    if (rv == CKR_SESSION_READ_WRITE_SO_EXISTS)
+        return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+    if (rv != CKR_OK)
+        return rv;
+    CK_SESSION_INFO si{};
+    rv = r.backend->call(&CK_FUNCTION_LIST::C_GetSessionInfo, own, &si);
+    // Logged in already (another session): what C_Login would answer.
+    if (rv == CKR_OK && si.state != CKS_RW_PUBLIC_SESSION)
+        rv = si.state == CKS_RW_SO_FUNCTIONS ? CKR_USER_ANOTHER_ALREADY_LOGGED_IN : CKR_USER_ALREADY_LOGGED_IN;
+    else if (rv == CKR_OK)
+        rv = r.backend->call(&CK_FUNCTION_LIST::C_SetPIN, own, pin, len, pin, len);
+    r.backend->call(&CK_FUNCTION_LIST::C_CloseSession, own);
     return rv;
 }
 

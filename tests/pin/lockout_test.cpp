@@ -142,6 +142,19 @@ TEST(Lockout, WrongSoPinInInitTokenCostsAnSoTry)
     EXPECT_EQ(CKS_RW_PUBLIC_SESSION, session_state(k.fl(), k.open())); // the Key is untouched
 }
 
+// With a session open the token refuses C_InitToken before it looks at the
+// SO PIN (CKR_SESSION_EXISTS): no SO try is lost, even with the right one.
+TEST(Lockout, InitTokenWithASessionOpenCostsNoTry)
+{
+    SpyKey k;
+    k.start();
+    CK_SESSION_HANDLE s = k.open();
+    for (const char* pin : {"wrong-so-pin", SpyKey::kSo})
+        EXPECT_RV(CKR_SESSION_EXISTS, init_token(k.fl(), k.slot(), pin, "reinit"));
+    EXPECT_COUNTS(k, 6, 6, 6, 6);
+    EXPECT_EQ(CKS_RW_PUBLIC_SESSION, session_state(k.fl(), s)); // the Key is untouched
+}
+
 TEST(Lockout, InitTokenAloneLocksTheSoPin)
 {
     SpyKey k;
@@ -276,6 +289,25 @@ TEST(Lockout, SetPinWhileLockedNeverReachesTheToken)
     ASSERT_RV(CKR_OK, k.v()->C_UkeySetPinLimits(s, 6, 6));
     ASSERT_RV(CKR_OK, k.fl()->C_Logout(s));
     EXPECT_RV(CKR_OK, try_login(k.fl(), s, CKU_USER, SpyKey::kUser));
+}
+
+// User types PKCS#11 does not define (vendor ones, which some Keys' modules
+// check a PIN for) cannot be counted: while ukey counts, they never reach
+// the token, locked or not (else: an uncounted PIN oracle).
+TEST(Lockout, UnknownUserTypesNeverReachTheToken)
+{
+    SpyKey k;
+    k.start();
+    CK_SESSION_HANDLE s = k.open();
+    for (CK_USER_TYPE t : {CK_USER_TYPE(3), CK_USER_TYPE(0x80000001UL), CK_USER_TYPE(~0UL)}) {
+        EXPECT_RV(CKR_USER_TYPE_INVALID, try_login(k.fl(), s, t, SpyKey::kUser));
+        EXPECT_EQ(0, spy_logins(k.spy_log(), t)) << "a PIN of user type " << t << " reached the token";
+    }
+    for (int i = 0; i < 6; ++i)
+        EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong"));
+    EXPECT_RV(CKR_USER_TYPE_INVALID, try_login(k.fl(), s, CK_USER_TYPE(0x80000001UL), SpyKey::kUser));
+    EXPECT_EQ(0, spy_logins(k.spy_log(), CK_USER_TYPE(0x80000001UL)));
+    EXPECT_COUNTS(k, 0, 6, 6, 6);
 }
 
 // An EC key pair whose private key needs CKU_CONTEXT_SPECIFIC for each use.

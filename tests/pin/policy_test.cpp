@@ -193,6 +193,33 @@ TEST(KeyPolicy, HiddenFromApplicationsAndNotTheirsToChange)
     EXPECT_RV(CKR_ACTION_PROHIBITED, k.fl()->C_CopyObject(s, policy, nullptr, 0, &copy));
     EXPECT_EQ("user 4/4, so 4/4, flags 0x1", describe(k.status()));
 
+    // Variants: a copy of ours renamed, the attribute given twice, a name
+    // in another case (an ordinary object, not ukey's), searches naming it
+    // next to something else.
+    CK_OBJECT_HANDLE other = 0;
+    EXPECT_RV(CKR_ATTRIBUTE_VALUE_INVALID, k.fl()->C_CopyObject(s, mine, &rename, 1, &other));
+    {
+        CK_OBJECT_CLASS cls = CKO_DATA;
+        CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+        char x[] = "x";
+        CK_ATTRIBUTE twice[] = {{CKA_CLASS, &cls, sizeof cls},
+                                {CKA_TOKEN, &yes, sizeof yes},
+                                {CKA_PRIVATE, &no, sizeof no},
+                                {CKA_APPLICATION, x, 1},
+                                {CKA_APPLICATION, app, sizeof app - 1}};
+        EXPECT_RV(CKR_ATTRIBUTE_VALUE_INVALID, k.fl()->C_CreateObject(s, twice, 5, &other));
+        CK_ATTRIBUTE set_twice[] = {{CKA_LABEL, x, 1}, {CKA_APPLICATION, app, sizeof app - 1}};
+        EXPECT_RV(CKR_ATTRIBUTE_VALUE_INVALID, k.fl()->C_SetAttributeValue(s, mine, set_twice, 2));
+        EXPECT_TRUE(find_objects(k.fl(), s, {{CKA_APPLICATION, x, 1}, {CKA_APPLICATION, app, sizeof app - 1}}).empty());
+        EXPECT_TRUE(find_objects(k.fl(), s, {{CKA_CLASS, &cls, sizeof cls}, {CKA_APPLICATION, app, sizeof app - 1},
+                                             {CKA_CLASS, &cls, sizeof cls}})
+                        .empty());
+    }
+    CK_OBJECT_HANDLE upper = 0;
+    EXPECT_RV(CKR_OK, create_data(k.fl(), s, false, "UKEY-POLICY", &upper));
+    EXPECT_EQ("user 4/4, so 4/4, flags 0x1", describe(k.status()));
+    EXPECT_RV(CKR_OK, k.fl()->C_DestroyObject(s, upper));
+
     // Ordinary objects behave as before.
     EXPECT_RV(CKR_OK, k.fl()->C_DestroyObject(s, mine));
     EXPECT_TRUE(find_objects(k.fl(), s, {{CKA_CLASS, &data, sizeof data}}).empty());

@@ -11,6 +11,9 @@
 //     and cost no try.
 #include "pin_common.h"
 
+#include <atomic>
+#include <thread>
+
 using namespace pintest;
 using namespace ukeytest;
 using namespace std::chrono_literals;
@@ -138,6 +141,52 @@ TEST(Transport, LoginWorksButNothingElseUntilThePinIsChanged)
     EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, kTransport));
     ASSERT_RV(CKR_OK, try_login(k.fl(), s, CKU_USER, kGood));
     EXPECT_TRUE(signs_and_verifies(k.fl(), s, "transport-key"));
+}
+
+// A login is the whole application's: one undone at once would still let
+// its other sessions (threads) work as the user meanwhile. A PIN that must
+// be changed is checked without logging the token in at all.
+TEST(Transport, HeldBackLoginNeverLogsTheTokenIn)
+{
+    SpyKey k;
+    k.start();
+    ASSERT_RV(CKR_OK, set_transport(k, kTransport));
+    const int before = k.user_logins();
+    CK_SESSION_HANDLE s = k.open(), other = k.open();
+    EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong-pin-4821"));
+    EXPECT_EQ(5UL, k.status().userTriesLeft);
+    ASSERT_RV(CKR_OK, try_login(k.fl(), s, CKU_USER, kTransport));
+    EXPECT_EQ(6UL, k.status().userTriesLeft);
+    EXPECT_EQ(before, k.user_logins()) << "the token was logged in with a PIN that must be changed";
+    EXPECT_RV(CKR_PIN_EXPIRED, create_private_data(k.fl(), other));
+    ASSERT_RV(CKR_OK, k.fl()->C_Logout(s));
+
+    // One thread logs in and out with the transport PIN, another tries to
+    // use the login meanwhile (before the fix: thousands of times a second).
+    std::atomic<bool> stop{false};
+    std::atomic<int> used{0};
+    std::thread user([&] {
+        while (!stop)
+            if (create_private_data(k.fl(), other) == CKR_OK)
+                ++used;
+    });
+    for (int i = 0; i < 200; ++i) {
+        const CK_RV in = try_login(k.fl(), s, CKU_USER, kTransport), out = k.fl()->C_Logout(s);
+        if (in != CKR_OK || out != CKR_OK) {
+            ADD_FAILURE() << "round " << i << ": C_Login " << rv_name(in) << ", C_Logout " << rv_name(out);
+            break;
+        }
+    }
+    stop = true;
+    user.join();
+    EXPECT_EQ(0, used.load()) << "another session worked as the user on the transport PIN";
+    EXPECT_EQ(before, k.user_logins());
+
+    // Changing the PIN completes the held-back login, with the new PIN.
+    ASSERT_RV(CKR_OK, try_login(k.fl(), s, CKU_USER, kTransport));
+    ASSERT_RV(CKR_OK, set_pin(k.fl(), s, kTransport, kGood));
+    EXPECT_EQ(before + 1, k.user_logins());
+    EXPECT_RV(CKR_OK, create_private_data(k.fl(), other));
 }
 
 TEST(Transport, LogoutAndClosingTheLastSessionEndTheHeldBackLogin)

@@ -76,6 +76,31 @@ module_conf "$R/root-link.conf" "$R/state" "$R/link.so"
 probe "$R/root-link.conf"
 marker_present "$R/evil.so" "root's symlink to root's module"
 
+step "names another user chose (a link's target) reach refusals escaped"
+# His folder, named with an OSC 52 sequence (which writes the clipboard),
+# reached through his link: the refusal quotes it, as \x1b..., in the
+# module's log line and in the line ukeyd's backend waiter writes itself.
+H=$'osc\e]52;c;ZXZpbA==\a'
+mkdir -m 0777 "$N/$H"; chown "$NOBODY" "$N/$H"
+install -m 0755 "$EVIL" "$N/$H/evil.so"
+ln -s "$N/$H" "$R/hostile"
+module_conf "$R/hostile.conf" "$R/state" "$R/hostile/evil.so"
+probe "$R/hostile.conf"
+marker_absent "$N/$H/evil.so" "a module through a link to another user's folder"
+assert_contains "$OUT" "refusing the backend module $R/hostile/evil.so ($N/osc\x1b]52;c;ZXZpbA==\x07/evil.so)" \
+    "the module's log line"
+SAID=$OUT
+if [[ -n ${UKEYD:-} ]]; then
+    run "$UKEYD" --wait-backend "$R/hostile/evil.so"
+    marker_absent "$N/$H/evil.so" "ukeyd's backend waiter"
+    assert_contains "$OUT" "ukeyd: refusing the backend module $R/hostile/evil.so ($N/osc\x1b]52;c;ZXZpbA==\x07/evil.so)" \
+        "ukeyd's backend waiter"
+    SAID+=$'\n'$OUT
+fi
+if LC_ALL=C grep -qaP '[\x00-\x09\x0b-\x1f\x7f]' <<<"$SAID"; then
+    show output "$SAID"; fail "a control character of another user's folder name reached the log"
+fi
+
 step "a sticky shared folder (like /tmp): root's file is fine, another user's file in it is not"
 S=$T/shared
 mkdir -m 1777 "$S"

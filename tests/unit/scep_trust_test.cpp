@@ -238,3 +238,45 @@ TEST_F(ScepTrustTest, AnswersVerifyOnlyWithTrustedSigners)
     EXPECT_FALSE(verify_signed(by_fake, t->signers));
     PKCS7_free(by_fake);
 }
+
+TEST_F(ScepTrustTest, ACaCertificatePosingAsRaIsNeverUsed)
+{
+    // The forged "RA" says CA:TRUE (and may sign certificates): taken for
+    // another CA certificate, it is skipped, so it neither receives the
+    // request nor signs answers.
+    PKeyPtr attacker = new_key();
+    Made forged = make("ignored", ca, true, "critical,keyCertSign,digitalSignature,keyEncipherment", -60, 86400,
+                       attacker.get(), X509_get_subject_name(ca->cert.get()));
+    auto t = scep_trust(bundle({&forged, ca}), fp(ca->cert.get()), "http://ca");
+    ASSERT_TRUE(t) << t.error().message;
+    EXPECT_EQ(X509_cmp(t->recipient.get(), ca->cert.get()), 0);
+    EXPECT_FALSE(among(t->signers, forged.cert.get()));
+    PKCS7* by_forged = signed_by(forged.cert.get(), forged.key.get(), "cert rep");
+    EXPECT_FALSE(verify_signed(by_forged, t->signers));
+    PKCS7_free(by_forged);
+}
+
+TEST_F(ScepTrustTest, AnRaBelowAnIntermediateOfThePinnedCaIsRefused)
+{
+    // Only the pinned CA issues RAs: an intermediate it certified, sent along
+    // by the network, does not help build a chain.
+    Made sub = make("Sub CA", ca, true, "critical,keyCertSign");
+    Made ra = make("Sub RA", &sub, false, "critical,digitalSignature,keyEncipherment");
+    auto t = scep_trust(bundle({ca, &sub, &ra}), fp(ca->cert.get()), "http://ca");
+    ASSERT_FALSE(t);
+    EXPECT_NE(t.error().message.find("does not verify against the pinned CA"), std::string::npos)
+        << t.error().message;
+}
+
+TEST_F(ScepTrustTest, AProperRaCarriedOnlyInTheAnswerDoesNotSign)
+{
+    // Issued by the pinned CA, fit to sign, but not among GetCACert's
+    // certificates: an answer it signs (and carries) is refused.
+    Made listed = make("Listed RA", ca, false, "critical,keyEncipherment");
+    Made other = make("Other RA", ca, false, "critical,digitalSignature");
+    auto t = scep_trust(bundle({ca, &listed}), fp(ca->cert.get()), "http://ca");
+    ASSERT_TRUE(t) << t.error().message;
+    PKCS7* by_other = signed_by(other.cert.get(), other.key.get(), "cert rep");
+    EXPECT_FALSE(verify_signed(by_other, t->signers));
+    PKCS7_free(by_other);
+}

@@ -31,7 +31,9 @@ int run_backend_wait(const std::string& module)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     auto file = trusted_file(module, "backend module");
     if (!file) {
-        std::fprintf(stderr, "ukeyd: %s\n", file.error().message.c_str());
+        // Names along the path come from symbolic links, possibly another
+        // user's: escaped like every line ukeyd writes.
+        std::fprintf(stderr, "ukeyd: %s\n", escape::printable(file.error().message).c_str());
         return 2;
     }
     void* dl = dlopen(file->c_str(), RTLD_NOW | RTLD_LOCAL);
