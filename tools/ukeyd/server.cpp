@@ -249,8 +249,9 @@ void Server::on_accept()
             refuse(fd, cred.uid, cred.pid, "it already has " + std::to_string(max_clients_per_user) + " connections");
             continue;
         }
-        if (clients_.size() >= max_clients) {
-            refuse(fd, cred.uid, cred.pid, "already " + std::to_string(max_clients) + " clients");
+        const bool privileged = cred.uid == 0 || cred.uid == geteuid();
+        if (clients_.size() >= (privileged ? max_clients : max_clients - reserved_for_root)) {
+            refuse(fd, cred.uid, cred.pid, "already " + std::to_string(clients_.size()) + " clients");
             continue;
         }
         epoll_event ev{};

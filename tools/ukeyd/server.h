@@ -27,6 +27,9 @@ public:
     static constexpr std::size_t max_line = 64 * 1024;
     static constexpr std::size_t max_output = 1024 * 1024;
     static constexpr std::size_t max_clients = 1024;
+    // Of those, the last ones only for root and the daemon's own user: 16
+    // users holding 64 connections each cannot keep root's `ukey status` out.
+    static constexpr std::size_t reserved_for_root = 32;
     // Per user other than root and the daemon's own: one local user holding
     // idle connections cannot lock the others (and root) out.
     static constexpr std::size_t max_clients_per_user = 64;
