@@ -1,6 +1,7 @@
-// A private scratch folder per fuzz process (0700 under /tmp), removed at
-// exit, and writing one run's input to a file in it: for readers that only
-// take a path.
+// A private scratch folder per fuzz process (0700, in /dev/shm if there is
+// one: rewriting a file on ext4 flushes it at each close, which cut runs to
+// a few hundred a second), removed at exit; and writing one run's input to a
+// file in it, for readers that only take a path.
 #pragma once
 
 #include <fcntl.h>
@@ -17,8 +18,9 @@ namespace ukey::fuzz {
 inline const std::filesystem::path& scratch_dir()
 {
     static const std::filesystem::path* d = [] {
-        char tmpl[] = "/tmp/ukey-fuzz-XXXXXX";
-        if (!mkdtemp(tmpl))
+        char shm[] = "/dev/shm/ukey-fuzz-XXXXXX", tmp[] = "/tmp/ukey-fuzz-XXXXXX";
+        const char* tmpl = mkdtemp(shm);
+        if (!tmpl && !(tmpl = mkdtemp(tmp)))
             std::abort();
         auto* p = new std::filesystem::path(tmpl);
         std::atexit([] {
