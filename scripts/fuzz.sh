@@ -57,8 +57,10 @@ for t in "${targets[@]}"; do
         echo "fuzz.sh: fuzz-$t failed (exit $rc); see $log and $art/" >&2
         grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -n 5 >&2
     else
-        # Keep what adds coverage to the committed corpus.
-        nice -n 19 "$bin" -merge=1 "$seeds" "$work" >>"$log" 2>&1 || echo "fuzz.sh: merge of $t failed" >&2
+        # Keep what adds coverage to the committed corpus: new edges only
+        # (-use_counters=0: not every new hit count), so it stays small.
+        nice -n 19 "$bin" -merge=1 -use_counters=0 "$seeds" "$work" >>"$log" 2>&1 ||
+            echo "fuzz.sh: merge of $t failed" >&2
     fi
     summary+=("$(printf '%-14s %s execs=%-10s cov=%-6s ft=%-6s corpus=%s' "$t" "$([[ $rc == 0 ]] && echo ok || echo FAIL)" \
         "${execs:-?}" "${cov:-?}" "${ft:-?}" "$(find "$seeds" -type f | wc -l)")")
