@@ -41,6 +41,8 @@ Result<std::unique_ptr<Backend>> Backend::load(const BackendConfig& cfg, unsigne
                                               ? who + ": " + file.error().message
                                               : "cannot load " + who + ": " + file.error().message +
                                                     "; check the module path in the config"};
+    for (const auto& name : scrub_backend_environment())
+        log::info("privileged process: " + name + " removed from the environment before loading backends");
     dlerror();
     void* dl = dlopen(file->c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!dl) {

@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -110,6 +111,22 @@ Error lookup_error(const std::filesystem::path& path, const std::string& where, 
 bool privileged_process()
 {
     return getauxval(AT_SECURE) != 0;
+}
+
+std::vector<std::string> scrub_backend_environment()
+{
+    std::vector<std::string> removed;
+    if (!privileged_process())
+        return removed;
+    // Known variables of the backends ukey documents (docs/security.md).
+    static const char* const names[] = {"SOFTHSM2_CONF", "SOFTHSM_CONF",  "OPENSC_CONF",
+                                        "OPENSC_DRIVER", "PCSCLITE_CSOCK_NAME", "PCSCLITE_DEBUG"};
+    for (const char* n : names)
+        if (std::getenv(n)) { // only existence matters here; its value is never used
+            unsetenv(n);
+            removed.emplace_back(n);
+        }
+    return removed;
 }
 
 bool untrusted_files_refused()

@@ -7,7 +7,9 @@
 #include "result.h"
 
 #include <filesystem>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace ukey {
 
@@ -16,6 +18,14 @@ namespace ukey {
 // environment is the caller's, hence hostile: ukey reads every variable with
 // secure_getenv, which answers NULL here.
 bool privileged_process();
+
+// In a privileged process, removes the variables by which backends decide
+// what they load or whom they talk to (SoftHSM2's SOFTHSM2_CONF, OpenSC's
+// OPENSC_CONF, which can name card-driver modules, pcsc-lite's socket):
+// they read them with getenv, so the caller's values would reach code
+// running with the program's privilege. Called before the first backend is
+// loaded; a no-op elsewhere. Returns the names it removed.
+std::vector<std::string> scrub_backend_environment();
 
 // Whether an untrusted file is refused (true) or only warned about: refused
 // in a privileged process, as root (ukeyd, sshd running pam_p11) and after

@@ -57,6 +57,14 @@ bool SessionTable::find(CK_SESSION_HANDLE h, SessionRoute& out) const
     return true;
 }
 
+void SessionTable::set_hide_policy(CK_SESSION_HANDLE h, bool hide)
+{
+    Shard& s = shard(h);
+    std::unique_lock<RwLock> g(s.lock);
+    if (auto it = s.map.find(h); it != s.map.end())
+        it->second.route.hide_policy = hide;
+}
+
 bool SessionTable::erase(CK_SESSION_HANDLE h)
 {
     Shard& s = shard(h);

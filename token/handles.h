@@ -65,6 +65,7 @@ struct SessionRoute {
     CK_SLOT_ID backend_slot = 0;
     unsigned tag = 0;            // ObjectHandles tag of (backend, backend slot)
     const KeyId* key = nullptr;  // the Key, fixed when the session opened; nullptr if uninitialised
+    bool hide_policy = false;    // the running search may meet the Key's policy object (key_policy.h)
 };
 
 // Calls from the application's Notify callback, translated, when it gave one.
@@ -84,6 +85,8 @@ public:
     CK_SESSION_HANDLE reserve() { return next_.fetch_add(1, std::memory_order_relaxed); }
     void insert(CK_SESSION_HANDLE h, const SessionRoute& r, std::unique_ptr<NotifyRelay> relay);
     bool find(CK_SESSION_HANDLE h, SessionRoute& out) const;
+    // Whether C_FindObjects on this session must skip the policy object.
+    void set_hide_policy(CK_SESSION_HANDLE h, bool hide);
     bool erase(CK_SESSION_HANDLE h);
     // Removes and returns every session on one backend slot.
     std::vector<SessionRoute> erase_slot(const Backend* b, CK_SLOT_ID backend_slot);

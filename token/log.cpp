@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "escape.h"
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -70,19 +72,22 @@ void write(Level l, std::string_view message)
 {
     if (!enabled(l))
         return;
+    // Messages carry labels, serials, certificate names, paths: text from
+    // Keys and files. Escaped here, once for every caller, so that none can
+    // move a terminal's cursor, write its clipboard or forge a log line.
+    const std::string safe = escape::printable(message);
     if (g_stderr) {
         // One write(2) per line so lines from several threads never interleave.
         std::string line = "ukey: ";
         line += label(l);
         line += ": ";
-        line += message;
+        line += safe;
         line += '\n';
         ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
         (void)ignored;
     }
     if (g_syslog) {
-        syslog(LOG_USER | syslog_priority(l), "ukey: %.*s", static_cast<int>(message.size()),
-               message.data());
+        syslog(LOG_USER | syslog_priority(l), "ukey: %.*s", static_cast<int>(safe.size()), safe.data());
     }
 }
 

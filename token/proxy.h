@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "config.h"
 #include "handles.h"
+#include "key_policy.h"
 #include "pin_store.h"
 #include "slot_events.h"
 #include "slot_table.h"
@@ -202,13 +203,24 @@ private:
     enum class Verdict { right, wrong, unjudged };
     bool counts_pins(const Backend& b) const { return b.pin_counter() == PinCounter::ukey && pins_; }
     CK_RV key_of(const Backend& b, CK_SLOT_ID backend_slot, KeyId& key, CK_TOKEN_INFO& info) const;
-    // Takes one try, durably, before a PIN goes to the token.
-    CK_RV reserve_try(const KeyId& key, PinUser who, PinCounts& after);
+    // The policy the Key carries (key_policy.h): `fresh` reads the Key,
+    // else the copy cached per Key is used when there is one.
+    Result<std::optional<KeyPolicy>> key_policy(const Backend& b, CK_SLOT_ID backend_slot, const KeyId& key,
+                                                bool fresh) const;
+    void remember_policy(const KeyId& key, const std::optional<KeyPolicy>& p) const;
+    void forget_policy(const KeyId& key) const;
+    // Logs a warning unless this Proxy already logged the same one.
+    void warn_once(const std::string& message) const;
+    // The counts as enforced: the local record under the Key's policy.
+    Result<PinCounts> pin_counts(const Backend& b, CK_SLOT_ID backend_slot, const KeyId& key, bool fresh) const;
+    // Takes one try, durably, before a PIN goes to the token; with a policy,
+    // the local record first takes the Key's limits and mark.
+    CK_RV reserve_try(const KeyId& key, PinUser who, PinCounts& after, const std::optional<KeyPolicy>* policy);
     void settle_try(const KeyId& key, PinUser who, Verdict v);
     template <class Ask>
-    CK_RV attempt(const KeyId& key, PinUser who, PinCounts& counts, Ask&& ask_token);
+    CK_RV attempt(const SessionRoute& r, PinUser who, PinCounts& counts, Ask&& ask_token);
     static Verdict verdict(CK_RV rv);
-    void show_pin_state(const Backend& b, CK_TOKEN_INFO& info) const;
+    void show_pin_state(const Backend& b, CK_SLOT_ID backend_slot, CK_TOKEN_INFO& info) const;
     bool pin_expired(const SessionRoute& r) const;
     void set_pin_expired(const SessionRoute& r, bool expired);
     void forget_login_if_last(const SessionRoute& r);
@@ -249,6 +261,9 @@ private:
     std::map<std::string, std::unique_ptr<KeyId>> keys_;
 
     std::unique_ptr<PinStore> pins_;
+    mutable RwLock policies_lock_;
+    mutable std::map<std::string, std::optional<KeyPolicy>> policies_; // by Key identity
+    mutable std::set<std::string> warned_; // warn_once(), under policies_lock_
     mutable RwLock expired_lock_;
     std::set<std::pair<const Backend*, CK_SLOT_ID>> expired_; // logged in with a PIN to be changed
     std::atomic<bool> any_expired_{false};

@@ -1,5 +1,12 @@
 // Objects: create, copy, destroy, attributes, search.
+//
+// The Key's PIN policy object (key_policy.h) is ukey's: applications do not
+// find it, and cannot make, change, copy or destroy it.
 #include "proxy.h"
+
+#include "key_policy.h"
+
+#include <algorithm>
 
 namespace ukey {
 
@@ -18,6 +25,8 @@ CK_RV Proxy::CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate
     if (!phObject || (!pTemplate && ulCount))
         return CKR_ARGUMENTS_BAD;
     return on_session(hSession, [&](const SessionRoute& r) {
+        if (names_key_policy(pTemplate, ulCount))
+            return CKR_ATTRIBUTE_VALUE_INVALID; // CKA_APPLICATION "ukey-policy" is ukey's own
         CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CreateObject, r.handle, pTemplate, ulCount, phObject);
         if (rv == CKR_OK)
             *phObject = objects_.to_app(r.tag, *phObject);
@@ -31,6 +40,10 @@ CK_RV Proxy::CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK
     if (!phNewObject || (!pTemplate && ulCount))
         return CKR_ARGUMENTS_BAD;
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+        if (names_key_policy(pTemplate, ulCount))
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        if (is_key_policy(*r.backend, r.handle, h))
+            return CKR_ACTION_PROHIBITED; // a second policy object would make the Key untrusted
         CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CopyObject, r.handle, h, pTemplate, ulCount, phNewObject);
         if (rv == CKR_OK)
             *phNewObject = objects_.to_app(r.tag, *phNewObject);
@@ -41,6 +54,8 @@ CK_RV Proxy::CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK
 CK_RV Proxy::DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+        if (is_key_policy(*r.backend, r.handle, h))
+            return CKR_ACTION_PROHIBITED;
         return r.backend->call(&CK_FUNCTION_LIST::C_DestroyObject, r.handle, h);
     });
 }
@@ -70,6 +85,10 @@ CK_RV Proxy::SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObj
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+        if (is_key_policy(*r.backend, r.handle, h))
+            return CKR_ACTION_PROHIBITED;
+        if (names_key_policy(pTemplate, ulCount))
+            return CKR_ATTRIBUTE_VALUE_INVALID;
         return r.backend->call(&CK_FUNCTION_LIST::C_SetAttributeValue, r.handle, h, pTemplate, ulCount);
     });
 }
@@ -78,7 +97,13 @@ CK_RV Proxy::FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempl
 {
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
-    return forward(hSession, &CK_FUNCTION_LIST::C_FindObjectsInit, pTemplate, ulCount);
+    return on_session(hSession, [&](const SessionRoute& r) {
+        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_FindObjectsInit, r.handle, pTemplate, ulCount);
+        // Searches for certificates and keys (the usual ones) need no check.
+        if (rv == CKR_OK)
+            sessions_.set_hide_policy(hSession, may_find_key_policy(pTemplate, ulCount));
+        return rv;
+    });
 }
 
 CK_RV Proxy::FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
@@ -87,16 +112,33 @@ CK_RV Proxy::FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObje
     if (!phObject || !pulObjectCount)
         return CKR_ARGUMENTS_BAD;
     return on_session(hSession, [&](const SessionRoute& r) {
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_FindObjects, r.handle, phObject, ulMaxObjectCount,
-                                   pulObjectCount);
-        if (rv == CKR_OK) {
-            // A backend that claims more than it was allowed to write is lying;
-            // never let that run past the application's array.
-            if (*pulObjectCount > ulMaxObjectCount)
-                *pulObjectCount = ulMaxObjectCount;
-            objects_.to_app(r.tag, phObject, *pulObjectCount);
+        CK_ULONG filled = 0;
+        for (;;) {
+            CK_ULONG got = 0;
+            CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_FindObjects, r.handle, phObject + filled,
+                                       ulMaxObjectCount - filled, &got);
+            if (rv != CKR_OK)
+                return rv;
+            // A backend that claims more than it was allowed to write is
+            // lying; never let that run past the application's array.
+            got = std::min(got, ulMaxObjectCount - filled);
+            const CK_ULONG asked = ulMaxObjectCount - filled;
+            CK_ULONG kept = got;
+            if (r.hide_policy) {
+                CK_OBJECT_HANDLE* batch = phObject + filled;
+                kept = 0;
+                for (CK_ULONG i = 0; i < got; ++i)
+                    if (!is_key_policy(*r.backend, r.handle, batch[i]))
+                        batch[kept++] = batch[i];
+            }
+            filled += kept;
+            // Only a skipped policy object leaves room the backend might fill.
+            if (kept == got || got == 0 || filled == ulMaxObjectCount || got < asked)
+                break;
         }
-        return rv;
+        objects_.to_app(r.tag, phObject, filled);
+        *pulObjectCount = filled;
+        return CKR_OK;
     });
 }
 

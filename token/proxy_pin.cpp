@@ -6,12 +6,14 @@
 // process in between never yields a free try.
 #include "proxy.h"
 
+#include "key_policy.h"
 #include "log.h"
 #include "pin_rules.h"
 #include "slot_id.h"
 #include "slot_table.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -47,12 +49,37 @@ CK_RV Proxy::key_of(const Backend& b, CK_SLOT_ID backend_slot, KeyId& key, CK_TO
     return CKR_OK;
 }
 
-CK_RV Proxy::reserve_try(const KeyId& key, PinUser who, PinCounts& after)
+namespace {
+std::string rv_name(CK_RV rv)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "CK_RV 0x%lx", static_cast<unsigned long>(rv));
+    return buf;
+}
+
+// A state that cannot be used refuses the PIN: locked if the state is
+// damaged, else "failed" (no state folder, an attempt that is stuck), with
+// the reason in the log.
+CK_RV refuse(const Error& e)
+{
+    log::error(e.message);
+    return e.rv == CKR_PIN_LOCKED ? CKR_PIN_LOCKED : CKR_FUNCTION_FAILED;
+}
+} // namespace
+
+CK_RV Proxy::reserve_try(const KeyId& key, PinUser who, PinCounts& after, const std::optional<KeyPolicy>* policy)
 {
     bool locked = false;
+    std::optional<Error> untrusted;
     auto r = pins_->update(
         key,
         [&](PinCounts& c) {
+            if (policy) {
+                if (auto ok = apply_key_policy(c, *policy, key_name(key)); !ok) {
+                    untrusted = ok.error();
+                    return false;
+                }
+            }
             unsigned& left = who == PinUser::so ? c.so_left : c.user_left;
             if (left == 0) {
                 locked = true;
@@ -62,11 +89,11 @@ CK_RV Proxy::reserve_try(const KeyId& key, PinUser who, PinCounts& after)
             return true;
         },
         true);
-    if (!r) {
-        // Fail closed: a try we cannot record is a try we do not allow.
-        log::error(r.error().message);
-        return r.error().rv == CKR_PIN_LOCKED ? CKR_PIN_LOCKED : CKR_DEVICE_ERROR;
-    }
+    // Fail closed: a try we cannot record is a try we do not allow.
+    if (!r)
+        return refuse(r.error());
+    if (untrusted)
+        return refuse(*untrusted);
     if (locked)
         return CKR_PIN_LOCKED;
     after = *r;
@@ -120,29 +147,36 @@ Proxy::Verdict Proxy::verdict(CK_RV rv)
 
 // One PIN attempt on a Key: the attempt lock, a try taken before the PIN
 // goes to the token, the token's answer, the try settled.
+// One PIN attempt on a Key: its policy read, the attempt lock, a try taken
+// before the PIN goes to the token, the token's answer, the try settled.
 template <class Ask>
-CK_RV Proxy::attempt(const KeyId& key, PinUser who, PinCounts& counts, Ask&& ask_token)
+CK_RV Proxy::attempt(const SessionRoute& r, PinUser who, PinCounts& counts, Ask&& ask_token)
 {
+    // Read before the lock: it is a few backend calls, and other processes'
+    // attempts need not wait for them.
+    auto policy = key_policy(*r.backend, r.backend_slot, *r.key, true);
+    if (!policy) {
+        log::error(policy.error().message);
+        return policy.error().rv;
+    }
     // No fork() while the attempt lock is held: a child that kept a copy of
     // its descriptor would keep the Key's logins locked until it exits.
     ForkGuard no_fork_meanwhile;
-    auto lock = pins_->lock_attempts(key);
-    if (!lock) {
-        log::error(lock.error().message);
-        return lock.error().rv == CKR_PIN_LOCKED ? CKR_PIN_LOCKED : CKR_DEVICE_ERROR;
-    }
-    if (CK_RV rv = reserve_try(key, who, counts); rv != CKR_OK)
+    auto lock = pins_->lock_attempts(*r.key);
+    if (!lock)
+        return refuse(lock.error());
+    if (CK_RV rv = reserve_try(*r.key, who, counts, &*policy); rv != CKR_OK)
         return rv;
     CK_RV rv = ask_token();
-    settle_try(key, who, verdict(rv));
+    settle_try(*r.key, who, verdict(rv));
     return rv;
 }
 
-void Proxy::show_pin_state(const Backend& b, CK_TOKEN_INFO& info) const
+void Proxy::show_pin_state(const Backend& b, CK_SLOT_ID backend_slot, CK_TOKEN_INFO& info) const
 {
     if (!counts_pins(b) || !(info.flags & CKF_TOKEN_INITIALIZED))
         return;
-    apply_pin_flags(info, pins_->read(key_id(b.name(), info)));
+    apply_pin_flags(info, pin_counts(b, backend_slot, key_id(b.name(), info), false));
 }
 
 bool Proxy::pin_expired(const SessionRoute& r) const
@@ -203,7 +237,7 @@ CK_RV Proxy::Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     // an odd answer from the token cannot charge the try to another record.
     const PinUser who = userType == CKU_SO ? PinUser::so : PinUser::user;
     PinCounts counts;
-    CK_RV rv = attempt(*r.key, who, counts, [&] {
+    CK_RV rv = attempt(r, who, counts, [&] {
         return r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, userType, pPin, ulPinLen);
     });
     if (rv == CKR_OK && userType == CKU_USER && counts.user_must_change) {
@@ -249,18 +283,27 @@ CK_RV Proxy::SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULON
     if (CK_RV rv = session_user(r, who); rv != CKR_OK)
         return rv;
     PinCounts counts;
-    CK_RV rv = attempt(*r.key, who, counts, [&] {
+    CK_RV rv = attempt(r, who, counts, [&] {
         return r.backend->call(&CK_FUNCTION_LIST::C_SetPIN, r.handle, pOldPin, ulOldLen, pNewPin, ulNewLen);
     });
     if (rv == CKR_OK && who == PinUser::user && counts.user_must_change) {
-        auto done = pins_->update(*r.key, [](PinCounts& c) { c.user_must_change = false; return true; }, true);
-        if (!done)
-            log::error(done.error().message);
         if (pin_expired(r)) {
             // The login that was held back can now take effect.
             r.backend->call(&CK_FUNCTION_LIST::C_Login, r.handle, CK_USER_TYPE(CKU_USER), pNewPin, ulNewLen);
             set_pin_expired(r, false);
         }
+        if (counts.policy_on_key) {
+            // The mark travels with the Key: cleared there, for every account.
+            const KeyPolicy p{counts.user_max, counts.so_max, false};
+            if (CK_RV w = write_key_policy(*r.backend, r.backend_slot, p); w != CKR_OK)
+                log::error("Key " + key_name(*r.key) + ": the PIN was changed, but the Key's must-change mark " +
+                           "could not be cleared (" + rv_name(w) + "): it will ask for a new PIN again");
+            else
+                remember_policy(*r.key, p);
+        }
+        auto done = pins_->update(*r.key, [](PinCounts& c) { c.user_must_change = false; return true; }, true);
+        if (!done)
+            log::error(done.error().message);
     }
     return rv;
 }
@@ -299,20 +342,47 @@ CK_RV Proxy::set_user_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_U
     CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_InitPIN, r.handle, pPin, ulPinLen);
     if (rv != CKR_OK || !counted)
         return rv;
+    // The must-change mark goes on the Key (set for a transport PIN, cleared
+    // by an unlock), so that every account and machine enforces it.
+    auto policy = key_policy(*r.backend, r.backend_slot, *r.key, true);
+    if (!policy)
+        log::error(policy.error().message);
+    std::optional<KeyPolicy> next;
+    bool marked = !transport; // the must-change mark is where it must be
+    if (transport || (policy && *policy && (*policy)->user_must_change)) {
+        PinCounts now = pins_->defaults();
+        if (auto c = pins_->read(*r.key))
+            now = *c;
+        KeyPolicy p = policy && *policy ? **policy : KeyPolicy{now.user_max, now.so_max, false};
+        p.user_must_change = transport;
+        if (CK_RV w = write_key_policy(*r.backend, r.backend_slot, p); w == CKR_OK) {
+            next = p;
+            marked = true;
+        } else if (w == CKR_FUNCTION_NOT_SUPPORTED) {
+            // A token that keeps no objects: the mark can only be local.
+            log::warning("Key " + key_name(*r.key) + " keeps no objects: its transport-PIN mark holds for this "
+                         "account only");
+            marked = true;
+        } else {
+            log::error("Key " + key_name(*r.key) + ": cannot write the PIN policy on the Key (" + rv_name(w) + ")");
+        }
+        forget_policy(*r.key);
+    }
     auto done = pins_->update(
         *r.key,
         [&](PinCounts& c) {
+            if (next)
+                apply_key_policy(c, next, key_name(*r.key));
             c.user_left = c.user_max;
             c.user_must_change = transport;
             return true;
         },
         true);
-    if (!done) {
+    if (!done)
         log::error(done.error().message);
-        // The PIN is set; only a transport PIN's must-change mark is lost.
-        if (transport)
-            return CKR_DEVICE_ERROR;
-    }
+    // The PIN is set; what is lost is a transport PIN's must-change mark.
+    if (transport && (!done || !marked))
+        return CKR_FUNCTION_FAILED;
     return CKR_OK;
 }
 
@@ -337,27 +407,33 @@ CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLe
         if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, config_.pin_rules); rv != CKR_OK)
             return rv;
     } else if (counted) {
-        // Re-initialising checks the SO PIN, so a wrong one costs an SO try.
-        // With the SO PIN locked (or the state damaged) C_InitToken is the
-        // one way left, and it wipes the Key: it is let through uncounted.
-        if (auto l = pins_->lock_attempts(old_key))
-            lock.emplace(std::move(*l));
-        auto now = pins_->read(old_key);
-        if (now && now->so_left > 0) {
-            PinCounts after;
-            if (CK_RV rv = reserve_try(old_key, PinUser::so, after); rv != CKR_OK)
-                return rv;
-            reserved = true;
-        }
+        // Re-initialising checks the SO PIN: a wrong one costs an SO try like
+        // any other, and with the SO PIN locked or the state damaged it is
+        // refused (else it would be an unlimited SO PIN oracle that wipes the
+        // Key on the right guess). Recovery: docs/pin-policy.md.
+        auto l = pins_->lock_attempts(old_key);
+        if (!l)
+            return refuse(l.error());
+        lock.emplace(std::move(*l));
+        // The Key's SO limit applies if it can be read; a Key whose policy
+        // object went missing is what re-initialising repairs.
+        auto policy = key_policy(*e.backend, e.backend_slot, old_key, true);
+        const std::optional<KeyPolicy>* limits = policy && *policy ? &*policy : nullptr;
+        PinCounts after;
+        if (CK_RV rv = reserve_try(old_key, PinUser::so, after, limits); rv != CKR_OK)
+            return rv;
+        reserved = true;
     }
     CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_InitToken, e.backend_slot, pPin, ulPinLen, pLabel);
     if (reserved)
         settle_try(old_key, PinUser::so, verdict(rv));
     if (rv != CKR_OK)
         return rv;
+    forget_policy(old_key); // the Key is wiped, its policy object with it
     slots_.refresh(backends_); // the token may have a new identity now
     KeyId key;
     if (counted && key_of(*e.backend, e.backend_slot, key, info) == CKR_OK) {
+        forget_policy(key);
         auto fresh = pins_->reset(key, pins_->defaults());
         if (!fresh)
             log::error(fresh.error().message);
@@ -391,9 +467,13 @@ CK_RV Proxy::GetPinStatus(CK_SLOT_ID slotID, UKEY_PIN_STATUS* pStatus)
         return CKR_OK;
     }
     pStatus->flags = UKEY_PIN_COUNTED_BY_UKEY;
-    auto c = pins_->read(key);
+    auto c = pin_counts(*e.backend, e.backend_slot, key, true);
     if (!c) {
+        // Said (once per reason) so that tools can point at it.
+        warn_once(c.error().message);
         pStatus->flags |= UKEY_PIN_STATE_DAMAGED;
+        if (c.error().rv != CKR_PIN_LOCKED)
+            pStatus->flags |= UKEY_PIN_STATE_UNAVAILABLE;
         return CKR_OK; // all counts 0: locked
     }
     pStatus->userTriesLeft = c->user_left;
@@ -421,20 +501,39 @@ CK_RV Proxy::SetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_
         return CKR_USER_NOT_LOGGED_IN;
     if (!r.key)
         return CKR_TOKEN_NOT_RECOGNIZED;
+    // The limits go on the Key, so that every account and machine applies
+    // them; the must-change mark it carries (or this account's) is kept.
+    auto policy = key_policy(*r.backend, r.backend_slot, *r.key, true);
+    if (!policy)
+        return refuse(policy.error());
+    auto local = pins_->read(*r.key);
+    if (!local)
+        return refuse(local.error());
+    const KeyPolicy p{static_cast<unsigned>(userMaxTries), static_cast<unsigned>(soMaxTries),
+                      *policy ? (*policy)->user_must_change : local->user_must_change};
+    forget_policy(*r.key);
+    const CK_RV w = write_key_policy(*r.backend, r.backend_slot, p);
+    if (w == CKR_FUNCTION_NOT_SUPPORTED) {
+        log::warning("Key " + key_name(*r.key) + " keeps no objects: its PIN limits hold for this account only");
+    } else if (w != CKR_OK) {
+        log::error("Key " + key_name(*r.key) + ": cannot write the PIN policy on the Key (" + rv_name(w) + ")");
+        return w == CKR_PIN_LOCKED ? w : CKR_FUNCTION_FAILED;
+    }
     auto done = pins_->update(
         *r.key,
         [&](PinCounts& c) {
-            c.user_max = c.user_left = static_cast<unsigned>(userMaxTries);
-            c.so_max = c.so_left = static_cast<unsigned>(soMaxTries);
+            if (w == CKR_OK)
+                apply_key_policy(c, p, key_name(*r.key));
+            c.user_max = p.user_max;
+            c.so_max = p.so_max;
+            c.user_left = c.user_max;
+            c.so_left = c.so_max;
             return true;
         },
         true);
-    if (!done) {
-        log::error(done.error().message);
-        return done.error().rv == CKR_PIN_LOCKED ? CKR_PIN_LOCKED : CKR_DEVICE_ERROR;
-    }
+    if (!done)
+        return refuse(done.error());
     return CKR_OK;
 }
-
 
 } // namespace ukey

@@ -85,7 +85,7 @@ CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         return CKR_TOKEN_NOT_PRESENT;
     }
     if (rv == CKR_OK)
-        show_pin_state(*e.backend, *pInfo);
+        show_pin_state(*e.backend, e.backend_slot, *pInfo);
     return rv;
 }
 

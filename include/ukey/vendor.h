@@ -30,7 +30,10 @@ extern "C" {
 /* UKEY_PIN_STATUS.flags */
 #define UKEY_PIN_COUNTED_BY_UKEY 0x1UL /* ukey counts tries (pin_counter = "ukey"); else the token does */
 #define UKEY_PIN_USER_MUST_CHANGE 0x2UL /* a transport PIN is set: only C_SetPIN works after login */
-#define UKEY_PIN_STATE_DAMAGED 0x4UL /* the Key's state file is unreadable: treated as locked */
+#define UKEY_PIN_STATE_DAMAGED 0x4UL /* the Key's PIN state cannot be trusted (state file or policy on
+                                         the Key damaged) or kept: treated as locked; the log says why */
+#define UKEY_PIN_STATE_UNAVAILABLE 0x8UL /* with UKEY_PIN_STATE_DAMAGED: this user's state cannot be kept
+                                             at all (no state folder and none can be created, I/O error) */
 
 typedef struct UKEY_PIN_STATUS {
     /* Tries left and limits. When the token counts itself

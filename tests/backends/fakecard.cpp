@@ -57,6 +57,13 @@ void pad(CK_UTF8CHAR* field, std::size_t size, const char* text)
     std::memcpy(field, text, std::min(size, std::strlen(text)));
 }
 
+// The environment's value for a text field, else the constant.
+const char* text_of(const char* env, const char* constant)
+{
+    const char* v = std::getenv(env);
+    return v ? v : constant;
+}
+
 bool parse_state(const std::string& text, CardState& s)
 {
     unsigned ul = 0, sl = 0;
@@ -252,7 +259,7 @@ CK_RV fc_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     if (slotID != FAKECARD_SLOT_ID)
         return CKR_SLOT_ID_INVALID;
     std::memset(pInfo, 0, sizeof *pInfo);
-    pad(pInfo->slotDescription, sizeof pInfo->slotDescription, "fakecard reader");
+    pad(pInfo->slotDescription, sizeof pInfo->slotDescription, text_of(FAKECARD_READER_ENV, "fakecard reader"));
     pad(pInfo->manufacturerID, sizeof pInfo->manufacturerID, FAKECARD_MANUFACTURER);
     pInfo->flags = CKF_TOKEN_PRESENT | CKF_HW_SLOT | CKF_REMOVABLE_DEVICE;
     pInfo->hardwareVersion = {1, 0};
@@ -287,10 +294,11 @@ CK_RV fc_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     if (rv != CKR_OK)
         return rv;
     std::memset(pInfo, 0, sizeof *pInfo);
-    pad(pInfo->label, sizeof pInfo->label, FAKECARD_LABEL);
-    pad(pInfo->manufacturerID, sizeof pInfo->manufacturerID, FAKECARD_MANUFACTURER);
-    pad(pInfo->model, sizeof pInfo->model, FAKECARD_MODEL);
-    pad(pInfo->serialNumber, sizeof pInfo->serialNumber, FAKECARD_SERIAL);
+    pad(pInfo->label, sizeof pInfo->label, text_of(FAKECARD_TOKEN_LABEL_ENV, FAKECARD_LABEL));
+    pad(pInfo->manufacturerID, sizeof pInfo->manufacturerID,
+        text_of(FAKECARD_TOKEN_MANUFACTURER_ENV, FAKECARD_MANUFACTURER));
+    pad(pInfo->model, sizeof pInfo->model, text_of(FAKECARD_TOKEN_MODEL_ENV, FAKECARD_MODEL));
+    pad(pInfo->serialNumber, sizeof pInfo->serialNumber, text_of(FAKECARD_TOKEN_SERIAL_ENV, FAKECARD_SERIAL));
     static unsigned long calls = 0;
     ++calls;
     if (const char* every = std::getenv(FAKECARD_SERIAL_GLITCH_ENV)) {

@@ -37,3 +37,13 @@
 // module whose reader saw a change; without it, the blocking form is
 // CKR_FUNCTION_NOT_SUPPORTED as in SoftHSM2. For ukeyd's backend waiters.
 #define FAKECARD_EVENTS_ENV "FAKECARD_EVENTS"
+
+// Optional: the token's label, manufacturerID, model and serialNumber and the
+// slot's description, any bytes (cut to the field's size), instead of the
+// constants above: a hostile or badly encoded card (escape tests). Read on
+// every call.
+#define FAKECARD_TOKEN_LABEL_ENV "FAKECARD_TOKEN_LABEL"
+#define FAKECARD_TOKEN_MANUFACTURER_ENV "FAKECARD_TOKEN_MANUFACTURER"
+#define FAKECARD_TOKEN_MODEL_ENV "FAKECARD_TOKEN_MODEL"
+#define FAKECARD_TOKEN_SERIAL_ENV "FAKECARD_TOKEN_SERIAL"
+#define FAKECARD_READER_ENV "FAKECARD_READER"

@@ -22,6 +22,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <csignal>
 #include <cstring>
 #include <mutex>
 
@@ -53,6 +54,8 @@ CK_RV spy_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_P
     log_line(line, std::snprintf(line, sizeof line, "login %lu\n", static_cast<unsigned long>(userType)));
     if (const char* die = std::getenv(SPY_EXIT_IN_LOGIN_ENV); die && std::strcmp(die, "1") == 0)
         _exit(SPY_EXIT_IN_LOGIN_CODE); // the PIN has left ukey; the process dies before any answer
+    if (const char* stop = std::getenv(SPY_STOP_IN_LOGIN_ENV); stop && std::strcmp(stop, "1") == 0)
+        raise(SIGSTOP); // stuck mid-attempt, holding ukey's attempt lock
     CK_RV rv = g_real->C_Login(hSession, userType, pPin, ulPinLen);
     log_line(line, std::snprintf(line, sizeof line, "rv %lx\n", static_cast<unsigned long>(rv)));
     return rv;

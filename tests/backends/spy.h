@@ -12,3 +12,6 @@
 // without forwarding, like a process killed while the PIN is on its way.
 #define SPY_EXIT_IN_LOGIN_ENV "SPY_EXIT_IN_LOGIN"
 #define SPY_EXIT_IN_LOGIN_CODE 86
+// If "1": C_Login writes its "login" line, then stops the process (SIGSTOP)
+// before forwarding, like a process stuck in the middle of a PIN attempt.
+#define SPY_STOP_IN_LOGIN_ENV "SPY_STOP_IN_LOGIN"

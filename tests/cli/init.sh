@@ -147,6 +147,30 @@ expect_rc 5 "the transport PIN after the change"
 ok --json list
 jeq "$(key_in "$OUT" carol-text)" '.pin.must_change' false "list after pin change"
 
+step "the transport PIN and the limits travel with the Key: another user's state folder"
+uk --json init carol-text --yes --label frank --transport-pin --tries 3 --so-tries 3 --so-pin-fd 3 --pin-fd 4 \
+    3<<<"$SO" 4<<<"$TRANSPORT"
+expect_rc 0 "init --transport-pin --tries 3 --so-tries 3"
+jeq "$OUT" '.key.pin.must_change' true "init frank"
+# Another user of the same Key: the same token, another ukey.conf whose
+# state folder has never seen this Key.
+mkdir -m 0700 "$T/state-other"
+sed "s|^state_dir = .*|state_dir = \"$T/state-other\"|" "$T/ukey.conf" >"$T/ukey-other.conf"
+UKEY_CONF="$T/ukey-other.conf" uk --json info frank
+expect_rc 0 "info frank as another user"
+jeq "$OUT" '.pin.must_change' true "another user sees must_change"
+jeq "$OUT" '.pin.user' '{"locked":false,"max_tries":3,"tries_left":3}' "another user sees the Key's user limit"
+jeq "$OUT" '.pin.so' '{"locked":false,"max_tries":3,"tries_left":3}' "another user sees the Key's SO limit"
+UKEY_CONF="$T/ukey-other.conf" uk pin verify frank --pin-fd 3 3<<<"$TRANSPORT"
+expect_rc 7 "the transport PIN for another user"
+UKEY_CONF="$T/ukey-other.conf" uk --json pin change frank --pin-fd 3 --new-pin-fd 4 3<<<"$TRANSPORT" 4<<<"$U3"
+expect_rc 0 "another user changes the transport PIN"
+jeq "$OUT" '.pin.must_change' false "after the change"
+ok --json info frank
+jeq "$OUT" '.pin.must_change' false "the issuer's account after the other user's change"
+jeq "$OUT" '.pin.user.max_tries' 3 "the issuer's account"
+ok pin verify frank --pin-fd 3 3<<<"$U3"
+
 step "bad options: usage errors, nothing changed"
 for bad in "--tries 0" "--tries 16" "--so-tries 0" "--so-tries 16" "--tries x"; do
     # shellcheck disable=SC2086

@@ -136,7 +136,7 @@ ok pin verify alice --pin-file "$T/new.pin"
 # A PIN file others can read works, with a warning.
 chmod 644 "$T/new.pin"
 ok pin verify alice --pin-file "$T/new.pin"
-assert_contains "$ERR" "ukey: warning: $T/new.pin is readable by other users; keep PIN files private (chmod 600)" \
+assert_contains "$ERR" "ukey: warning: the user PIN file given with --pin-file is readable by other users; keep PIN files private (chmod 600)" \
     "PIN file 0644"
 
 step "pin change: wrong old PIN and the quality rules"
@@ -188,12 +188,17 @@ soft expect_rc 6 "6th wrong SO PIN (locks the SO PIN)"
 counts 6 0 "after 6 wrong SO PINs"
 uk pin unlock alice --so-pin-fd 3 --new-pin-fd 4 3<<<"$SO2" 4<<<"$U2"
 expect_rc 6 "unlock with a locked SO PIN"
-assert_contains "$ERR" "the SO PIN is locked: only re-initialising the Key (\`ukey init\`, which wipes it)" \
+assert_contains "$ERR" "the SO PIN is locked: ukey can neither unlock nor re-initialise this Key any more" \
     "unlock with a locked SO PIN"
 ok pin verify alice --pin-fd 3 3<<<"$U1"   # the user PIN still works
-# Re-initialising is what is left; it resets the record.
-ok --json init alice --yes --label alice --so-pin-fd 3 --pin-fd 4 3<<<"$SO2" 4<<<"$U2"
-jeq "$OUT" '.key.pin.so' '{"locked":false,"max_tries":6,"tries_left":6}' "re-init with a locked SO PIN"
+# Re-initialising checks the SO PIN too: refused, the right SO PIN included
+# (else it would be an unlimited SO PIN oracle), and the Key is not wiped.
+uk --json init alice --yes --label alice --so-pin-fd 3 --pin-fd 4 3<<<"$SO2" 4<<<"$U2"
+jerror 6 "re-init with a locked SO PIN"
+jeq "$OUT" '.error.ckr' '"CKR_PIN_LOCKED"' "re-init with a locked SO PIN"
+assert_contains "$ERR" "the SO PIN is locked" "re-init with a locked SO PIN"
+counts 6 0 "after a refused re-init"
+ok pin verify alice --pin-fd 3 3<<<"$U1"   # not wiped: the user PIN is still the user PIN
 
 step "PIN sources: errors"
 uk --json pin verify alice --pin-fd 3 3<<<""
@@ -201,7 +206,8 @@ jerror 12 "empty PIN"
 assert_eq "$ERR" "ukey: the user PIN is empty" "empty PIN"
 uk pin verify alice --pin-file "$T/no-such-file"
 expect_rc 12 "missing PIN file"
-assert_contains "$ERR" "cannot read the user PIN file $T/no-such-file: No such file or directory" "missing PIN file"
+assert_contains "$ERR" "cannot read the user PIN file given with --pin-file: No such file or directory" "missing PIN file"
+assert_not_contains "$ERR" "no-such-file" "missing PIN file: its name is not echoed (it might be a PIN)"
 uk pin verify alice --pin-fd 3 3< <(head -c 300 /dev/zero | tr '\0' 'x')
 expect_rc 12 "a 300-byte PIN"
 assert_contains "$ERR" "longer than 256 bytes" "a 300-byte PIN"
@@ -211,10 +217,10 @@ uk pin verify alice
 expect_rc 2 "no PIN source, no terminal"
 assert_contains "$ERR" "the user PIN is needed: run on a terminal, or give it with --pin-fd/--pin-file" \
     "no PIN source, no terminal"
-uk pin change alice --pin-fd 3 3<<<"$U2"
+uk pin change alice --pin-fd 3 3<<<"$U1"
 expect_rc 2 "pin change without a new PIN source, no terminal"
 assert_contains "$ERR" "the new user PIN is needed" "pin change without a new PIN source"
-counts 6 6 "PIN source errors cost no try"
-ok pin verify alice --pin-fd 3 3<<<"$U2"
+counts 6 0 "PIN source errors cost no try"
+ok pin verify alice --pin-fd 3 3<<<"$U1"
 
 finish

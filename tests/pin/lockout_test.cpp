@@ -13,6 +13,10 @@
 
 #include <sys/stat.h>
 
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+
 using namespace pintest;
 using namespace ukeytest;
 using namespace std::chrono_literals;
@@ -96,7 +100,7 @@ TEST(Lockout, SixWrongUserPinsLockThenSoUnlocks)
     EXPECT_EQ(8, k.user_logins());
 }
 
-TEST(Lockout, SixWrongSoPinsLockSoThenInitTokenResets)
+TEST(Lockout, SixWrongSoPinsLockSoAndInitTokenToo)
 {
     SpyKey k;
     k.start();
@@ -116,16 +120,16 @@ TEST(Lockout, SixWrongSoPinsLockSoThenInitTokenResets)
     EXPECT_RV(CKR_OK, k.fl()->C_Logout(s));
     ASSERT_RV(CKR_OK, k.fl()->C_CloseAllSessions(k.slot()));
 
-    // C_InitToken is the way out: with the right SO PIN it wipes the Key and
-    // resets every count.
-    ASSERT_RV(CKR_OK, init_token(k.fl(), k.slot(), SpyKey::kSo, "reinit"));
-    const CK_SLOT_ID slot = slot_by_label(k.fl(), "reinit");
-    EXPECT_FLAGS(0, pin_flags(k.fl(), slot));
-    UKEY_PIN_STATUS st = pin_status(k.v(), slot);
-    EXPECT_EQ("user 6/6, so 6/6, flags 0x1", describe(st));
-    CK_SESSION_HANDLE s2 = open_session(k.fl(), slot, true);
-    EXPECT_RV(CKR_OK, try_login(k.fl(), s2, CKU_SO, SpyKey::kSo));
-    EXPECT_EQ("user 6/6, so 6/6, flags 0x1", describe(pin_status(k.v(), slot)));
+    // C_InitToken checks the SO PIN too: with the SO PIN locked it is
+    // refused, the right PIN included, and the Key is left as it is (else it
+    // would be an unlimited SO PIN oracle that wipes the Key on the right
+    // guess).
+    EXPECT_RV(CKR_PIN_LOCKED, init_token(k.fl(), k.slot(), "wrong-so-7", "reinit"));
+    EXPECT_RV(CKR_PIN_LOCKED, init_token(k.fl(), k.slot(), SpyKey::kSo, "reinit"));
+    EXPECT_EQ(k.slot(), slot_by_label(k.fl(), "ukey-test")); // not wiped, not relabelled
+    EXPECT_COUNTS(k, 6, 6, 0, 6);
+    CK_SESSION_HANDLE s2 = k.open();
+    EXPECT_RV(CKR_OK, try_login(k.fl(), s2, CKU_USER, SpyKey::kUser)); // the user PIN is still the user PIN
 }
 
 TEST(Lockout, WrongSoPinInInitTokenCostsAnSoTry)
@@ -136,6 +140,72 @@ TEST(Lockout, WrongSoPinInInitTokenCostsAnSoTry)
     EXPECT_COUNTS(k, 6, 6, 5, 6);
     EXPECT_FLAGS(CKF_SO_PIN_COUNT_LOW, k.flags());
     EXPECT_EQ(CKS_RW_PUBLIC_SESSION, session_state(k.fl(), k.open())); // the Key is untouched
+}
+
+TEST(Lockout, InitTokenAloneLocksTheSoPin)
+{
+    SpyKey k;
+    k.start();
+    for (unsigned i = 1; i <= 6; ++i) {
+        SCOPED_TRACE("wrong SO PIN in C_InitToken #" + std::to_string(i));
+        EXPECT_RV(CKR_PIN_INCORRECT, init_token(k.fl(), k.slot(), "wrong-so-" + std::to_string(i), "reinit"));
+        EXPECT_COUNTS(k, 6, 6, 6 - i, 6);
+    }
+    EXPECT_RV(CKR_PIN_LOCKED, init_token(k.fl(), k.slot(), SpyKey::kSo, "reinit"));
+    EXPECT_RV(CKR_PIN_LOCKED, try_login(k.fl(), k.open(), CKU_SO, SpyKey::kSo));
+    EXPECT_EQ(0, spy_logins(k.spy_log(), CKU_SO));
+    EXPECT_EQ(k.slot(), slot_by_label(k.fl(), "ukey-test")); // never wiped
+}
+
+// A process stuck in the middle of a PIN attempt (here: stopped inside the
+// backend's C_Login) holds the Key's attempt lock. Others wait a bounded
+// time, then fail with a message naming it; once it is gone, logins work.
+TEST(Lockout, StuckAttemptTimesOutNamingItsPid)
+{
+    SpyKey k;
+    Child stuck([&]() -> std::string {
+        setenv(SPY_STOP_IN_LOGIN_ENV, "1", 1);
+        check(k.module().initialize(), "C_Initialize in child");
+        const CK_SLOT_ID slot = slot_by_label(k.fl(), "ukey-test");
+        const CK_SESSION_HANDLE cs = open_session(k.fl(), slot, true);
+        return rv_name(try_login(k.fl(), cs, CKU_USER, SpyKey::kUser));
+    });
+    // Wait until it is stopped inside C_Login (state T in /proc).
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    auto stopped = [&] {
+        std::string stat;
+        try {
+            stat = read_file("/proc/" + std::to_string(stuck.pid()) + "/stat");
+        } catch (const std::exception&) {
+            return false;
+        }
+        const auto paren = stat.rfind(')');
+        return paren != std::string::npos && stat.compare(paren + 2, 1, "T") == 0;
+    };
+    while (!stopped() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(stopped()) << "the child never stopped in C_Login";
+
+    k.start();
+    CK_SESSION_HANDLE s = k.open();
+    const auto t0 = std::chrono::steady_clock::now();
+    StderrCapture cap;
+    const CK_RV rv = try_login(k.fl(), s, CKU_USER, SpyKey::kUser);
+    const std::string err = cap.stop();
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    EXPECT_RV(CKR_FUNCTION_FAILED, rv);
+    EXPECT_GE(waited, 29s);
+    EXPECT_LT(waited, 90s);
+    EXPECT_NE(std::string::npos, err.find("another process (pid " + std::to_string(stuck.pid()) + ")")) << err;
+    EXPECT_NE(std::string::npos, err.find("if it is stuck, stop it")) << err;
+    EXPECT_EQ(1, k.user_logins()) << "only the stuck child's PIN reached SoftHSM2";
+
+    kill(stuck.pid(), SIGKILL);
+    stuck.wait(30s);
+    EXPECT_RV(CKR_OK, try_login(k.fl(), s, CKU_USER, SpyKey::kUser));
+    // The stuck attempt's try was never settled: it stays taken until the
+    // right PIN restores the count (just done).
+    EXPECT_COUNTS(k, 6, 6, 6, 6);
 }
 
 TEST(Lockout, RightPinRestoresTheFullCount)

@@ -3,7 +3,8 @@
 // tampering fails closed: C_Login answers CKR_PIN_LOCKED without the PIN
 // reaching SoftHSM2 (the spy counts), C_GetTokenInfo shows both PINs
 // locked, C_UkeyGetPinStatus says UKEY_PIN_STATE_DAMAGED, and stderr has a
-// line naming the file. C_InitToken with the right SO PIN repairs it.
+// line naming the file. C_InitToken is refused too (CKR_PIN_LOCKED, even
+// with the right SO PIN: it checks the SO PIN); removing the file repairs it.
 #include "pin_common.h"
 
 #include <linux/capability.h>
@@ -11,6 +12,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include <cstdio>
 #include <random>
 
 using namespace pintest;
@@ -64,14 +68,19 @@ struct DamagedKey : public ::testing::Test {
         }
     }
 
-    // Only C_InitToken with the right SO PIN gets the Key out.
-    void expect_init_token_repairs()
+    // C_InitToken is no way out (it would be an unlimited SO PIN oracle);
+    // removing the damaged file is, with full counts.
+    void expect_init_token_refused_then_removal_repairs()
     {
         ASSERT_RV(CKR_OK, k.fl()->C_CloseAllSessions(k.slot()));
+        EXPECT_RV(CKR_PIN_LOCKED, init_token(k.fl(), k.slot(), SpyKey::kSo, "repaired"));
+        EXPECT_RV(CKR_PIN_LOCKED, init_token(k.fl(), k.slot(), "wrong-so-pin", "repaired"));
+        EXPECT_EQ(0, spy_logins(k.spy_log(), CKU_SO));
+        EXPECT_EQ(k.slot(), slot_by_label(k.fl(), "ukey-test")); // not wiped
+        fs::remove(file);
+        EXPECT_EQ("user 6/6, so 6/6, flags 0x1", describe(k.status()));
+        EXPECT_EQ("0", flag_names(pin_flags(k.fl(), k.slot())));
         ASSERT_RV(CKR_OK, init_token(k.fl(), k.slot(), SpyKey::kSo, "repaired"));
-        const CK_SLOT_ID slot = slot_by_label(k.fl(), "repaired");
-        EXPECT_EQ("user 6/6, so 6/6, flags 0x1", describe(pin_status(k.v(), slot)));
-        EXPECT_EQ("0", flag_names(pin_flags(k.fl(), slot)));
         const fs::path now = pin_file(k.env());
         struct stat st {};
         ASSERT_EQ(0, lstat(now.c_str(), &st));
@@ -107,11 +116,11 @@ TEST_F(DamagedKey, TheFileIsWhereAndHowTheDocsSay)
     EXPECT_EQ(pin_dir(k.env()), file.parent_path());
     EXPECT_EQ(512U, fs::file_size(file));
     const std::string text = read_file(file);
-    EXPECT_EQ(0U, text.find("ukey-pin 1 seq=1 user=5/6 so=6/6 change=0 key=")) << text.substr(0, 120);
+    EXPECT_EQ(0U, text.find("ukey-pin 2 seq=1 user=5/6 so=6/6 change=0 policy=0 key=")) << text.substr(0, 120);
     EXPECT_EQ(std::string(kRecord, '\0'), text.substr(kRecord)); // the second record is still blank
     EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong"));
     const std::string text2 = read_file(file);
-    EXPECT_EQ(kRecord, text2.find("ukey-pin 1 seq=2 user=4/6 so=6/6 change=0 key="));
+    EXPECT_EQ(kRecord, text2.find("ukey-pin 2 seq=2 user=4/6 so=6/6 change=0 policy=0 key="));
     EXPECT_EQ(text.substr(0, kRecord), text2.substr(0, kRecord)); // the older record is kept
 }
 
@@ -146,7 +155,7 @@ TEST_F(DamagedKey, ChecksumByteFlipped)
     text[p] = flip_hex(text[p]);
     write_file(file, text);
     expect_locked(file, "corrupt");
-    expect_init_token_repairs();
+    expect_init_token_refused_then_removal_repairs();
 }
 
 TEST_F(DamagedKey, ChecksumsOfBothRecordsFlipped)
@@ -176,10 +185,52 @@ TEST_F(DamagedKey, Garbage)
     std::mt19937 rng(42);
     std::string junk(512, 'x');
     for (char& c : junk)
-        c = static_cast<char>(1 + rng() % 255); // never all zero: that is a fresh file
+        c = static_cast<char>(1 + rng() % 255);
     write_file(file, junk);
     expect_locked(file, "corrupt");
-    expect_init_token_repairs();
+    expect_init_token_refused_then_removal_repairs();
+}
+
+// Only a missing file is fresh: an existing one that is empty or all zeros
+// is damage, never the full count back.
+TEST_F(DamagedKey, TruncatedToNothing)
+{
+    fs::resize_file(file, 0);
+    expect_locked(file, "is empty");
+    expect_init_token_refused_then_removal_repairs();
+}
+
+TEST_F(DamagedKey, FilledWithZeros)
+{
+    write_file(file, std::string(2 * kRecord, '\0'));
+    expect_locked(file, "blank");
+}
+
+// A record from before policy objects (format 1) still reads.
+TEST_F(DamagedKey, Version1RecordStillReads)
+{
+    const std::string text = read_file(file);
+    const size_t key_at = text.find(" key=");
+    ASSERT_NE(std::string::npos, key_at);
+    const std::string key = text.substr(key_at + 5, 16);
+    const std::string body = "ukey-pin 1 seq=7 user=3/6 so=6/6 change=0 key=" + key;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_Digest(body.data(), body.size(), md, &n, EVP_sha256(), nullptr);
+    std::string sum;
+    for (unsigned i = 0; i < 8; ++i) {
+        char b[3];
+        std::snprintf(b, sizeof b, "%02x", md[i]);
+        sum += b;
+    }
+    std::string record = body + " sum=" + sum;
+    record.resize(kRecord - 1, ' ');
+    record += '\n';
+    write_file(file, record + std::string(kRecord, '\0'));
+    EXPECT_EQ("user 3/6, so 6/6, flags 0x1", describe(k.status()));
+    EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong"));
+    EXPECT_EQ("user 2/6, so 6/6, flags 0x1", describe(k.status()));
+    EXPECT_EQ(kRecord, read_file(file).find("ukey-pin 2 seq=8 user=2/6 so=6/6 change=0 policy=0 key=" + key));
 }
 
 TEST_F(DamagedKey, Truncated)
@@ -233,7 +284,7 @@ TEST_F(DamagedKey, FileReplacedBySymlink)
     fs::create_symlink(real, file);
     expect_locked(file, "symbolic link");
     // ukey never wrote through the link.
-    EXPECT_EQ(read_file(real).substr(0, 40), std::string("ukey-pin 1 seq=1 user=5/6 so=6/6 change=").substr(0, 40));
+    EXPECT_EQ(read_file(real).substr(0, 40), std::string("ukey-pin 2 seq=1 user=5/6 so=6/6 change=").substr(0, 40));
 }
 
 TEST_F(DamagedKey, PinFolderReplacedBySymlink)

@@ -27,7 +27,7 @@ mkdir -m 0755 "$A"
 cp "$EVIL" "$A/evil.so"
 module_conf "$A/ukey.conf" "$A/state" "$A/evil.so"
 chown -R "$NOBODY:$NOBODY" "$A"
-hostile=(env UKEY_CONF="$A/ukey.conf" UKEY_LOG_LEVEL=debug)
+hostile=(env UKEY_CONF="$A/ukey.conf" UKEY_LOG_LEVEL=debug SOFTHSM2_CONF="$A/softhsm2.conf" OPENSC_CONF="$A/opensc.conf")
 
 step "without the setuid bit, the caller's UKEY_CONF is used: his module runs (the attack is real)"
 run "${AS_NOBODY[@]}" "${hostile[@]}" "$T/bin/p11probe" "$UKEY_MODULE"
@@ -51,9 +51,13 @@ run "${AS_NOBODY[@]}" "${hostile[@]}" "$T/bin/trustprobe-suid"
 assert_contains "$OUT" "uid=$NOBODY euid=0 privileged=1 refused=1" "setuid trustprobe"
 assert_contains "$OUT" "config_path=/etc/ukey/ukey.conf" "setuid trustprobe"
 assert_contains "$OUT" "UKEY_LOG_LEVEL=(ignored)" "setuid trustprobe"
+# Backends read their own variables with getenv (OpenSC's config can name
+# card-driver modules): gone before any backend is loaded.
+assert_contains "$OUT" "scrubbed=SOFTHSM2_CONF,OPENSC_CONF SOFTHSM2_CONF=(unset)" "setuid trustprobe"
 run "${AS_NOBODY[@]}" "${hostile[@]}" "$T/bin/trustprobe"
 assert_contains "$OUT" "uid=$NOBODY euid=$NOBODY privileged=0 refused=0" "trustprobe"
 assert_contains "$OUT" "config_path=$A/ukey.conf" "trustprobe"
+assert_contains "$OUT" "scrubbed=(none) SOFTHSM2_CONF=$A/softhsm2.conf" "trustprobe (a user's own process keeps its environment)"
 assert_contains "$OUT" "UKEY_LOG_LEVEL=debug" "trustprobe"
 
 step "files in a privileged process: only root's, in root's folders, not writable by group or others"
@@ -66,7 +70,7 @@ printf 'x\n' >"$A/root-file.conf"; chmod 0644 "$A/root-file.conf"   # root's, in
 ln -s "$T/root/good.conf" "$A/link.conf"; chown -h "$NOBODY:$NOBODY" "$A/link.conf"
 run "${AS_NOBODY[@]}" "$T/bin/trustprobe-suid" "$T/root/good.conf" "$T/root/link.conf" "$T/root/group-writable.conf" \
     "$T/root/other-writable.conf" "$T/root/callers.conf" "$A/root-file.conf" "$A/link.conf" "$A/ukey.conf"
-mapfile -t V < <(sed -n '4,$p' <<<"$OUT")
+mapfile -t V < <(sed -n '5,$p' <<<"$OUT")
 [[ ${#V[@]} -eq 8 ]] || { show output "$OUT"; fail "trustprobe: expected 8 verdicts"; }
 assert_contains "${V[0]}" "ok $T/root/good.conf" "root's 0644 file"
 assert_contains "${V[1]}" "ok $T/root/good.conf" "root's symlink to it (resolved)"

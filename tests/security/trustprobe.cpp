@@ -1,6 +1,7 @@
 // trustprobe FILE...: ukey's own verdict (token/file_trust.h) on each file,
 // and what ukey reads from the environment, as the process it runs in sees
-// them. Made setuid root by the test, it shows the rules of a privileged
+// them, and which of the backends' variables ukey removes before loading
+// backends. Made setuid root by the test, it shows the rules of a privileged
 // process (AT_SECURE). One line per file: "ok RESOLVED", "refused MESSAGE"
 // or "error MESSAGE".
 #include "config.h"
@@ -8,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include <unistd.h>
 
@@ -18,6 +20,13 @@ int main(int argc, char** argv)
                 int(ukey::privileged_process()), int(ukey::untrusted_files_refused()));
     std::printf("config_path=%s\n", ukey::config_path().c_str());
     std::printf("UKEY_LOG_LEVEL=%s\n", level ? level : "(ignored)");
+    // What a backend would still find in the environment after ukey's scrub.
+    std::string removed;
+    for (const auto& n : ukey::scrub_backend_environment())
+        removed += (removed.empty() ? "" : ",") + n;
+    const char* shc = std::getenv("SOFTHSM2_CONF");
+    std::printf("scrubbed=%s SOFTHSM2_CONF=%s\n", removed.empty() ? "(none)" : removed.c_str(),
+                shc ? shc : "(unset)");
     for (int i = 1; i < argc; ++i) {
         auto r = ukey::trusted_file(argv[i], "file");
         if (r)

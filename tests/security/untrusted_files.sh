@@ -103,7 +103,7 @@ mkdir -m 0755 "$R/sub"
 ln -s loop-b "$R/loop-a"; ln -s loop-a "$R/loop-b"
 run "$TRUSTPROBE" "$R/loop-a" "$R/sub/../good.conf" "$N/../root/good.conf" "$R" "$R/missing.conf" "$R/sub/.." \
     "$R/good.conf/."
-mapfile -t V < <(sed -n '4,$p' <<<"$OUT")
+mapfile -t V < <(sed -n '5,$p' <<<"$OUT")
 [[ ${#V[@]} -eq 7 ]] || { show output "$OUT"; fail "trustprobe: expected 7 verdicts"; }
 assert_contains "${V[0]}" "error $R/loop-a" "a symlink loop"
 assert_contains "${V[0]}" "Too many levels of symbolic links" "a symlink loop"

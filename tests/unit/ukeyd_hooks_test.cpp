@@ -70,6 +70,35 @@ TEST(Hooks, EnvironmentCarriesTheDetails)
         EXPECT_TRUE(kv.rfind("UKEY_", 0) == 0 || kv.rfind("PATH=", 0) == 0) << kv;
 }
 
+// A Key's strings reach hooks escaped (docs/ukeyd.md, "Hooks"): no control
+// character, C1, bidi override or invalid UTF-8 in any variable; the JSON
+// keeps the exact value, JSON-escaped.
+TEST(Hooks, EnvironmentValuesAreEscaped)
+{
+    const std::string label = "\x1b]52;c;ZXZpbA==\x07\n ukey: fake \xc2\x9b\xe2\x80\xae";
+    json e{{"event", "key-inserted"},
+           {"key", {{"label", label}, {"serial", "\xff\xfe\xd6\xd0"}, {"reader", "\xe4\xb8\xad\x7f"}}},
+           {"certificate", {{"subject", "CN=a\rb"}}}};
+    auto env = hook_environment(e);
+    EXPECT_TRUE(has(env, "UKEY_TOKEN_LABEL=\\x1b]52;c;ZXZpbA==\\x07\\x0a ukey: fake \\u009b\\u202e"));
+    EXPECT_TRUE(has(env, "UKEY_TOKEN_SERIAL=\\xff\\xfe\\xd6\\xd0"));
+    EXPECT_TRUE(has(env, "UKEY_READER=\xe4\xb8\xad\\x7f")); // Chinese stays Chinese
+    EXPECT_TRUE(has(env, "UKEY_CERT_SUBJECT=CN=a\\x0db"));
+    for (const auto& kv : env)
+        for (std::size_t i = 0; i < kv.size(); ++i) {
+            const unsigned char c = kv[i];
+            EXPECT_TRUE(c >= 0x20 && c != 0x7f) << kv;
+            if (c == 0xc2 && i + 1 < kv.size()) {
+                EXPECT_FALSE(static_cast<unsigned char>(kv[i + 1]) <= 0x9f) << kv; // no C1
+            }
+        }
+    auto j = std::find_if(env.begin(), env.end(), [](const auto& kv) { return kv.rfind("UKEY_EVENT_JSON=", 0) == 0; });
+    ASSERT_NE(j, env.end());
+    json back = json::parse(j->substr(16));
+    EXPECT_EQ(back["key"]["label"], label);
+    EXPECT_EQ(back["key"]["serial"].get<std::string>().find("\xef\xbf\xbd"), 0u); // invalid UTF-8: U+FFFD
+}
+
 TEST(Hooks, RunWithoutAShellAndOnlyForTheirEvents)
 {
     char dir[] = "/tmp/ukeyd-hooks-XXXXXX";

@@ -1,6 +1,7 @@
 // What every ukey command shares: options, output, failures.
 #pragma once
 
+#include "escape.h"
 #include "exit_codes.h"
 #include "module.h"
 #include "secret.h"
@@ -14,15 +15,44 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ukey::cli {
 
+// Human output: every value that comes from a Key, a certificate, a CA, the
+// daemon or a file goes through shown() on its way to the terminal
+// (token/escape.h: control characters, C1, bidi overrides and invalid UTF-8
+// are shown escaped; line breaks are ukey's own).
+inline std::string shown(std::string_view value)
+{
+    return escape::printable(value);
+}
+
+// JSON output: every document goes out through this, one line (indent < 0)
+// or indented. Invalid UTF-8 becomes U+FFFD (a GBK label never makes the
+// dump throw), and the result holds no byte a terminal acts on.
+std::string json_text(const nlohmann::json& doc, int indent = 2);
+
 // A command's failure: one plain sentence (cause and fix) and an exit code.
+// `lines` (e.g. the Keys a selection could mean) are printed one per line
+// below the sentence, each escaped on its own; what() is the sentence with
+// the lines appended, as --json reports it.
 struct Failure : std::runtime_error {
-    Failure(Exit code, const std::string& message, CK_RV rv = CKR_OK)
-        : std::runtime_error(message), code(code), rv(rv) {}
+    Failure(Exit code, const std::string& message, CK_RV rv = CKR_OK, std::vector<std::string> lines = {})
+        : std::runtime_error(with_lines(message, lines)), code(code), rv(rv), sentence(message),
+          lines(std::move(lines)) {}
     Exit code;
     CK_RV rv;
+    std::string sentence;
+    std::vector<std::string> lines;
+
+private:
+    static std::string with_lines(std::string s, const std::vector<std::string>& lines)
+    {
+        for (const auto& l : lines)
+            s += "\n  " + l;
+        return s;
+    }
 };
 
 // Throws a Failure for any CK_RV but CKR_OK.
@@ -40,6 +70,7 @@ T must(Result<T> r)
 struct PinSource {
     int fd = -1;
     std::string file;
+    std::string file_option = {}; // "--pin-file": how messages name the file (never by its path)
 };
 
 struct Context {
@@ -73,12 +104,12 @@ void add_pin_options(CLI::App* cmd, PinSource& src, const std::string& name, con
 // no spec is given (ukey init).
 client::KeyInfo select_key(Context& ctx, const std::string& spec, bool want_uninitialised = false);
 
-// Asks on the terminal.
+// Asks on the terminal: the lines (each escaped) then "[y/N]".
 enum class Answer { yes, no, no_terminal };
-Answer ask(const std::string& question);
-inline bool confirm(const std::string& question)
+Answer ask(const std::vector<std::string>& lines);
+inline bool confirm(const std::vector<std::string>& lines)
 {
-    return ask(question) == Answer::yes;
+    return ask(lines) == Answer::yes;
 }
 
 // JSON for one Key (the schema in docs/cli.md).

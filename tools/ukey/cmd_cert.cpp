@@ -148,11 +148,11 @@ std::string cert_line(const nlohmann::json& j)
     std::string id = j["id"].is_null() ? "" : j["id"].get<std::string>();
     std::string line = "id " + (id.empty() ? std::string("(none)") : id);
     if (!j["label"].is_null())
-        line += "  '" + j["label"].get<std::string>() + "'";
+        line += "  '" + shown(j["label"].get<std::string>()) + "'";
     line += "  " + j["category"].get<std::string>();
     if (j["status"] == "unreadable")
         return line + "  UNREADABLE (not a valid X.509 certificate)";
-    line += "  " + j["subject"].get<std::string>();
+    line += "  " + shown(j["subject"].get<std::string>());
     if (!j["not_after"].is_null())
         line += "  until " + j["not_after"].get<std::string>().substr(0, 10) + " (" + days_text(j) + ")";
     if (j["category"] == "user")
@@ -234,7 +234,7 @@ void list(Context& ctx, ListArgs& a)
         doc["certificates"].push_back(cert_json(c, keys));
     ctx.print(doc, [&] {
         if (certs.empty())
-            std::cout << "No certificates on Key '" << k.label() << "'.\n";
+            std::cout << "No certificates on Key '" << shown(k.label()) << "'.\n";
         for (const auto& j : doc["certificates"])
             std::cout << cert_line(j) << "\n";
     });
@@ -270,7 +270,7 @@ void print_details(const nlohmann::json& j)
     auto list = [](const nlohmann::json& a) {
         std::string s;
         for (const auto& v : a)
-            s += (s.empty() ? "" : ", ") + v.get<std::string>();
+            s += (s.empty() ? "" : ", ") + shown(v.get<std::string>());
         return s.empty() ? std::string("-") : s;
     };
     auto colons = [](const std::string& h) {
@@ -278,11 +278,11 @@ void print_details(const nlohmann::json& j)
         return b ? client::colon_hex(*b) : h;
     };
     if (!j["file"].is_null())
-        std::cout << "Certificate from " << j["file"].get<std::string>() << "\n";
+        std::cout << "Certificate from " << shown(j["file"].get<std::string>()) << "\n";
     else
         std::cout << "Certificate " << cert_line(j) << "\n";
-    std::cout << "  subject:        " << j["subject"].get<std::string>() << "\n"
-              << "  issuer:         " << j["issuer"].get<std::string>() << "\n"
+    std::cout << "  subject:        " << shown(j["subject"].get<std::string>()) << "\n"
+              << "  issuer:         " << shown(j["issuer"].get<std::string>()) << "\n"
               << "  serial:         " << j["serial"].get<std::string>() << "\n"
               << "  valid:          " << (j["not_before"].is_null() ? "?" : j["not_before"].get<std::string>())
               << " to " << (j["not_after"].is_null() ? "?" : j["not_after"].get<std::string>()) << " ("
@@ -381,8 +381,8 @@ void export_cert(Context& ctx, ExportArgs& a)
                           {"format", a.der ? "der" : "pem"},
                           {"pem", client::to_pem(x.get())}};
     ctx.print(doc, [&] {
-        std::cout << "Exported certificate '" << c.label << "' (" << doc["subject"].get<std::string>() << ") to "
-                  << a.out << (a.der ? " (DER)" : " (PEM)") << "\n";
+        std::cout << "Exported certificate '" << shown(c.label) << "' (" << shown(doc["subject"].get<std::string>())
+                  << ") to " << shown(a.out) << (a.der ? " (DER)" : " (PEM)") << "\n";
     });
 }
 
@@ -410,10 +410,11 @@ void delete_cert(Context& ctx, DeleteArgs& a)
     for (const auto* c : found)
         deleted.push_back(cert_json(*c, keys));
     if (!a.yes) {
-        std::string what;
+        std::vector<std::string> question{"Delete from Key '" + k.label() + "':"};
         for (const auto& j : deleted)
-            what += "\n  " + cert_line(j);
-        if (!confirm("Delete from Key '" + k.label() + "':" + what + "\nDelete?"))
+            question.push_back("  " + cert_line(j));
+        question.push_back("Delete?");
+        if (!confirm(question))
             throw Failure(cancelled, "nothing was deleted: confirm on a terminal or with --yes");
     }
     for (const auto* c : found)

@@ -213,9 +213,9 @@ void run(Context& ctx, CsrArgs& a)
         return;
     }
     ctx.print(doc, [&] {
-        std::cout << "Wrote the request for " << doc["subject"].get<std::string>() << " (key " << client::to_hex(id) << ", "
+        std::cout << "Wrote the request for " << shown(doc["subject"].get<std::string>()) << " (key " << client::to_hex(id) << ", "
                   << kd.type << " " << (kd.curve.empty() ? std::to_string(kd.bits) : kd.curve) << ", "
-                  << doc["signature_algorithm"].get<std::string>() << ") to " << a.out << "\n";
+                  << doc["signature_algorithm"].get<std::string>() << ") to " << shown(a.out) << "\n";
     });
 }
 

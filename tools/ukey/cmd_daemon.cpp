@@ -8,7 +8,9 @@
 //    "keys": [key, ...] (the daemon's Key objects, docs/ukeyd.md)}
 //
 // ukey watch [--socket PATH] [--events a,b] [--count N] [--timeout S]
-//   One line per event. With --json: the daemon's event lines, unchanged.
+//   One line per event. With --json: the daemon's event lines, as JSON
+//   documents of one line (parsed and written again through json_text, so
+//   that no byte a terminal acts on passes).
 //   Ends after N events (--count), after S seconds (--timeout), on SIGINT or
 //   SIGTERM (exit 0), or when the daemon goes away (exit 15).
 //
@@ -115,7 +117,7 @@ public:
 
     void send(const nlohmann::json& request)
     {
-        std::string line = request.dump() + "\n";
+        std::string line = json_text(request, -1) + "\n";
         std::size_t done = 0;
         while (done < line.size()) {
             ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
@@ -212,16 +214,18 @@ private:
 
 // --- text output ------------------------------------------------------------
 
+// A field of the daemon's JSON as text for the terminal: escaped (labels,
+// serials, reader names and certificate subjects come from Keys and cards).
 std::string str(const nlohmann::json& j, const char* key, const std::string& dflt = "")
 {
     if (!j.is_object() || !j.contains(key))
         return dflt;
     const auto& v = j[key];
     if (v.is_string())
-        return v.get<std::string>();
+        return shown(v.get<std::string>());
     if (v.is_null())
         return dflt;
-    return v.dump();
+    return shown(json_text(v, -1));
 }
 
 std::string duration_text(double seconds)
@@ -247,9 +251,9 @@ std::string tries_text(const nlohmann::json& t)
         return "LOCKED";
     if (!t.contains("tries_left") || t["tries_left"].is_null())
         return "counted by the Key";
-    std::string s = t["tries_left"].dump();
+    std::string s = shown(json_text(t["tries_left"], -1));
     if (t.contains("max_tries") && !t["max_tries"].is_null())
-        s += " of " + t["max_tries"].dump();
+        s += " of " + shown(json_text(t["max_tries"], -1));
     return s + " tries left";
 }
 
@@ -328,7 +332,7 @@ void print_status(const std::string& path, const nlohmann::json& st, const nlohm
     std::cout << "ukeyd " << str(st, "version", "?") << " (pid " << str(st, "pid", "?") << ")";
     if (st.contains("uptime_s") && st["uptime_s"].is_number())
         std::cout << ", up " << duration_text(st["uptime_s"].get<double>());
-    std::cout << ", socket " << path << "\n";
+    std::cout << ", socket " << shown(path) << "\n";
 
     // "pcsc": {"state": "disabled" | "starting" | "up" | "down", "readers": [{"name", "card", "atr"}],
     //          "error": {"code", "message"} (the last reason it was down)}
@@ -398,7 +402,7 @@ std::string event_line(const nlohmann::json& e)
             o << " backend " << str(k, "backend");
     }
     if (e.contains("reader"))
-        o << " reader '" << (e["reader"].is_string() ? e["reader"].get<std::string>() : str(e["reader"], "name"))
+        o << " reader '" << (e["reader"].is_string() ? shown(e["reader"].get<std::string>()) : str(e["reader"], "name"))
           << "'";
     if (e.contains("which"))
         o << " " << str(e, "which") << " PIN";
@@ -496,18 +500,17 @@ void add_daemon(CLI::App& app, Context& ctx)
                 c.send(req);
                 c.parse_reply(c.read_line(reply_timeout_ms));
                 if (!ctx.json && !ctx.quiet)
-                    std::cerr << "ukey: watching ukeyd's events (" << c.path() << "); Ctrl-C ends" << std::endl;
+                    std::cerr << "ukey: watching ukeyd's events (" << shown(c.path()) << "); Ctrl-C ends" << std::endl;
 
                 const auto deadline = Clock::now() + std::chrono::milliseconds(long(timeout * 1000));
                 long seen = 0;
                 // Prints one event; true when --count is reached.
                 auto emit = [&](const std::string& line) {
-                    if (ctx.json) {
-                        std::cout << line << std::endl;
-                    } else {
-                        nlohmann::json e = nlohmann::json::parse(line, nullptr, false);
-                        std::cout << (e.is_object() ? event_line(e) : line) << std::endl;
-                    }
+                    nlohmann::json e = nlohmann::json::parse(line, nullptr, false);
+                    if (ctx.json)
+                        std::cout << (e.is_discarded() ? json_text(line, -1) : json_text(e, -1)) << std::endl;
+                    else
+                        std::cout << (e.is_object() ? event_line(e) : shown(line)) << std::endl;
                     return count > 0 && ++seen >= count;
                 };
                 for (;;) {
@@ -546,7 +549,7 @@ void add_daemon(CLI::App& app, Context& ctx)
                 // JSON lines stay JSON lines: the error document on one line.
                 if (ctx.json) {
                     nlohmann::json err = {{"code", static_cast<int>(f.code)}, {"message", f.what()}, {"ckr", nullptr}};
-                    std::cout << nlohmann::json{{"error", err}}.dump() << std::endl;
+                    std::cout << json_text(nlohmann::json{{"error", err}}, -1) << std::endl;
                     ctx.json_error_done = true;
                 }
                 throw;

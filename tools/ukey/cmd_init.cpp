@@ -24,7 +24,7 @@ void run(Context& ctx, InitArgs& a)
     client::KeyInfo k = select_key(ctx, a.spec, true);
     if (k.initialized() && !a.yes) {
         const std::string what = "Key '" + k.label() + "' (serial " + k.serial() + ")";
-        switch (ask("Initialising " + what + " deletes every key and certificate on it. Continue?")) {
+        switch (ask({"Initialising " + what + " deletes every key and certificate on it. Continue?"})) {
         case Answer::yes:
             break;
         case Answer::no:
@@ -59,9 +59,19 @@ void run(Context& ctx, InitArgs& a)
 
     auto s = must(client::Session::open(ctx.module(), k.slot, true));
     check(s->login(CKU_SO, so), "logging in as SO after initialising");
-    if (a.tries || a.so_tries) {
-        check(ctx.module().vendor()->C_UkeySetPinLimits(s->handle(), a.tries ? a.tries : 6, a.so_tries ? a.so_tries : 6),
-              "setting the PIN try limits");
+    if (const auto* v = ctx.module().vendor()) {
+        // The limits are written on the Key even when not given, so that
+        // ukey on any account or machine applies this issuer's limits, not
+        // its own defaults (docs/pin-policy.md).
+        UKEY_PIN_STATUS st{};
+        const bool counted = v->C_UkeyGetPinStatus(k.slot, &st) == CKR_OK && (st.flags & UKEY_PIN_COUNTED_BY_UKEY);
+        if (counted || a.tries || a.so_tries) {
+            auto limit = [](unsigned given, CK_ULONG now) -> CK_ULONG {
+                return given ? given : (now >= 1 && now <= 15 ? now : 6);
+            };
+            check(v->C_UkeySetPinLimits(s->handle(), limit(a.tries, st.userMaxTries), limit(a.so_tries, st.soMaxTries)),
+                  "setting the PIN try limits");
+        }
     }
     if (a.transport) {
         if (!ctx.module().vendor())
@@ -80,7 +90,7 @@ void run(Context& ctx, InitArgs& a)
         if (other.initialized() && other.serial() == after.serial() && other.backend_name() == after.backend_name())
             after = other;
     ctx.print({{"initialized", true}, {"key", key_json(after)}}, [&] {
-        std::cout << "Key '" << after.label() << "' is initialised (serial " << after.serial() << ").\n";
+        std::cout << "Key '" << shown(after.label()) << "' is initialised (serial " << shown(after.serial()) << ").\n";
         if (a.transport)
             std::cout << "Its PIN is a transport PIN: the user must change it at first use (`ukey pin change`).\n";
     });

@@ -84,7 +84,7 @@ std::string key_line(const nlohmann::json& j)
     line += what;
     line += std::string(what.size() < 10 ? 10 - what.size() : 1, ' ');
     line += "  id " + (j["id"].get<std::string>().empty() ? std::string("(none)") : j["id"].get<std::string>());
-    line += "  '" + j["label"].get<std::string>() + "'";
+    line += "  '" + shown(j["label"].get<std::string>()) + "'";
     line += j["has_certificate"].get<bool>() ? "  certificate" : "  no certificate";
     return line;
 }
@@ -254,9 +254,10 @@ void generate(Context& ctx, GenerateArgs& a)
     }
     doc["public_key_pem"] = pem;
     ctx.print(doc, [&] {
-        std::cout << "Generated an " << kt->display << " key pair on Key '" << k.label() << "': id " << client::to_hex(*id);
+        std::cout << "Generated an " << kt->display << " key pair on Key '" << shown(k.label())
+                  << "': id " << client::to_hex(*id);
         if (!a.label.empty())
-            std::cout << ", label '" << a.label << "'";
+            std::cout << ", label '" << shown(a.label) << "'";
         std::cout << "\nNext: `ukey csr --key " << client::to_hex(*id)
                   << " --subject /CN=...` makes a certificate request for it.\n";
     });
@@ -281,7 +282,7 @@ void list(Context& ctx, ListArgs& a)
         doc["keys"].push_back(key_object_json(o, certs));
     ctx.print(doc, [&] {
         if (keys.empty())
-            std::cout << "No keys on Key '" << k.label() << "': make one with `ukey key generate --type ...`\n";
+            std::cout << "No keys on Key '" << shown(k.label()) << "': make one with `ukey key generate --type ...`\n";
         for (const auto& j : doc["keys"])
             std::cout << key_line(j) << "\n";
     });
@@ -326,10 +327,11 @@ void remove(Context& ctx, DeleteArgs& a)
     for (const auto* o : doomed)
         deleted.push_back(key_object_json(*o, certs));
     if (!a.yes) {
-        std::string what;
+        std::vector<std::string> question{"These keys will be deleted from Key '" + k.label() + "' for good:"};
         for (const auto& j : deleted)
-            what += "\n  " + key_line(j);
-        if (!confirm("These keys will be deleted from Key '" + k.label() + "' for good:" + what + "\nDelete them?"))
+            question.push_back("  " + key_line(j));
+        question.push_back("Delete them?");
+        if (!confirm(question))
             throw Failure(cancelled, "nothing was deleted: deleting a key cannot be undone; confirm on a terminal "
                                      "or with --yes");
     }
@@ -339,9 +341,9 @@ void remove(Context& ctx, DeleteArgs& a)
               std::string("deleting the ") + (o->is_private() ? "private" : "public") + " key " + client::to_hex(id));
     ctx.print({{"deleted", deleted}, {"certificates_left", left}}, [&] {
         std::cout << "Deleted " << doomed.size() << " key object(s) with the id " << client::to_hex(id) << " from Key '"
-                  << k.label() << "'.\n";
+                  << shown(k.label()) << "'.\n";
         for (const auto& c : left)
-            std::cout << "The certificate '" << c["label"].get<std::string>()
+            std::cout << "The certificate '" << shown(c["label"].get<std::string>())
                       << "' stays; its key is gone (`ukey cert delete --id " << client::to_hex(id) << "` removes it).\n";
     });
 }

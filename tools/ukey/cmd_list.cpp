@@ -64,11 +64,11 @@ void add_certificates(Context& ctx, const client::KeyInfo& k, nlohmann::json& j)
 
 void print_key(const nlohmann::json& j)
 {
-    std::cout << "Key '" << j["label"].get<std::string>() << "'";
+    std::cout << "Key '" << shown(j["label"].get<std::string>()) << "'";
     if (!j["serial"].get<std::string>().empty())
-        std::cout << "  serial " << j["serial"].get<std::string>();
-    std::cout << "  (" << (j["backend"].is_null() ? "" : j["backend"].get<std::string>() + ", ")
-              << j["manufacturer"].get<std::string>() << " " << j["model"].get<std::string>() << ")\n";
+        std::cout << "  serial " << shown(j["serial"].get<std::string>());
+    std::cout << "  (" << (j["backend"].is_null() ? "" : shown(j["backend"].get<std::string>()) + ", ")
+              << shown(j["manufacturer"].get<std::string>()) << " " << shown(j["model"].get<std::string>()) << ")\n";
     std::cout << "  slot " << j["slot"].get<unsigned long>();
     if (!j["initialized"].get<bool>()) {
         std::cout << ", NOT INITIALISED: set it up with `ukey init`\n";
@@ -183,13 +183,13 @@ void add_info(CLI::App& app, Context& ctx)
         }
         ctx.print(j, [&] {
             print_key(j);
-            std::cout << "  reader: " << j["reader"].get<std::string>() << "\n";
+            std::cout << "  reader: " << shown(j["reader"].get<std::string>()) << "\n";
             std::cout << "  PIN length: " << j["pin_min_length"].get<unsigned long>() << "-"
                       << j["pin_max_length"].get<unsigned long>() << "\n";
             std::cout << "  objects (without logging in: private keys are not shown):\n";
             for (const auto& o : j["objects"])
                 std::cout << "    " << o["class"].get<std::string>() << "  id " << o["id"].get<std::string>()
-                          << "  '" << o["label"].get<std::string>() << "'\n";
+                          << "  '" << shown(o["label"].get<std::string>()) << "'\n";
         });
     });
 }

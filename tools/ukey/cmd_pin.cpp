@@ -39,7 +39,7 @@ void verify(Context& ctx, PinArgs& a)
     if (rv != CKR_OK) {
         if (ctx.json && (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)) {
             // Scripts get the counts too, then the failure.
-            std::cout << nlohmann::json{{"verified", false}, {"pin", status_json(ctx, k.slot)}}.dump(2) << std::endl;
+            std::cout << json_text(nlohmann::json{{"verified", false}, {"pin", status_json(ctx, k.slot)}}) << std::endl;
             ctx.json_error_done = true;
         }
         pin_failure(ctx, k, rv, a.so, "checking the PIN");

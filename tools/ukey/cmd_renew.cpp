@@ -238,7 +238,7 @@ public:
     {
         j["step"] = step;
         j["steps"].push_back({{"step", step}, {"time", now_iso()}});
-        auto r = client::save_journal(path_, j.dump(2) + "\n");
+        auto r = client::save_journal(path_, json_text(j) + "\n");
         if (!r)
             throw Failure(failure, r.error().message);
         crash_point(step);
@@ -791,7 +791,7 @@ void run_cmd(Context& ctx, Args& a, bool enroll)
             json doc = {{"operation", "renew"}, {"state", "nothing_to_do"}, {"resumed", false}, {"key_id", nullptr},
                         {"certificate", nullptr}, {"old", nullptr}, {"old_action", "none"}, {"ca", nullptr},
                         {"steps", json::array()}};
-            ctx.print(doc, [&] { std::cout << "No unfinished renewal for Key '" << k.label() << "'.\n"; });
+            ctx.print(doc, [&] { std::cout << "No unfinished renewal for Key '" << shown(k.label()) << "'.\n"; });
             return;
         }
     }
@@ -824,11 +824,11 @@ void run_cmd(Context& ctx, Args& a, bool enroll)
                 {"steps", out.steps}};
     ctx.print(doc, [&] {
         if (out.state == "rolled_back")
-            std::cout << "Rolled back an unfinished renewal on Key '" << k.label() << "': its old certificate is "
+            std::cout << "Rolled back an unfinished renewal on Key '" << shown(k.label()) << "': its old certificate is "
                       << "unchanged.\n";
         else if (!out.certificate.is_null())
-            std::cout << (enroll ? "Enrolled" : "Renewed") << ": '" << out.certificate["label"].get<std::string>()
-                      << "' (" << out.certificate["subject"].get<std::string>() << ", key "
+            std::cout << (enroll ? "Enrolled" : "Renewed") << ": '" << shown(out.certificate["label"].get<std::string>())
+                      << "' (" << shown(out.certificate["subject"].get<std::string>()) << ", key "
                       << out.key_id.get<std::string>() << ") valid until "
                       << out.certificate["not_after"].get<std::string>() << "\n"
                       << (out.old_action == "deleted"           ? "The old certificate and its key were removed.\n"
@@ -857,14 +857,14 @@ void superseded(Context& ctx, const std::string& spec, bool clean, bool yes, con
     if (!clean) {
         ctx.print({{"superseded", list}}, [&] {
             if (list.empty())
-                std::cout << "No superseded certificates on Key '" << k.label() << "'.\n";
+                std::cout << "No superseded certificates on Key '" << shown(k.label()) << "'.\n";
             for (const auto& j : list)
-                std::cout << "id " << j["id"].get<std::string>() << "  '" << j["label"].get<std::string>() << "'\n";
+                std::cout << "id " << j["id"].get<std::string>() << "  '" << shown(j["label"].get<std::string>()) << "'\n";
         });
         return;
     }
-    if (!found.empty() && !yes && !confirm("Delete " + std::to_string(found.size()) +
-                                           " superseded certificate(s) and their keys from Key '" + k.label() + "'?"))
+    if (!found.empty() && !yes && !confirm({"Delete " + std::to_string(found.size()) +
+                                            " superseded certificate(s) and their keys from Key '" + k.label() + "'?"}))
         throw Failure(cancelled, "nothing was deleted: confirm on a terminal or with --yes");
     int keys_deleted = 0;
     auto keys = must(client::read_keys(*s));
@@ -882,7 +882,7 @@ void superseded(Context& ctx, const std::string& spec, bool clean, bool yes, con
     }
     ctx.print({{"deleted", list}, {"keys_deleted", keys_deleted}}, [&] {
         std::cout << "Deleted " << found.size() << " superseded certificate(s) and " << keys_deleted
-                  << " key object(s) from Key '" << k.label() << "'.\n";
+                  << " key object(s) from Key '" << shown(k.label()) << "'.\n";
     });
 }
 

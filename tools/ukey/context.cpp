@@ -67,26 +67,36 @@ const client::Module& Context::module()
     return *module_;
 }
 
+std::string json_text(const nlohmann::json& doc, int indent)
+{
+    return escape::printable_json(doc.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 void Context::print(const nlohmann::json& doc, const std::function<void()>& text) const
 {
     if (json)
-        std::cout << doc.dump(2) << std::endl;
+        std::cout << json_text(doc) << std::endl;
     else
         text();
 }
 
 void Context::progress(const std::string& what) const
 {
-    if (!json && !quiet && isatty(STDERR_FILENO))
-        std::cerr << what << std::flush;
+    if (json || quiet || !isatty(STDERR_FILENO))
+        return;
+    // A note may end its line; any other line break would be a value's.
+    const bool ends_line = !what.empty() && what.back() == '\n';
+    std::cerr << shown(std::string_view(what).substr(0, what.size() - ends_line)) << (ends_line ? "\n" : "")
+              << std::flush;
 }
 
-Answer ask(const std::string& question)
+Answer ask(const std::vector<std::string>& lines)
 {
     FILE* tty = fopen("/dev/tty", "r+");
     if (!tty)
         return Answer::no_terminal;
-    fprintf(tty, "%s [y/N] ", question.c_str());
+    for (std::size_t i = 0; i < lines.size(); ++i)
+        fprintf(tty, "%s%s", shown(lines[i]).c_str(), i + 1 < lines.size() ? "\n" : " [y/N] ");
     fflush(tty);
     char line[16] = {0};
     bool yes = fgets(line, sizeof line, tty) && (line[0] == 'y' || line[0] == 'Y');

@@ -75,6 +75,17 @@ std::string unknown_command(int argc, char** argv, CLI::App& app)
     return {};
 }
 
+// The last words: a failure on stderr, one line, escaped whole (ukey's
+// sentences quote labels and names from Keys and certificates, CLI11's quote
+// what was typed), then its list, one escaped line per item.
+void say(const std::string& sentence, const std::vector<std::string>& lines = {})
+{
+    std::string out = "ukey: " + shown(sentence) + "\n";
+    for (const auto& l : lines)
+        out += "  " + shown(l) + "\n";
+    std::cerr << out;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -115,11 +126,12 @@ int main(int argc, char** argv)
         if (e.get_exit_code() == 0)
             return app.exit(e);
         const std::string msg = e.what();
-        std::string shown = scrub(msg, argc, argv, app);
+        std::string told = scrub(msg, argc, argv, app);
         if (std::string cmd = unknown_command(argc, argv, app); !cmd.empty() && cmd.size() <= 32)
-            shown = "unknown command '" + cmd + "'"; // a command name, never a PIN's place
-        std::cerr << "ukey: " << shown << "\n(run `ukey --help` or `ukey COMMAND --help`)\n";
-        if (shown.find("...") != std::string::npos)
+            told = "unknown command '" + cmd + "'"; // a command name, never a PIN's place
+        say(told);
+        std::cerr << "(run `ukey --help` or `ukey COMMAND --help`)\n";
+        if (told.find("...") != std::string::npos)
             std::cerr << "(words were hidden: PINs are never given on the command line; use --pin-fd, --pin-file "
                          "or the prompt)\n";
         return usage;
@@ -127,12 +139,12 @@ int main(int argc, char** argv)
         if (ctx.json && !ctx.json_error_done) {
             nlohmann::json err = {{"code", static_cast<int>(f.code)}, {"message", f.what()}};
             err["ckr"] = f.rv == CKR_OK ? nlohmann::json(nullptr) : nlohmann::json(ukey::client::ckr_name(f.rv));
-            std::cout << nlohmann::json{{"error", err}}.dump(2) << std::endl;
+            std::cout << json_text(nlohmann::json{{"error", err}}) << std::endl;
         }
-        std::cerr << "ukey: " << f.what() << "\n";
+        say(f.sentence, f.lines);
         return f.code;
     } catch (const std::exception& e) {
-        std::cerr << "ukey: " << e.what() << "\n";
+        say(e.what());
         return failure;
     }
     return ok;

@@ -42,15 +42,22 @@ client::Secret read_line(int fd, const std::string& what)
     return s;
 }
 
-client::Secret from_file(const std::string& path, const std::string& what)
+// A file from an option is named by the option, never by its path: whoever
+// typed `--pin-file 8675309` meant --pin-fd, or put the PIN itself there, and
+// must not find it echoed into a terminal log. (A file from the config is
+// named by its path.)
+client::Secret from_file(const PinSource& src, const std::string& what)
 {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const std::string file = src.file_option.empty() ? "file " + shown(src.file)
+                                                     : "file given with " + src.file_option;
+    int fd = open(src.file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        throw Failure(bad_input, "cannot read the " + what + " file " + path + ": " + std::strerror(errno));
+        throw Failure(bad_input, "cannot read the " + what + " " + file + ": " + std::strerror(errno) +
+                                     (src.file_option.empty() ? "" : " (its name is not shown: it might be a PIN)"));
     struct stat st;
     if (fstat(fd, &st) == 0 && (st.st_mode & 077))
-        fprintf(stderr, "ukey: warning: %s is readable by other users; keep PIN files private (chmod 600)\n",
-                path.c_str());
+        fprintf(stderr, "ukey: warning: the %s %s is readable by other users; keep PIN files private (chmod 600)\n",
+                what.c_str(), file.c_str());
     client::Secret s = read_line(fd, what);
     close(fd);
     return s;
@@ -85,7 +92,7 @@ client::Secret from_terminal(const std::string& prompt, const std::string& what)
 client::Secret read_pin(const PinSource& src, const std::string& what)
 {
     client::Secret s = src.fd >= 0      ? read_line(src.fd, what)
-                       : !src.file.empty() ? from_file(src.file, what)
+                       : !src.file.empty() ? from_file(src, what)
                                            : from_terminal("Enter the " + what + ": ", what);
     if (s.empty())
         throw Failure(bad_input, "the " + what + " is empty");
@@ -121,6 +128,7 @@ void add_pin_options(CLI::App* cmd, PinSource& src, const std::string& name, con
 {
     cmd->add_option("--" + name + "-fd", src.fd, "read the " + what + " from this file descriptor (one line)")
         ->check(CLI::NonNegativeNumber);
+    src.file_option = "--" + name + "-file";
     cmd->add_option("--" + name + "-file", src.file, "read the " + what + " from the first line of this file");
 }
 

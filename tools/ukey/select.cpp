@@ -20,12 +20,13 @@ std::string describe(const client::KeyInfo& k)
     return s;
 }
 
-std::string candidates(const std::vector<client::KeyInfo>& keys)
+// One line per Key, below the failure's sentence (Failure::lines).
+std::vector<std::string> candidates(const std::vector<client::KeyInfo>& keys)
 {
-    std::string s;
+    std::vector<std::string> lines;
     for (const auto& k : keys)
-        s += "\n  " + describe(k);
-    return s;
+        lines.push_back(describe(k));
+    return lines;
 }
 
 bool matches(const client::KeyInfo& k, const std::string& spec, P11KitUri* uri)
@@ -72,7 +73,8 @@ client::KeyInfo select_key(Context& ctx, const std::string& spec, bool want_unin
         if (found.size() == 1)
             return found[0];
         throw Failure(ambiguous, std::to_string(found.size()) + " Keys are present; name one by label, serial, "
-                                                                "slot or pkcs11: URI:" + candidates(found));
+                                                                "slot or pkcs11: URI:",
+                      CKR_OK, candidates(found));
     }
 
     std::unique_ptr<P11KitUri, void (*)(P11KitUri*)> uri(nullptr, p11_kit_uri_free);
@@ -99,9 +101,10 @@ client::KeyInfo select_key(Context& ctx, const std::string& spec, bool want_unin
     if (found.size() == 1)
         return found[0];
     if (found.empty())
-        throw Failure(no_key, "no Key matches '" + spec + "'; the Keys present are:" + candidates(keys));
+        throw Failure(no_key, "no Key matches '" + spec + "'; the Keys present are:", CKR_OK, candidates(keys));
     throw Failure(ambiguous, std::to_string(found.size()) + " Keys match '" + spec +
-                                 "'; name one by serial or slot:" + candidates(found));
+                                 "'; name one by serial or slot:", CKR_OK,
+                      candidates(found));
 }
 
 } // namespace ukey::cli

@@ -4,6 +4,7 @@
 #include "child.h"
 #include "file_trust.h"
 #include "log.h"
+#include "escape.h"
 
 #include <ukey/pkcs11.h>
 
@@ -35,7 +36,7 @@ int run_backend_wait(const std::string& module)
     }
     void* dl = dlopen(file->c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
-        std::fprintf(stderr, "ukeyd: cannot load %s: %s\n", module.c_str(), dlerror());
+        std::fprintf(stderr, "ukeyd: %s\n", escape::printable("cannot load " + module + ": " + dlerror()).c_str());
         return 2;
     }
     auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(dl, "C_GetFunctionList"));
@@ -58,7 +59,7 @@ int run_backend_wait(const std::string& module)
         // NO_EVENT from a blocking call means the module does not block.
         if (rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_NO_EVENT)
             return backend_wait_unsupported;
-        std::fprintf(stderr, "ukeyd: C_WaitForSlotEvent of %s failed: 0x%lx\n", module.c_str(),
+        std::fprintf(stderr, "ukeyd: C_WaitForSlotEvent of %s failed: 0x%lx\n", escape::printable(module).c_str(),
                      static_cast<unsigned long>(rv));
         return 2;
     }

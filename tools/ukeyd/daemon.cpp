@@ -502,7 +502,7 @@ void Daemon::check_pin(const json& key, const json* /*before*/, int64_t time_ms)
         ev["which"] = std::string(which) == "user_pin" ? "user" : "so";
         ev["message"] = std::string(which) == "user_pin"
                             ? "the user PIN is locked: unlock it with the SO PIN (`ukey pin unlock`)"
-                            : "the SO PIN is locked: only re-initialising the Key (which erases it) helps";
+                            : "the SO PIN is locked: only the issuer, or the backend's own tools, can help (ukey(1), pin unlock)";
         emit(ev);
     }
 }

@@ -4,6 +4,7 @@
 #include "child.h"
 #include "file_trust.h"
 #include "log.h"
+#include "escape.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -37,12 +38,14 @@ std::string str(const json& j, const char* key)
     return {};
 }
 
-void add(std::vector<std::string>& env, const char* name, std::string value)
+// Values come from Keys, cards and certificates and end up in hooks' logs,
+// mails and terminals: escaped like ukey's own output (token/escape.h), so a
+// hook sees printable UTF-8 only. UKEY_EVENT_JSON has the exact values.
+void add(std::vector<std::string>& env, const char* name, const std::string& value)
 {
     if (value.empty())
         return;
-    value.erase(std::remove(value.begin(), value.end(), '\0'), value.end());
-    env.push_back(std::string(name) + "=" + value);
+    env.push_back(std::string(name) + "=" + escape::printable(value));
 }
 
 } // namespace
@@ -85,8 +88,11 @@ std::vector<std::string> hook_environment(const json& e)
     // One environment string may be at most 128 KiB (MAX_ARG_STRLEN): a Key
     // with many certificates makes a bigger event; then the hook gets the
     // other variables only.
-    if (std::string dump = e.dump(-1, ' ', false, json::error_handler_t::replace); dump.size() < 120 * 1024)
-        add(env, "UKEY_EVENT_JSON", std::move(dump));
+    // Its strings are JSON-escaped; printable_json leaves no DEL, C1 or bidi
+    // override raw either (the same document).
+    if (std::string dump = escape::printable_json(e.dump(-1, ' ', false, json::error_handler_t::replace));
+        dump.size() < 120 * 1024)
+        env.push_back("UKEY_EVENT_JSON=" + dump);
     return env;
 }
 

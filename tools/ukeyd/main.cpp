@@ -8,6 +8,7 @@
 #include "config.h"
 #include "file_trust.h"
 #include "log.h"
+#include "escape.h"
 #include "module.h"
 
 #include <CLI/CLI.hpp>
@@ -63,7 +64,7 @@ int main(int argc, char** argv)
         const auto path = ukey::config_path();
         auto cfg = ukey::load_config(path);
         if (!cfg) {
-            std::cerr << "ukeyd: " << cfg.error().message << "\n";
+            std::cerr << "ukeyd: " << ukey::escape::printable(cfg.error().message) << "\n";
             return 1;
         }
         ukey::log::Settings s = cfg->log;
@@ -80,7 +81,7 @@ int main(int argc, char** argv)
         ukey::daemon::Daemon d(std::move(*cfg), path, self_exe());
         return d.run();
     } catch (const std::exception& e) {
-        std::cerr << "ukeyd: " << e.what() << "\n";
+        std::cerr << "ukeyd: " << ukey::escape::printable(e.what()) << "\n";
         return 1;
     }
 }

@@ -6,6 +6,7 @@
 
 #include "certs.h"
 #include "module.h"
+#include "escape.h"
 #include "x509.h"
 
 #include <cerrno>
@@ -112,12 +113,12 @@ int run_scan(const std::string& module_path)
     try {
         auto m = Module::load(module_path);
         if (!m) {
-            std::cerr << "ukeyd scan: " << m.error().message << "\n";
+            std::cerr << "ukeyd scan: " << ukey::escape::printable(m.error().message) << "\n";
             return 2;
         }
         auto ids = (*m)->slots(false);
         if (!ids) {
-            std::cerr << "ukeyd scan: " << ids.error().message << "\n";
+            std::cerr << "ukeyd scan: " << ukey::escape::printable(ids.error().message) << "\n";
             return 2;
         }
         json slots = json::array(), keys = json::array();
@@ -155,7 +156,7 @@ int run_scan(const std::string& module_path)
         std::cout.flush();
         return std::cout ? 0 : 2;
     } catch (const std::exception& e) {
-        std::cerr << "ukeyd scan: " << e.what() << "\n";
+        std::cerr << "ukeyd scan: " << ukey::escape::printable(e.what()) << "\n";
         return 2;
     }
 }

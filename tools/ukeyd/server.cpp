@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "clock.h"
+#include "escape.h"
 #include "log.h"
 
 #include <cerrno>
@@ -29,7 +30,10 @@ namespace {
 
 std::string dump(const json& j)
 {
-    return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    // Valid UTF-8 (invalid bytes replaced), and DEL, C1 and bidi controls
+    // from Keys written as \u escapes: a client that prints a value raw
+    // cannot be made to run terminal sequences (docs/security.md).
+    return escape::printable_json(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
 }
 
 bool make_dirs(const std::filesystem::path& p)
