@@ -54,7 +54,11 @@ std::string read_value(const toml::table& t, std::string_view key, T& out, const
     const toml::node* n = t.get(key);
     if (!n)
         return {};
-    auto v = n->value<T>();
+    // An integer key takes only an integer: toml++'s float-to-integer
+    // conversion casts before it checks the range (9e90 is undefined
+    // behaviour; tests/fuzz/corpus/config/ubsan-float-to-int).
+    constexpr bool integer = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+    auto v = !integer || n->is_integer() ? n->value<T>() : std::nullopt;
     if (!v || (std::is_same_v<T, bool> != n->is_boolean()))
         return "key '" + std::string(key) + "' " + context + " has the wrong type (" + where(*n) + ")";
     out = *v;
@@ -159,8 +163,8 @@ std::string parse_daemon(const toml::table& root, Config& cfg)
                 return "[expiry] thresholds must be a list of days (" + where(*th) + ")";
             std::set<unsigned, std::greater<>> days;
             for (const auto& e : *a) {
-                auto v = e.value<int64_t>();
-                if (!e.is_integer() || !v || *v < 1 || *v > 3650)
+                auto v = e.is_integer() ? e.value<int64_t>() : std::nullopt; // see read_value
+                if (!v || *v < 1 || *v > 3650)
                     return "[expiry] thresholds must be whole days between 1 and 3650 (" + where(e) + ")";
                 days.insert(unsigned(*v));
             }
@@ -212,8 +216,8 @@ std::string parse_renewal(const toml::table& root, Config& cfg)
         const toml::node* d = tt.get("threshold");
         if (!d)
             return {};
-        auto v = d->value<int64_t>();
-        if (!d->is_integer() || !v || *v < 1 || *v > 3650)
+        auto v = d->is_integer() ? d->value<int64_t>() : std::nullopt; // see read_value
+        if (!v || *v < 1 || *v > 3650)
             return "key 'threshold' " + c + " must be whole days between 1 and 3650 (" + where(*d) + ")";
         out = unsigned(*v);
         return {};

@@ -1,0 +1,26 @@
+// Fuzz target: a SCEP CA's GetCACaps answer (token/client/scep.cpp,
+// ScepClient::get_caps), served over real HTTP on 127.0.0.1 (scep_http.h):
+// free text from the network, read line by line.
+#include "scep.h"
+#include "scep_http.h"
+
+#include <openssl/err.h>
+
+#include <chrono>
+#include <cstdint>
+
+using namespace ukey;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+{
+    auto& http = fuzz::HttpServer::instance();
+    std::string body(reinterpret_cast<const char*>(data), size);
+    http.set_answer([body](const fuzz::HttpRequest&) { return body; });
+    client::ScepClient c(http.url(), std::chrono::seconds(10));
+    auto caps = c.get_caps();
+    if (caps)
+        for (const auto& line : caps->raw)
+            (void)line.size();
+    ERR_clear_error();
+    return 0;
+}
