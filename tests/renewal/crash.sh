@@ -86,6 +86,12 @@ echo '{"step": "bogus"' >"$j"
 uk --json renew Alice --resume --pin-fd 3 3<<<"$USER_PIN"
 jerror 1 "damaged journal"
 assert_contains "$ERR" "damaged" "damaged journal"
+# A journal that parses but whose key ID is not hex (found by fuzz.journal):
+# a clear error, not undefined behaviour (a sanitizer would fail the test).
+jq '.new_id = "not-hex"' "$T/journal.bak" >"$j"
+uk --json renew Alice --resume --pin-fd 3 3<<<"$USER_PIN"
+jerror 1 "journal with a non-hex new_id"
+assert_contains "$ERR" "is not a key ID in hex" "journal with a non-hex new_id"
 cp "$T/journal.bak" "$j"
 ok --json renew Alice --resume --pin-fd 3 3<<<"$USER_PIN"
 jeq "$OUT" '.state' '"completed"' "resume with the journal restored"

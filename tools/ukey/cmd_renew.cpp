@@ -267,12 +267,25 @@ public:
         finish();
     }
 
+    // A key ID the journal holds in hex; a journal edited or damaged there
+    // is a clear error, never undefined behaviour.
+    client::Bytes journal_hex(const json& v, const char* field) const
+    {
+        std::optional<client::Bytes> b;
+        if (v.is_string())
+            b = client::from_hex(v.get<std::string>());
+        if (!b)
+            throw Failure(failure, "the renewal journal " + path_.string() + " is damaged: its " + field +
+                                       " is not a key ID in hex");
+        return *b;
+    }
+
     // From cert_received on: write, verify, retire.
     void roll_forward(Outcome& out)
     {
         client::Bytes der = unb64(j["cert"].get<std::string>());
         client::X509Ptr x = client::parse_der(der);
-        client::Bytes new_id = *client::from_hex(j["new_id"].get<std::string>());
+        client::Bytes new_id = journal_hex(j["new_id"], "new_id");
         const std::string label = j["final_label"].get<std::string>();
         const std::string pending = j.value("pending_label", "");
         if (!x)
@@ -351,7 +364,7 @@ public:
             return;
         const json& old = j["old"];
         client::Bytes old_der = unb64(old["cert"].get<std::string>());
-        client::Bytes old_id = *client::from_hex(old["id"].get<std::string>());
+        client::Bytes old_id = journal_hex(old["id"], "old.id");
         const bool keep = j.value("keep_old", false);
         const bool rekey = j.value("mode", "rekey") == "rekey";
         const std::string new_label =
@@ -363,7 +376,7 @@ public:
             else
                 check(s_.f()->C_DestroyObject(s_.handle(), c->handle), "deleting the old certificate");
         }
-        if (rekey && old_id != *client::from_hex(j["new_id"].get<std::string>())) {
+        if (rekey && old_id != journal_hex(j["new_id"], "new_id")) {
             for (const auto& k : must(client::read_keys(s_))) {
                 if (k.id != old_id)
                     continue;
