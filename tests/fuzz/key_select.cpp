@@ -2,8 +2,8 @@
 // PKCS#11 URI parsed by p11-kit with P11_KIT_URI_FOR_ANY, its refusals (a PIN
 // in the URI, unknown attributes), and matching a URI, a label, a serial or a
 // slot number against the Keys present. select_key itself needs a loaded
-// module and its matcher is file-local, so the same calls run here in the
-// same order (README.md: a seam would let the real function run).
+// module, so its parsing runs here in the same order, and the matching is
+// the real one (client::key_matches).
 //
 // The input is "<spec>\n<label>\n<serial>": the spec a user gives, and the
 // label and serial of one of the Keys present (padded into CK_TOKEN_INFO as
@@ -41,23 +41,6 @@ KeyInfo key(CK_SLOT_ID slot, const std::string& label, const std::string& serial
     return k;
 }
 
-// select.cpp's matches().
-bool matches(const KeyInfo& k, const std::string& spec, P11KitUri* uri)
-{
-    if (uri) {
-        CK_TOKEN_INFO t = k.token;
-        return p11_kit_uri_match_token_info(uri, &t) == 1;
-    }
-    if (k.initialized() && (k.label() == spec || k.serial() == spec))
-        return true;
-    try {
-        std::size_t used = 0;
-        unsigned long id = std::stoul(spec, &used, 0);
-        return used == spec.size() && id == k.slot;
-    } catch (...) {
-        return false;
-    }
-}
 
 } // namespace
 
@@ -86,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     }
     std::size_t found = 0;
     for (const auto& k : keys)
-        found += matches(k, spec, uri.get());
+        found += ukey::client::key_matches(k, spec, uri.get());
     (void)found;
     return 0;
 }

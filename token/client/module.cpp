@@ -5,6 +5,9 @@
 #include "file_trust.h"
 
 #include <cstdlib>
+#include <string>
+
+#include <p11-kit/uri.h>
 #include <dlfcn.h>
 
 #ifndef UKEY_DEFAULT_MODULE
@@ -110,6 +113,23 @@ Result<KeyInfo> key_info(const Module& m, CK_SLOT_ID slot)
             k.pin = s;
     }
     return k;
+}
+
+bool key_matches(const KeyInfo& k, const std::string& spec, P11KitUri* uri)
+{
+    if (uri) {
+        CK_TOKEN_INFO t = k.token;
+        return p11_kit_uri_match_token_info(uri, &t) == 1;
+    }
+    if (k.initialized() && (k.label() == spec || k.serial() == spec))
+        return true;
+    try {
+        std::size_t used = 0;
+        unsigned long id = std::stoul(spec, &used, 0);
+        return used == spec.size() && id == k.slot;
+    } catch (...) {
+        return false;
+    }
 }
 
 Result<std::vector<KeyInfo>> list_keys(const Module& m)

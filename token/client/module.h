@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+struct p11_kit_uri; // P11KitUri, <p11-kit/uri.h>
+
 namespace ukey::client {
 
 // Where the CLI finds libukey-pkcs11.so: $UKEY_MODULE, else the installed path.
@@ -69,6 +71,11 @@ struct KeyInfo {
     bool initialized() const { return token.flags & CKF_TOKEN_INITIALIZED; }
     std::string backend_name() const { return backend ? text(backend->name) : std::string(); }
 };
+
+// Whether a Key is the one a user named: a parsed RFC 7512 URI (`uri`, when
+// the spec was one), else its label or serial (initialised Keys only), else
+// its slot number.
+bool key_matches(const KeyInfo& k, const std::string& spec, ::p11_kit_uri* uri);
 
 // Every slot holding a token.
 Result<std::vector<KeyInfo>> list_keys(const Module& m);

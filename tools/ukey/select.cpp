@@ -29,22 +29,6 @@ std::vector<std::string> candidates(const std::vector<client::KeyInfo>& keys)
     return lines;
 }
 
-bool matches(const client::KeyInfo& k, const std::string& spec, P11KitUri* uri)
-{
-    if (uri) {
-        CK_TOKEN_INFO t = k.token;
-        return p11_kit_uri_match_token_info(uri, &t) == 1;
-    }
-    if (k.initialized() && (k.label() == spec || k.serial() == spec))
-        return true;
-    try {
-        std::size_t used = 0;
-        unsigned long id = std::stoul(spec, &used, 0);
-        return used == spec.size() && id == k.slot;
-    } catch (...) {
-        return false;
-    }
-}
 
 std::string nothing_found_hint()
 {
@@ -96,7 +80,7 @@ client::KeyInfo select_key(Context& ctx, const std::string& spec, bool want_unin
                                  "manufacturer, model, serial; slot-id, slot-description, slot-manufacturer)");
     }
     for (const auto& k : keys)
-        if (matches(k, spec, uri.get()))
+        if (client::key_matches(k, spec, uri.get()))
             found.push_back(k);
     if (found.size() == 1)
         return found[0];
