@@ -1,8 +1,8 @@
 // The C boundary of libukey-pkcs11.so. Every entry point checks that the
 // module is initialised in this process, calls into ukey::Proxy, and turns
 // any C++ exception into a CKR_* code: nothing but a CK_RV crosses the ABI.
-#include "fork.h"
-#include "proxy.h"
+#include "token/fork.h"
+#include "token/proxy.h"
 
 #include <ukey/pkcs11.h>
 #include <ukey/vendor.h>

@@ -1,7 +1,7 @@
-#include "backend.h"
+#include "token/backend.h"
 
-#include "file_trust.h"
-#include "log.h"
+#include "token/file_trust.h"
+#include "token/log.h"
 
 #include <dlfcn.h>
 #include <p11-kit/p11-kit.h>

@@ -2,9 +2,9 @@
 // unloaded by this RAII object (the Botan Module idea).
 #pragma once
 
-#include "config.h"
-#include "fork.h"
-#include "result.h"
+#include "token/config.h"
+#include "token/fork.h"
+#include "token/result.h"
 
 #include <memory>
 #include <mutex>

@@ -1,6 +1,6 @@
-#include "config.h"
+#include "token/config.h"
 
-#include "file_trust.h"
+#include "token/file_trust.h"
 
 #include <cctype>
 #include <cerrno>

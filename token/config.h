@@ -1,9 +1,9 @@
 // The ukey configuration file (TOML), as documented in docs/config.md.
 #pragma once
 
-#include "log.h"
-#include "pin_rules.h"
-#include "result.h"
+#include "token/log.h"
+#include "token/pin_rules.h"
+#include "token/result.h"
 
 #include <filesystem>
 #include <string>

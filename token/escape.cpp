@@ -1,4 +1,4 @@
-#include "escape.h"
+#include "token/escape.h"
 
 #include <cstdint>
 #include <cstdio>

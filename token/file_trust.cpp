@@ -1,6 +1,6 @@
-#include "file_trust.h"
+#include "token/file_trust.h"
 
-#include "log.h"
+#include "token/log.h"
 
 #include <atomic>
 #include <cstdlib>

@@ -4,7 +4,7 @@
 // (docs/security.md). The one place that says who is trusted.
 #pragma once
 
-#include "result.h"
+#include "token/result.h"
 
 #include <filesystem>
 #include <string>

@@ -1,4 +1,4 @@
-#include "fork.h"
+#include "token/fork.h"
 
 #include <mutex>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-#include "handles.h"
+#include "token/handles.h"
 
 #include <mutex>
 #include <shared_mutex>

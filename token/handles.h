@@ -3,7 +3,7 @@
 // never sees a backend's numbers directly.
 #pragma once
 
-#include "lock.h"
+#include "token/lock.h"
 
 #include <array>
 #include <atomic>

@@ -1,6 +1,6 @@
-#include "key_id.h"
+#include "token/key_id.h"
 
-#include "slot_id.h"
+#include "token/slot_id.h"
 
 namespace ukey {
 

@@ -1,4 +1,4 @@
-#include "key_policy.h"
+#include "token/key_policy.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -18,9 +18,9 @@
 // see the threat model in docs/pin-policy.md.
 #pragma once
 
-#include "backend.h"
-#include "pin_store.h"
-#include "result.h"
+#include "token/backend.h"
+#include "token/pin_store.h"
+#include "token/result.h"
 
 #include <optional>
 #include <string>

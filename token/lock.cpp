@@ -1,4 +1,4 @@
-#include "lock.h"
+#include "token/lock.h"
 
 #include <new>
 

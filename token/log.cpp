@@ -1,6 +1,6 @@
-#include "log.h"
+#include "token/log.h"
 
-#include "escape.h"
+#include "token/escape.h"
 
 #include <atomic>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "mechanism.h"
+#include "token/mechanism.h"
 
 #include <cstring>
 

@@ -4,7 +4,7 @@
 // docs/architecture.md; other parameters pass through untouched.
 #pragma once
 
-#include "handles.h"
+#include "token/handles.h"
 
 #include <cstddef>
 

@@ -1,4 +1,4 @@
-#include "pin_rules.h"
+#include "token/pin_rules.h"
 
 #include <algorithm>
 #include <cstring>

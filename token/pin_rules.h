@@ -2,7 +2,7 @@
 // flags (docs/pin-policy.md).
 #pragma once
 
-#include "pin_store.h"
+#include "token/pin_store.h"
 
 #include <ukey/pkcs11.h>
 

@@ -1,6 +1,6 @@
-#include "pin_store.h"
+#include "token/pin_store.h"
 
-#include "fork.h"
+#include "token/fork.h"
 
 #include <openssl/evp.h>
 

@@ -11,8 +11,8 @@
 // and callers fail closed. Only a missing file is fresh.
 #pragma once
 
-#include "key_id.h"
-#include "result.h"
+#include "token/key_id.h"
+#include "token/result.h"
 
 #include <chrono>
 #include <filesystem>

@@ -1,8 +1,8 @@
 // Proxy lifecycle: C_Initialize, C_Finalize, fork, C_GetInfo.
-#include "proxy.h"
+#include "token/proxy.h"
 
-#include "fork.h"
-#include "log.h"
+#include "token/fork.h"
+#include "token/log.h"
 
 #include <cstring>
 #include <mutex>

@@ -7,13 +7,13 @@
 // then the backend.
 #pragma once
 
-#include "backend.h"
-#include "config.h"
-#include "handles.h"
-#include "key_policy.h"
-#include "pin_store.h"
-#include "slot_events.h"
-#include "slot_table.h"
+#include "token/backend.h"
+#include "token/config.h"
+#include "token/handles.h"
+#include "token/key_policy.h"
+#include "token/pin_store.h"
+#include "token/slot_events.h"
+#include "token/slot_table.h"
 
 #include <ukey/vendor.h>
 

@@ -1,7 +1,7 @@
 // Cryptographic operations and key management.
-#include "proxy.h"
+#include "token/proxy.h"
 
-#include "mechanism.h"
+#include "token/mechanism.h"
 
 namespace ukey {
 

@@ -1,8 +1,8 @@
 // The Key's policy (key_policy.h) as the Proxy sees it: read from the Key,
 // cached per Key for C_GetTokenInfo, and laid over the local counts.
-#include "proxy.h"
+#include "token/proxy.h"
 
-#include "log.h"
+#include "token/log.h"
 
 #include <mutex>
 #include <shared_mutex>

@@ -2,9 +2,9 @@
 //
 // The Key's PIN policy object (key_policy.h) is ukey's: applications do not
 // find it, and cannot make, change, copy or destroy it.
-#include "proxy.h"
+#include "token/proxy.h"
 
-#include "key_policy.h"
+#include "token/key_policy.h"
 
 #include <algorithm>
 

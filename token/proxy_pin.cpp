@@ -4,13 +4,13 @@
 // A try is taken from the durable counter (fsync'd) before a PIN reaches
 // the token and given back only after the token's answer: killing the
 // process in between never yields a free try.
-#include "proxy.h"
+#include "token/proxy.h"
 
-#include "key_policy.h"
-#include "log.h"
-#include "pin_rules.h"
-#include "slot_id.h"
-#include "slot_table.h"
+#include "token/key_policy.h"
+#include "token/log.h"
+#include "token/pin_rules.h"
+#include "token/slot_id.h"
+#include "token/slot_table.h"
 
 #include <algorithm>
 #include <cstdio>

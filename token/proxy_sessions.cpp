@@ -1,5 +1,5 @@
 // Sessions (login and PINs are in proxy_pin.cpp).
-#include "proxy.h"
+#include "token/proxy.h"
 
 namespace ukey {
 

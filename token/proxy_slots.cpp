@@ -1,7 +1,7 @@
 // Slots and tokens: the aggregated slot list, token and mechanism info, events.
-#include "proxy.h"
+#include "token/proxy.h"
 
-#include "slot_id.h"
+#include "token/slot_id.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,6 +1,6 @@
-#include "slot_events.h"
+#include "token/slot_events.h"
 
-#include "log.h"
+#include "token/log.h"
 
 #include <nlohmann/json.hpp>
 

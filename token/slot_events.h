@@ -16,7 +16,7 @@
 // no daemon answers) and takes what the daemon sent since, without waiting.
 #pragma once
 
-#include "lock.h"
+#include "token/lock.h"
 
 #include <ukey/pkcs11.h>
 

@@ -1,6 +1,6 @@
-#include "slot_id.h"
+#include "token/slot_id.h"
 
-#include "key_id.h"
+#include "token/key_id.h"
 
 namespace ukey {
 

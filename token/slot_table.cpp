@@ -1,7 +1,7 @@
-#include "slot_table.h"
+#include "token/slot_table.h"
 
-#include "log.h"
-#include "slot_id.h"
+#include "token/log.h"
+#include "token/slot_id.h"
 
 #include <mutex>
 #include <shared_mutex>

@@ -6,9 +6,9 @@
 // gets a serial and so a Key ID of its own).
 #pragma once
 
-#include "backend.h"
-#include "key_id.h"
-#include "lock.h"
+#include "token/backend.h"
+#include "token/key_id.h"
+#include "token/lock.h"
 
 #include <map>
 #include <optional>

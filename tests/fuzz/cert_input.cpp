@@ -1,9 +1,9 @@
 // Fuzz target: what `ukey cert write` / `ukey cert show --file` read from a
-// file (token/client/x509.cpp): load_certificates() on PEM (CERTIFICATE and
+// file (client/x509.cpp): load_certificates() on PEM (CERTIFICATE and
 // PKCS7 blocks), DER certificates and DER PKCS#7 bundles, then everything the
 // CLI derives from each certificate before it writes it to a Key.
-#include "certs.h"
-#include "x509.h"
+#include "client/certs.h"
+#include "client/x509.h"
 
 #include <openssl/err.h>
 #include <openssl/x509.h>

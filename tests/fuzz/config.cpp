@@ -1,7 +1,7 @@
 // Fuzz target: the config parser, parse_config(text, source) (token/config.cpp),
 // and what the daemon then asks of a parsed config (renewal_ca_for's globs).
 // Everything in a config file is hostile input: errors, never a crash.
-#include "config.h"
+#include "token/config.h"
 
 #include <cstdint>
 #include <string_view>

@@ -4,7 +4,7 @@
 // UTF-8, is idempotent, and leaves clean text alone; printable_json() of a
 // dump of the input as a JSON string is the same JSON document and holds no
 // such byte either. Anything else is a bug: abort().
-#include "escape.h"
+#include "token/escape.h"
 
 #include <nlohmann/json.hpp>
 

@@ -3,7 +3,7 @@
 // the certificate fingerprints the seeds name, so the state read is used.
 #include "expiry.h"
 #include "fuzz_dir.h"
-#include "log.h"
+#include "token/log.h"
 
 #include <sys/stat.h>
 

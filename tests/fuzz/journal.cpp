@@ -1,11 +1,11 @@
 // Fuzz target: the renewal journal reader. load_journal()
-// (token/client/journal.cpp) reads <state_dir>/renewal/<id>.json; its caller,
+// (client/journal.cpp) reads <state_dir>/renewal/<id>.json; its caller,
 // `ukey renew` (tools/ukey/cmd_renew.cpp, resume()), parses it as JSON and
 // checks "step" before anything touches a Key. That part is what runs here,
 // the same calls in the same order; the rest (Run::roll_forward/roll_back)
 // needs a Key session and is not reachable without a seam (README.md).
 #include "fuzz_dir.h"
-#include "journal.h"
+#include "client/journal.h"
 
 #include <nlohmann/json.hpp>
 

@@ -8,7 +8,7 @@
 // The input is "<spec>\n<label>\n<serial>": the spec a user gives, and the
 // label and serial of one of the Keys present (padded into CK_TOKEN_INFO as
 // a token reports them, read back through client::KeyInfo).
-#include "module.h"
+#include "client/module.h"
 
 #include <p11-kit/uri.h>
 

@@ -9,8 +9,8 @@
 // (reaching the field parser: counts, ranges, the Key hash); bit 1 set, an
 // update runs after the read. The rest of the input is the file.
 #include "fuzz_dir.h"
-#include "log.h"
-#include "pin_store.h"
+#include "token/log.h"
+#include "token/pin_store.h"
 
 #include <openssl/evp.h>
 

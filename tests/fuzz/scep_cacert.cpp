@@ -1,9 +1,9 @@
 // Fuzz target: a SCEP CA's GetCACert answer (ScepClient::get_ca in
-// token/client/scep.cpp, then scep_trust() in scep_trust.cpp): a DER
+// client/scep.cpp, then scep_trust() in scep_trust.cpp): a DER
 // certificate or a degenerate PKCS#7 bundle from the network, checked
 // against a fixed pinned CA fingerprint (scep_fixtures.h) and its RAs
 // verified. Served over real HTTP on 127.0.0.1 (scep_http.h).
-#include "scep.h"
+#include "client/scep.h"
 #include "scep_fixtures.h"
 #include "scep_http.h"
 

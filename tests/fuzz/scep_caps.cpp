@@ -1,7 +1,7 @@
-// Fuzz target: a SCEP CA's GetCACaps answer (token/client/scep.cpp,
+// Fuzz target: a SCEP CA's GetCACaps answer (client/scep.cpp,
 // ScepClient::get_caps), served over real HTTP on 127.0.0.1 (scep_http.h):
 // free text from the network, read line by line.
-#include "scep.h"
+#include "client/scep.h"
 #include "scep_http.h"
 
 #include <openssl/err.h>

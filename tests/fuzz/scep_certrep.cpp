@@ -1,5 +1,5 @@
 // Fuzz target: a SCEP CA's CertRep, the answer to PKIOperation
-// (ScepClient::pki_operation in token/client/scep.cpp): a signed PKCS#7
+// (ScepClient::pki_operation in client/scep.cpp): a signed PKCS#7
 // pkiMessage verified against the pinned CA (verify_signed), its SCEP
 // attributes (messageType, pkiStatus, failInfo, transactionID,
 // recipientNonce), and on success an enveloped PKCS#7 decrypted with the
@@ -13,7 +13,7 @@
 //      chosen by bytes 1-3 (status, failInfo, which checks to break);
 //   2: as 1, and the rest is first enveloped to the requester (AES-128-CBC):
 //      the decrypted content is then the input (the certificate bundle).
-#include "scep.h"
+#include "client/scep.h"
 #include "scep_fixtures.h"
 #include "scep_http.h"
 

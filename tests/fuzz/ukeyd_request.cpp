@@ -5,7 +5,7 @@
 // the byte stream a client sends (any number of lines, partial lines,
 // subscribe requests); the handler answers like Daemon::answer, echoing the
 // request name, and subscribers get an event through publish().
-#include "log.h"
+#include "token/log.h"
 #include "server.h"
 
 #include <sys/epoll.h>

@@ -4,8 +4,8 @@
 // backends. Made setuid root by the test, it shows the rules of a privileged
 // process (AT_SECURE). One line per file: "ok RESOLVED", "refused MESSAGE"
 // or "error MESSAGE".
-#include "config.h"
-#include "file_trust.h"
+#include "token/config.h"
+#include "token/file_trust.h"
 
 #include <cstdio>
 #include <cstdlib>

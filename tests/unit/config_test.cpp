@@ -1,4 +1,4 @@
-#include "config.h"
+#include "token/config.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // token/escape.*: what reaches a terminal or a log from a hostile Key.
-#include "escape.h"
+#include "token/escape.h"
 
 #include <gtest/gtest.h>
 

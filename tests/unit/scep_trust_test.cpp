@@ -1,9 +1,9 @@
-// Which of GetCACert's certificates ukey trusts (token/client/scep_trust.h),
+// Which of GetCACert's certificates ukey trusts (client/scep_trust.h),
 // with certificates made here: a proper RA, forged ones, expired ones, RAs
 // with and without keyUsage, a pinned intermediate CA, and answers signed by
 // certificates that are and are not trusted. The end to end case (a fake CA
 // serving a forged RA to `ukey renew`) is tests/renewal/forged_ra.sh.
-#include "scep_trust.h"
+#include "client/scep_trust.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "slot_id.h"
+#include "token/slot_id.h"
 
 #include <gtest/gtest.h>
 

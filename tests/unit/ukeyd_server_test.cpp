@@ -2,7 +2,7 @@
 // epoll loop (the daemon's end to end tests are in tests/daemon/).
 #include "server.h"
 
-#include "log.h"
+#include "token/log.h"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
 // What every ukey command shares: options, output, failures.
 #pragma once
 
-#include "escape.h"
+#include "token/escape.h"
 #include "exit_codes.h"
-#include "module.h"
-#include "secret.h"
-#include "x509.h"
+#include "client/module.h"
+#include "client/secret.h"
+#include "client/x509.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>

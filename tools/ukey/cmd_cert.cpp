@@ -57,7 +57,7 @@
 //
 // --id and --label together select certificates matching both. Without
 // either, the only certificate on the Key is meant.
-#include "certs.h"
+#include "client/certs.h"
 #include "cli.h"
 
 #include <openssl/err.h>

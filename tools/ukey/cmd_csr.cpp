@@ -22,9 +22,9 @@
 //    "extensions": {"subject_alt_names": [...], "key_usage": [...], "ext_key_usage": [...]},
 //    "file": "path" | null, "format": "pem" | "der",
 //    "pem": "-----BEGIN CERTIFICATE REQUEST-----..."}
-#include "certs.h"
+#include "client/certs.h"
 #include "cli.h"
-#include "signer.h"
+#include "client/signer.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>

@@ -15,10 +15,10 @@
 //   SIGTERM (exit 0), or when the daemon goes away (exit 15).
 //
 // When the daemon is not running both exit 15 (no_daemon).
-#include "certs.h"
+#include "client/certs.h"
 #include "cli.h"
 
-#include "config.h"
+#include "token/config.h"
 
 #include <cerrno>
 #include <chrono>

@@ -25,9 +25,9 @@
 //   {"deleted": [key, ...],
 //    "certificates_left": [{"label": "...", "id": "hex", "subject": "CN=..."}]
 //      (certificates with that id, kept because of --force)}
-#include "certs.h"
+#include "client/certs.h"
 #include "cli.h"
-#include "messages.h"
+#include "client/messages.h"
 #include "pin_failure.h"
 
 #include <openssl/pem.h>

@@ -1,5 +1,5 @@
 // ukey list, ukey info: what Keys are there, and what is on one.
-#include "certs.h"
+#include "client/certs.h"
 #include "cli.h"
 
 #include <iostream>

@@ -33,12 +33,12 @@
 //
 // ukey cert superseded list KEY    {"superseded": [cert, ...]}
 // ukey cert superseded clean KEY   {"deleted": [cert, ...], "keys_deleted": N}
-#include "certs.h"
+#include "client/certs.h"
 #include "cli.h"
-#include "config.h"
-#include "journal.h"
-#include "messages.h"
-#include "scep.h"
+#include "token/config.h"
+#include "client/journal.h"
+#include "client/messages.h"
+#include "client/scep.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>

@@ -1,7 +1,7 @@
 // Shared pieces of the CLI: exit codes, output, failures, confirmation.
 #include "cli.h"
 
-#include "messages.h"
+#include "client/messages.h"
 
 #include <cstdio>
 #include <iostream>

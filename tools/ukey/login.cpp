@@ -1,7 +1,7 @@
 // Logging the user in for a command, and reading ids from the command line.
 #include "cli.h"
 #include "pin_failure.h"
-#include "x509.h"
+#include "client/x509.h"
 
 namespace ukey::cli {
 

@@ -2,7 +2,7 @@
 // any application, so it sees the same PIN policy, and needs no daemon.
 #include "cli.h"
 
-#include "messages.h"
+#include "client/messages.h"
 
 #include <algorithm>
 #include <iostream>

@@ -1,6 +1,6 @@
 #include "pin_failure.h"
 
-#include "messages.h"
+#include "client/messages.h"
 
 namespace ukey::cli {
 

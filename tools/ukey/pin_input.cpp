@@ -2,9 +2,9 @@
 // from the command line, and live only in wiped buffers.
 #include "cli.h"
 
-#include "config.h"
-#include "messages.h"
-#include "pin_rules.h"
+#include "token/config.h"
+#include "client/messages.h"
+#include "token/pin_rules.h"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 #include "admission.h"
 
-#include "log.h"
+#include "token/log.h"
 
 #include <algorithm>
 

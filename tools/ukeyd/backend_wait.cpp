@@ -2,9 +2,9 @@
 
 #include "clock.h"
 #include "child.h"
-#include "file_trust.h"
-#include "log.h"
-#include "escape.h"
+#include "token/file_trust.h"
+#include "token/log.h"
+#include "token/escape.h"
 
 #include <ukey/pkcs11.h>
 

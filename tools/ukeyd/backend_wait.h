@@ -7,7 +7,7 @@
 // daemon, and C_Finalize-to-cancel (the only way PKCS#11 offers) is a kill.
 #pragma once
 
-#include "config.h"
+#include "token/config.h"
 
 #include <sys/types.h>
 

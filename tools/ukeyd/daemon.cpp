@@ -1,11 +1,11 @@
 #include "daemon.h"
 
 #include "clock.h"
-#include "log.h"
+#include "token/log.h"
 #include "notify.h"
 #include "renewal_trigger.h"
 
-#include "state_file.h"
+#include "client/state_file.h"
 
 #include <algorithm>
 #include <cerrno>

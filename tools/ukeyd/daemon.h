@@ -5,7 +5,7 @@
 #pragma once
 
 #include "backend_wait.h"
-#include "config.h"
+#include "token/config.h"
 #include "expiry.h"
 #include "hooks.h"
 #include "pcsc_watch.h"

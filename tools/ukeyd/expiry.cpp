@@ -1,9 +1,9 @@
 #include "expiry.h"
 
-#include "log.h"
+#include "token/log.h"
 
-#include "certs.h"
-#include "state_file.h"
+#include "client/certs.h"
+#include "client/state_file.h"
 
 #include <cerrno>
 #include <cstring>

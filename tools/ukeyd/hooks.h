@@ -4,7 +4,7 @@
 // polling.
 #pragma once
 
-#include "config.h"
+#include "token/config.h"
 
 #include <nlohmann/json.hpp>
 

@@ -5,11 +5,11 @@
 #include "daemon.h"
 #include "scan.h"
 
-#include "config.h"
-#include "file_trust.h"
-#include "log.h"
-#include "escape.h"
-#include "module.h"
+#include "token/config.h"
+#include "token/file_trust.h"
+#include "token/log.h"
+#include "token/escape.h"
+#include "client/module.h"
 
 #include <CLI/CLI.hpp>
 

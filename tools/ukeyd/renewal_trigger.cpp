@@ -1,6 +1,6 @@
 #include "renewal_trigger.h"
 
-#include "journal.h"
+#include "client/journal.h"
 
 #include <algorithm>
 

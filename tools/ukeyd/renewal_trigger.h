@@ -5,7 +5,7 @@
 // UKEY_CONF set to the config it read, and emits `renewal` events.
 #pragma once
 
-#include "config.h"
+#include "token/config.h"
 
 #include <nlohmann/json.hpp>
 

@@ -4,10 +4,10 @@
 #include "child.h"
 #include "expiry.h"
 
-#include "certs.h"
-#include "module.h"
-#include "escape.h"
-#include "x509.h"
+#include "client/certs.h"
+#include "client/module.h"
+#include "token/escape.h"
+#include "client/x509.h"
 
 #include <cerrno>
 #include <csignal>

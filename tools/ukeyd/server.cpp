@@ -1,8 +1,8 @@
 #include "server.h"
 
 #include "clock.h"
-#include "escape.h"
-#include "log.h"
+#include "token/escape.h"
+#include "token/log.h"
 
 #include <cerrno>
 #include <cstring>

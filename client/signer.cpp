@@ -1,4 +1,4 @@
-#include "signer.h"
+#include "client/signer.h"
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>

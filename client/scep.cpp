@@ -6,9 +6,9 @@
 // them on its legacy code path.
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
-#include "scep.h"
+#include "client/scep.h"
 
-#include "messages.h"
+#include "client/messages.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>

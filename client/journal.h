@@ -4,7 +4,7 @@
 // Key leaves either the previous step or the next one on disk, never half.
 #pragma once
 
-#include "result.h"
+#include "token/result.h"
 
 #include <filesystem>
 #include <optional>

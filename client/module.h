@@ -3,9 +3,9 @@
 // handle, with typed results (the Botan idea).
 #pragma once
 
-#include "secret.h"
+#include "client/secret.h"
 
-#include "result.h"
+#include "token/result.h"
 
 #include <ukey/pkcs11.h>
 #include <ukey/vendor.h>

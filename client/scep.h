@@ -10,9 +10,9 @@
 // SCEP needs an RSA key.
 #pragma once
 
-#include "module.h"
-#include "scep_trust.h"
-#include "x509.h"
+#include "client/module.h"
+#include "client/scep_trust.h"
+#include "client/x509.h"
 
 #include <openssl/pkcs7.h>
 

@@ -1,4 +1,4 @@
-#include "certs.h"
+#include "client/certs.h"
 
 #include <openssl/asn1.h>
 

@@ -1,8 +1,8 @@
-#include "module.h"
+#include "client/module.h"
 
-#include "messages.h"
+#include "client/messages.h"
 
-#include "file_trust.h"
+#include "token/file_trust.h"
 
 #include <cstdlib>
 #include <string>

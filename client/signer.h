@@ -3,8 +3,8 @@
 // only hashes (where the Key's mechanism wants a hash) and encodes.
 #pragma once
 
-#include "module.h"
-#include "x509.h"
+#include "client/module.h"
+#include "client/x509.h"
 
 #include <span>
 #include <string>

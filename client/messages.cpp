@@ -1,4 +1,4 @@
-#include "messages.h"
+#include "client/messages.h"
 
 #include <cstdio>
 

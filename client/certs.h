@@ -3,8 +3,8 @@
 // parsed with OpenSSL (x509.h).
 #pragma once
 
-#include "module.h"
-#include "x509.h"
+#include "client/module.h"
+#include "client/x509.h"
 
 #include <openssl/x509.h>
 

@@ -1,4 +1,4 @@
-#include "state_file.h"
+#include "client/state_file.h"
 
 #include <cerrno>
 #include <cstring>

@@ -1,7 +1,7 @@
-#include "journal.h"
+#include "client/journal.h"
 
-#include "state_file.h"
-#include "x509.h"
+#include "client/state_file.h"
+#include "client/x509.h"
 
 #include <openssl/evp.h>
 

@@ -1,4 +1,4 @@
-#include "x509.h"
+#include "client/x509.h"
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>

@@ -22,7 +22,7 @@
 // RAs, or an RA fingerprint, closes that.
 #pragma once
 
-#include "x509.h"
+#include "client/x509.h"
 
 #include <openssl/pkcs7.h>
 

@@ -1,5 +1,5 @@
 // Trust in a SCEP CA's certificates (see scep_trust.h).
-#include "scep_trust.h"
+#include "client/scep_trust.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>

@@ -3,7 +3,7 @@
 // extensions and fingerprints in words. Nothing here touches a Key.
 #pragma once
 
-#include "result.h"
+#include "token/result.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
