@@ -53,6 +53,7 @@ public:
     const std::string& module() const { return cfg_.module; }
     PinCounter pin_counter() const { return cfg_.pin_counter; }
     bool optional() const { return cfg_.optional; }
+    bool fixes() const { return cfg_.fixes; }
     unsigned index() const { return index_; }
 
 private:

@@ -429,13 +429,13 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
         const std::string ctx = "in [[backend]] #" + std::to_string(i + 1);
         if (!t)
             return config_error(source, ctx + " is not a table");
-        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional"}, ctx); !e.empty())
+        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional", "fixes"}, ctx); !e.empty())
             return config_error(source, e);
         BackendConfig b;
         std::string counter = "ukey";
         for (auto e : {read_value(*t, "name", b.name, ctx), read_value(*t, "module", b.module, ctx),
                        read_value(*t, "pin_counter", counter, ctx),
-                       read_value(*t, "optional", b.optional, ctx)})
+                       read_value(*t, "optional", b.optional, ctx), read_value(*t, "fixes", b.fixes, ctx)})
             if (!e.empty())
                 return config_error(source, e);
         if (!valid_name(b.name))

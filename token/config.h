@@ -24,6 +24,7 @@ struct BackendConfig {
     std::string module;
     PinCounter pin_counter = PinCounter::ukey;
     bool optional = false; // if true, a backend that fails to load is skipped, not fatal
+    bool fixes = true;     // correct this backend's known deviations (docs/backend-fixes.md)
 };
 
 // A command ukeyd runs on chosen events (docs/ukeyd.md, "Hooks"): argv as

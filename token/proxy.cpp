@@ -76,7 +76,6 @@ Proxy::Proxy(Config cfg, std::optional<MutexCallbacks> cb)
     : callbacks_(cb), config_(std::move(cfg)), slots_(callbacks_ ? &*callbacks_ : nullptr),
       sessions_(callbacks_ ? &*callbacks_ : nullptr), objects_(callbacks_ ? &*callbacks_ : nullptr),
       tags_lock_(callbacks_ ? &*callbacks_ : nullptr), keys_lock_(callbacks_ ? &*callbacks_ : nullptr),
-      policies_lock_(callbacks_ ? &*callbacks_ : nullptr), expired_lock_(callbacks_ ? &*callbacks_ : nullptr),
       events_(config_.daemon.socket, callbacks_ ? &*callbacks_ : nullptr)
 {
 }
@@ -92,6 +91,8 @@ void after_fork_in_child()
 
 Proxy::~Proxy()
 {
+    // Layers first: they may hold what they need of a backend.
+    stacks_.clear();
     // Backends finalise in reverse order of loading.
     while (!backends_.empty())
         backends_.pop_back();
@@ -133,7 +134,6 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
 
     std::unique_ptr<Proxy> p(new Proxy(*cfg, cb));
     p->fork_generation_ = fork_generation();
-    p->pins_ = std::make_unique<PinStore>(p->config_.state_dir / "pin", p->config_.pin_defaults);
     for (std::size_t i = 0; i < p->config_.backends.size(); ++i) {
         const BackendConfig& bc = p->config_.backends[i];
         auto b = Backend::load(bc, static_cast<unsigned>(i));
@@ -148,6 +148,11 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
         }
         p->backends_.push_back(std::move(*b));
     }
+    // Each backend's stack of layers (token/stack.cpp), by its index.
+    const LayerContext ctx{p->config_, p->sessions_, p->callbacks_ ? &*p->callbacks_ : nullptr};
+    p->stacks_.resize(p->config_.backends.size());
+    for (auto& b : p->backends_)
+        p->stacks_[b->index()] = std::make_unique<BackendStack>(*b, ctx);
     p->slots_.refresh(p->backends_);
     p->events_.start(p->slots_.presence());
     active_.store(p.release(), std::memory_order_release);

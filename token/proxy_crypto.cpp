@@ -1,36 +1,85 @@
-// Cryptographic operations and key management.
+// Cryptographic operations and key management: arguments checked, handles
+// translated, the call sent down the backend's stack.
 #include "token/proxy.h"
 
 #include "token/mechanism.h"
 
 namespace ukey {
 
-CK_RV Proxy::OperationInit(Op op, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+template <class E>
+CK_RV Proxy::operation_init(E Stack::*fn, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                            CK_OBJECT_HANDLE hKey)
 {
     if (!pMechanism)
         return CKR_ARGUMENTS_BAD;
     return on_session(hSession, [&](const SessionRoute& r) {
-        if (op == Op::digest)
-            return r.backend->call(&CK_FUNCTION_LIST::C_DigestInit, r.handle, pMechanism);
         CK_OBJECT_HANDLE key;
         if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
             return rv;
         BackendMechanism m;
         if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
             return rv;
-        const Backend& b = *r.backend;
-        CK_RV rv = CKR_GENERAL_ERROR;
-        switch (op) {
-        case Op::encrypt: rv = b.call(&CK_FUNCTION_LIST::C_EncryptInit, r.handle, m.get(), key); break;
-        case Op::decrypt: rv = b.call(&CK_FUNCTION_LIST::C_DecryptInit, r.handle, m.get(), key); break;
-        case Op::sign: rv = b.call(&CK_FUNCTION_LIST::C_SignInit, r.handle, m.get(), key); break;
-        case Op::sign_recover: rv = b.call(&CK_FUNCTION_LIST::C_SignRecoverInit, r.handle, m.get(), key); break;
-        case Op::verify: rv = b.call(&CK_FUNCTION_LIST::C_VerifyInit, r.handle, m.get(), key); break;
-        case Op::verify_recover: rv = b.call(&CK_FUNCTION_LIST::C_VerifyRecoverInit, r.handle, m.get(), key); break;
-        case Op::digest: break;
-        }
-        return key_rv(rv);
+        return (stack(r.backend).*fn)(r, m.get(), key);
     });
+}
+
+// The functions of one shape, each a line.
+#define UKEY_KEYED_INIT(name)                                                                                      \
+    CK_RV Proxy::name(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)              \
+    {                                                                                                              \
+        return operation_init(&Stack::name, hSession, pMechanism, hKey);                                           \
+    }
+#define UKEY_DATA_IN_OUT(name)                                                                                     \
+    CK_RV Proxy::name(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pIn, CK_ULONG ulInLen, CK_BYTE_PTR pOut,             \
+                      CK_ULONG_PTR pulOutLen)                                                                      \
+    {                                                                                                              \
+        return data_in_out(&Stack::name, hSession, pIn, ulInLen, pOut, pulOutLen);                                 \
+    }
+#define UKEY_DATA_OUT(name)                                                                                        \
+    CK_RV Proxy::name(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen)                        \
+    {                                                                                                              \
+        return data_out(&Stack::name, hSession, pOut, pulOutLen);                                                  \
+    }
+#define UKEY_DATA_IN(name)                                                                                         \
+    CK_RV Proxy::name(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pIn, CK_ULONG ulInLen)                               \
+    {                                                                                                              \
+        return data_in(&Stack::name, hSession, pIn, ulInLen);                                                      \
+    }
+
+UKEY_KEYED_INIT(EncryptInit)
+UKEY_KEYED_INIT(DecryptInit)
+UKEY_KEYED_INIT(SignInit)
+UKEY_KEYED_INIT(SignRecoverInit)
+UKEY_KEYED_INIT(VerifyInit)
+UKEY_KEYED_INIT(VerifyRecoverInit)
+UKEY_DATA_IN_OUT(Encrypt)
+UKEY_DATA_IN_OUT(EncryptUpdate)
+UKEY_DATA_IN_OUT(Decrypt)
+UKEY_DATA_IN_OUT(DecryptUpdate)
+UKEY_DATA_IN_OUT(Digest)
+UKEY_DATA_IN_OUT(Sign)
+UKEY_DATA_IN_OUT(SignRecover)
+UKEY_DATA_IN_OUT(VerifyRecover)
+UKEY_DATA_IN_OUT(DigestEncryptUpdate)
+UKEY_DATA_IN_OUT(DecryptDigestUpdate)
+UKEY_DATA_IN_OUT(SignEncryptUpdate)
+UKEY_DATA_IN_OUT(DecryptVerifyUpdate)
+UKEY_DATA_OUT(EncryptFinal)
+UKEY_DATA_OUT(DecryptFinal)
+UKEY_DATA_OUT(DigestFinal)
+UKEY_DATA_OUT(SignFinal)
+UKEY_DATA_IN(DigestUpdate)
+UKEY_DATA_IN(SignUpdate)
+UKEY_DATA_IN(VerifyUpdate)
+UKEY_DATA_IN(VerifyFinal)
+UKEY_DATA_IN(SeedRandom)
+UKEY_DATA_IN(GenerateRandom)
+
+CK_RV Proxy::DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
+{
+    if (!pMechanism)
+        return CKR_ARGUMENTS_BAD;
+    return forward(hSession, &Stack::DigestInit, pMechanism);
 }
 
 CK_RV Proxy::Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
@@ -38,13 +87,13 @@ CK_RV Proxy::Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDa
 {
     if ((!pData && ulDataLen) || (!pSignature && ulSignatureLen))
         return CKR_ARGUMENTS_BAD;
-    return forward(hSession, &CK_FUNCTION_LIST::C_Verify, pData, ulDataLen, pSignature, ulSignatureLen);
+    return forward(hSession, &Stack::Verify, pData, ulDataLen, pSignature, ulSignatureLen);
 }
 
 CK_RV Proxy::DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
     return on_object(hSession, hKey, CKR_KEY_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE key) {
-        return key_rv(r.backend->call(&CK_FUNCTION_LIST::C_DigestKey, r.handle, key));
+        return stack(r.backend).DigestKey(r, key);
     });
 }
 
@@ -54,7 +103,7 @@ CK_RV Proxy::GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism
     if (!pMechanism || !phKey || (!pTemplate && ulCount))
         return CKR_ARGUMENTS_BAD;
     return on_session(hSession, [&](const SessionRoute& r) {
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GenerateKey, r.handle, pMechanism, pTemplate, ulCount, phKey);
+        CK_RV rv = stack(r.backend).GenerateKey(r, pMechanism, pTemplate, ulCount, phKey);
         if (rv == CKR_OK)
             *phKey = objects_.to_app(r.tag, *phKey);
         return rv;
@@ -70,9 +119,9 @@ CK_RV Proxy::GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
         (!pPrivateKeyTemplate && ulPrivateKeyAttributeCount))
         return CKR_ARGUMENTS_BAD;
     return on_session(hSession, [&](const SessionRoute& r) {
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GenerateKeyPair, r.handle, pMechanism, pPublicKeyTemplate,
-                                   ulPublicKeyAttributeCount, pPrivateKeyTemplate, ulPrivateKeyAttributeCount,
-                                   phPublicKey, phPrivateKey);
+        CK_RV rv = stack(r.backend).GenerateKeyPair(r, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
+                                                    pPrivateKeyTemplate, ulPrivateKeyAttributeCount, phPublicKey,
+                                                    phPrivateKey);
         if (rv == CKR_OK) {
             *phPublicKey = objects_.to_app(r.tag, *phPublicKey);
             *phPrivateKey = objects_.to_app(r.tag, *phPrivateKey);
@@ -95,16 +144,7 @@ CK_RV Proxy::WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK
         BackendMechanism m;
         if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
             return rv;
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_WrapKey, r.handle, m.get(), wrapping, key, pWrappedKey,
-                                   pulWrappedKeyLen);
-        if (rv == CKR_OBJECT_HANDLE_INVALID) {
-            // Say which of the two keys is missing.
-            CK_OBJECT_CLASS cls;
-            CK_ATTRIBUTE a{CKA_CLASS, &cls, sizeof cls};
-            CK_RV probe = r.backend->call(&CK_FUNCTION_LIST::C_GetAttributeValue, r.handle, wrapping, &a, CK_ULONG(1));
-            rv = probe == CKR_OBJECT_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : CKR_KEY_HANDLE_INVALID;
-        }
-        return rv;
+        return stack(r.backend).WrapKey(r, m.get(), wrapping, key, pWrappedKey, pulWrappedKeyLen);
     });
 }
 
@@ -121,11 +161,11 @@ CK_RV Proxy::UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
         BackendMechanism m;
         if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
             return rv;
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_UnwrapKey, r.handle, m.get(), unwrapping, pWrappedKey,
-                                   ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey);
+        CK_RV rv = stack(r.backend).UnwrapKey(r, m.get(), unwrapping, pWrappedKey, ulWrappedKeyLen, pTemplate,
+                                              ulAttributeCount, phKey);
         if (rv == CKR_OK)
             *phKey = objects_.to_app(r.tag, *phKey);
-        return key_rv(rv, CKR_UNWRAPPING_KEY_HANDLE_INVALID);
+        return rv;
     });
 }
 
@@ -143,14 +183,13 @@ CK_RV Proxy::DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
         BackendMechanism m;
         if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
             return rv;
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_DeriveKey, r.handle, m.get(), base, pTemplate,
-                                   ulAttributeCount, phKey);
+        CK_RV rv = stack(r.backend).DeriveKey(r, m.get(), base, pTemplate, ulAttributeCount, phKey);
         if (rv == CKR_OK) {
             if (phKey)
                 *phKey = objects_.to_app(r.tag, *phKey);
             translate_derived_handles(*pMechanism, objects_, r.tag);
         }
-        return key_rv(rv);
+        return rv;
     });
 }
 

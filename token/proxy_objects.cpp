@@ -1,10 +1,5 @@
 // Objects: create, copy, destroy, attributes, search.
-//
-// The Key's PIN policy object (key_policy.h) is ukey's: applications do not
-// find it, and cannot make, change, copy or destroy it.
 #include "token/proxy.h"
-
-#include "token/key_policy.h"
 
 #include <algorithm>
 
@@ -25,9 +20,7 @@ CK_RV Proxy::CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate
     if (!phObject || (!pTemplate && ulCount))
         return CKR_ARGUMENTS_BAD;
     return on_session(hSession, [&](const SessionRoute& r) {
-        if (names_key_policy(pTemplate, ulCount))
-            return CKR_ATTRIBUTE_VALUE_INVALID; // CKA_APPLICATION "ukey-policy" is ukey's own
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CreateObject, r.handle, pTemplate, ulCount, phObject);
+        CK_RV rv = stack(r.backend).CreateObject(r, pTemplate, ulCount, phObject);
         if (rv == CKR_OK)
             *phObject = objects_.to_app(r.tag, *phObject);
         return rv;
@@ -40,11 +33,7 @@ CK_RV Proxy::CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK
     if (!phNewObject || (!pTemplate && ulCount))
         return CKR_ARGUMENTS_BAD;
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        if (names_key_policy(pTemplate, ulCount))
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        if (is_key_policy(*r.backend, r.handle, h))
-            return CKR_ACTION_PROHIBITED; // a second policy object would make the Key untrusted
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CopyObject, r.handle, h, pTemplate, ulCount, phNewObject);
+        CK_RV rv = stack(r.backend).CopyObject(r, h, pTemplate, ulCount, phNewObject);
         if (rv == CKR_OK)
             *phNewObject = objects_.to_app(r.tag, *phNewObject);
         return rv;
@@ -54,9 +43,7 @@ CK_RV Proxy::CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK
 CK_RV Proxy::DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        if (is_key_policy(*r.backend, r.handle, h))
-            return CKR_ACTION_PROHIBITED;
-        return r.backend->call(&CK_FUNCTION_LIST::C_DestroyObject, r.handle, h);
+        return stack(r.backend).DestroyObject(r, h);
     });
 }
 
@@ -65,7 +52,7 @@ CK_RV Proxy::GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
     if (!pulSize)
         return CKR_ARGUMENTS_BAD;
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        return r.backend->call(&CK_FUNCTION_LIST::C_GetObjectSize, r.handle, h, pulSize);
+        return stack(r.backend).GetObjectSize(r, h, pulSize);
     });
 }
 
@@ -75,7 +62,7 @@ CK_RV Proxy::GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObj
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        return r.backend->call(&CK_FUNCTION_LIST::C_GetAttributeValue, r.handle, h, pTemplate, ulCount);
+        return stack(r.backend).GetAttributeValue(r, h, pTemplate, ulCount);
     });
 }
 
@@ -85,11 +72,7 @@ CK_RV Proxy::SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObj
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
     return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        if (is_key_policy(*r.backend, r.handle, h))
-            return CKR_ACTION_PROHIBITED;
-        if (names_key_policy(pTemplate, ulCount))
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        return r.backend->call(&CK_FUNCTION_LIST::C_SetAttributeValue, r.handle, h, pTemplate, ulCount);
+        return stack(r.backend).SetAttributeValue(r, h, pTemplate, ulCount);
     });
 }
 
@@ -97,13 +80,7 @@ CK_RV Proxy::FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempl
 {
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
-    return on_session(hSession, [&](const SessionRoute& r) {
-        CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_FindObjectsInit, r.handle, pTemplate, ulCount);
-        // Searches for certificates and keys (the usual ones) need no check.
-        if (rv == CKR_OK)
-            sessions_.set_hide_policy(hSession, may_find_key_policy(pTemplate, ulCount));
-        return rv;
-    });
+    return forward(hSession, &Stack::FindObjectsInit, pTemplate, ulCount);
 }
 
 CK_RV Proxy::FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
@@ -112,39 +89,22 @@ CK_RV Proxy::FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObje
     if (!phObject || !pulObjectCount)
         return CKR_ARGUMENTS_BAD;
     return on_session(hSession, [&](const SessionRoute& r) {
-        CK_ULONG filled = 0;
-        for (;;) {
-            CK_ULONG got = 0;
-            CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_FindObjects, r.handle, phObject + filled,
-                                       ulMaxObjectCount - filled, &got);
-            if (rv != CKR_OK)
-                return rv;
-            // A backend that claims more than it was allowed to write is
-            // lying; never let that run past the application's array.
-            got = std::min(got, ulMaxObjectCount - filled);
-            const CK_ULONG asked = ulMaxObjectCount - filled;
-            CK_ULONG kept = got;
-            if (r.hide_policy) {
-                CK_OBJECT_HANDLE* batch = phObject + filled;
-                kept = 0;
-                for (CK_ULONG i = 0; i < got; ++i)
-                    if (!is_key_policy(*r.backend, r.handle, batch[i]))
-                        batch[kept++] = batch[i];
-            }
-            filled += kept;
-            // Only a skipped policy object leaves room the backend might fill.
-            if (kept == got || got == 0 || filled == ulMaxObjectCount || got < asked)
-                break;
-        }
-        objects_.to_app(r.tag, phObject, filled);
-        *pulObjectCount = filled;
+        CK_ULONG got = 0;
+        CK_RV rv = stack(r.backend).FindObjects(r, phObject, ulMaxObjectCount, &got);
+        if (rv != CKR_OK)
+            return rv;
+        // A backend that claims more than it was allowed to write is lying;
+        // never let that run past the application's array.
+        got = std::min(got, ulMaxObjectCount);
+        objects_.to_app(r.tag, phObject, got);
+        *pulObjectCount = got;
         return CKR_OK;
     });
 }
 
 CK_RV Proxy::FindObjectsFinal(CK_SESSION_HANDLE hSession)
 {
-    return forward(hSession, &CK_FUNCTION_LIST::C_FindObjectsFinal);
+    return forward(hSession, &Stack::FindObjectsFinal);
 }
 
 } // namespace ukey

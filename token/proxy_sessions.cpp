@@ -1,4 +1,4 @@
-// Sessions (login and PINs are in proxy_pin.cpp).
+// Sessions (login and PINs: proxy_pin.cpp).
 #include "token/proxy.h"
 
 namespace ukey {
@@ -68,18 +68,8 @@ CK_RV Proxy::OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplica
     if (Notify)
         relay.reset(new NotifyRelay{mine, Notify, pApplication});
     CK_SESSION_HANDLE theirs = CK_INVALID_HANDLE;
-    CK_RV rv = CKR_GENERAL_ERROR;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-        rv = e.backend->call(&CK_FUNCTION_LIST::C_OpenSession, e.backend_slot, flags,
-                             relay ? static_cast<CK_VOID_PTR>(relay.get()) : pApplication,
-                             relay ? &relay_notify : CK_NOTIFY(nullptr), &theirs);
-        // SoftHSM2 answers this (not a C_OpenSession code) when another
-        // thread's C_CloseAllSessions runs at the same moment: try again.
-        if (rv != CKR_SESSION_HANDLE_INVALID)
-            break;
-    }
-    if (rv == CKR_SESSION_HANDLE_INVALID)
-        rv = CKR_DEVICE_ERROR;
+    CK_RV rv = stack(e.backend).OpenSession(e, flags, relay ? static_cast<CK_VOID_PTR>(relay.get()) : pApplication,
+                                            relay ? &relay_notify : CK_NOTIFY(nullptr), &theirs);
     if (rv != CKR_OK)
         return rv;
     sessions_.insert(mine,
@@ -94,15 +84,13 @@ CK_RV Proxy::CloseSession(CK_SESSION_HANDLE hSession)
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_CloseSession, r.handle);
+    CK_RV rv = stack(r.backend).CloseSession(r);
     // A session the backend already dropped (Key pulled out, or closed by
     // C_CloseAllSessions meanwhile) is closed all the same.
     if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED)
         rv = CKR_OK;
-    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT) {
+    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
         sessions_.erase(hSession);
-        forget_login_if_last(r);
-    }
     return rv;
 }
 
@@ -111,17 +99,10 @@ CK_RV Proxy::CloseAllSessions(CK_SLOT_ID slotID)
     SlotEntry e;
     if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
         return rv;
-    SessionRoute any{e.backend, CK_INVALID_HANDLE, slotID, e.backend_slot, 0, nullptr};
-    if (e.names_key && !e.present) {
+    // A Key that is out: the bottom of the stack answers for it.
+    CK_RV rv = stack(e.backend).CloseAllSessions(e);
+    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
         sessions_.erase_slot(e.backend, e.backend_slot);
-        forget_login_if_last(any);
-        return CKR_OK;
-    }
-    CK_RV rv = e.backend->call(&CK_FUNCTION_LIST::C_CloseAllSessions, e.backend_slot);
-    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT) {
-        sessions_.erase_slot(e.backend, e.backend_slot);
-        forget_login_if_last(any);
-    }
     return rv == CKR_TOKEN_NOT_PRESENT ? CKR_OK : rv;
 }
 
@@ -132,14 +113,9 @@ CK_RV Proxy::GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInf
     SessionRoute r;
     if (!sessions_.find(hSession, r))
         return CKR_SESSION_HANDLE_INVALID;
-    CK_RV rv = r.backend->call(&CK_FUNCTION_LIST::C_GetSessionInfo, r.handle, pInfo);
-    if (rv == CKR_OK) {
+    CK_RV rv = stack(r.backend).GetSessionInfo(r, pInfo);
+    if (rv == CKR_OK)
         pInfo->slotID = r.slot;
-        // Logged in with a PIN that must be changed: the token is logged
-        // out underneath, the application is told it is logged in.
-        if (pin_expired(r))
-            pInfo->state = (pInfo->flags & CKF_RW_SESSION) ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
-    }
     return rv;
 }
 
@@ -148,7 +124,7 @@ CK_RV Proxy::GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperatio
 {
     if (!pulOperationStateLen)
         return CKR_ARGUMENTS_BAD;
-    return forward(hSession, &CK_FUNCTION_LIST::C_GetOperationState, pOperationState, pulOperationStateLen);
+    return forward(hSession, &Stack::GetOperationState, pOperationState, pulOperationStateLen);
 }
 
 CK_RV Proxy::SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
@@ -165,8 +141,7 @@ CK_RV Proxy::SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperatio
         if (hAuthenticationKey != CK_INVALID_HANDLE)
             if (CK_RV rv = object(r, hAuthenticationKey, auth, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
                 return rv;
-        return key_rv(r.backend->call(&CK_FUNCTION_LIST::C_SetOperationState, r.handle, pOperationState,
-                                      ulOperationStateLen, enc, auth));
+        return stack(r.backend).SetOperationState(r, pOperationState, ulOperationStateLen, enc, auth);
     });
 }
 

@@ -4,7 +4,6 @@
 #include "token/slot_id.h"
 
 #include <algorithm>
-#include <cstring>
 #include <mutex>
 
 namespace ukey {
@@ -60,7 +59,7 @@ CK_RV Proxy::GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
         return rv;
     // A Key that is out (or whose reader went away): its slot is there, empty.
     CK_RV rv = e.names_key && !e.present ? CKR_SLOT_ID_INVALID
-                                         : e.backend->call(&CK_FUNCTION_LIST::C_GetSlotInfo, e.backend_slot, pInfo);
+                                         : stack(e.backend).GetSlotInfo(e, pInfo);
     if (rv == CKR_SLOT_ID_INVALID && e.names_key) {
         *pInfo = e.info;
         pInfo->flags &= ~CKF_TOKEN_PRESENT;
@@ -76,7 +75,7 @@ CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     SlotEntry e;
     if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
         return rv;
-    CK_RV rv = read_token_info(*e.backend, e.backend_slot, *pInfo, e.names_key ? &e.identity : nullptr);
+    CK_RV rv = stack(e.backend).GetTokenInfo(e, pInfo);
     if (rv == CKR_SLOT_ID_INVALID)
         rv = CKR_TOKEN_NOT_PRESENT;
     if (rv == CKR_OK && e.names_key && token_identity(e.backend->name(), *pInfo) != e.identity) {
@@ -84,26 +83,17 @@ CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         slots_.mark_absent(slotID);
         return CKR_TOKEN_NOT_PRESENT;
     }
-    if (rv == CKR_OK)
-        show_pin_state(*e.backend, e.backend_slot, *pInfo);
     return rv;
 }
 
-CK_RV Proxy::GetSlotBackend(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND* pInfo)
+CK_RV Proxy::UkeyGetSlotBackend(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND* pInfo)
 {
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
     SlotEntry e;
     if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
         return rv;
-    auto pad = [](CK_UTF8CHAR* field, std::size_t size, const std::string& s) {
-        std::memset(field, ' ', size);
-        std::memcpy(field, s.data(), std::min(size, s.size()));
-    };
-    pad(pInfo->name, sizeof pInfo->name, e.backend->name());
-    pad(pInfo->module, sizeof pInfo->module, e.backend->module());
-    pInfo->flags = counts_pins(*e.backend) ? UKEY_PIN_COUNTED_BY_UKEY : 0;
-    return CKR_OK;
+    return stack(e.backend).UkeyGetSlotBackend(e, pInfo);
 }
 
 CK_RV Proxy::GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
@@ -113,7 +103,7 @@ CK_RV Proxy::GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanis
     SlotEntry e;
     if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
         return rv;
-    return e.backend->call(&CK_FUNCTION_LIST::C_GetMechanismList, e.backend_slot, pMechanismList, pulCount);
+    return stack(e.backend).GetMechanismList(e, pMechanismList, pulCount);
 }
 
 CK_RV Proxy::GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
@@ -123,7 +113,7 @@ CK_RV Proxy::GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECH
     SlotEntry e;
     if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
         return rv;
-    return e.backend->call(&CK_FUNCTION_LIST::C_GetMechanismInfo, e.backend_slot, type, pInfo);
+    return stack(e.backend).GetMechanismInfo(e, type, pInfo);
 }
 
 CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
