@@ -8,7 +8,9 @@
 #include <ukey/pkcs11.h>
 #include <ukey/vendor.h>
 
+#include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <new>
 
 #define UKEY_EXPORT extern "C" __attribute__((visibility("default")))
@@ -93,6 +95,19 @@ UKEY_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 }
 
 namespace {
+
+// The rows are in CK_FUNCTION_LIST order, or this does not compile.
+#define UKEY_X(stub, route, name, params, args) offsetof(CK_FUNCTION_LIST, C_##name),
+constexpr std::size_t row_offsets[] = {UKEY_PKCS11_FUNCTIONS(UKEY_X)};
+#undef UKEY_X
+constexpr bool rows_in_struct_order()
+{
+    for (std::size_t i = 0; i < std::size(row_offsets); ++i)
+        if (row_offsets[i] != offsetof(CK_FUNCTION_LIST, C_Initialize) + i * sizeof(void*))
+            return false;
+    return sizeof(CK_FUNCTION_LIST) == offsetof(CK_FUNCTION_LIST, C_Initialize) + std::size(row_offsets) * sizeof(void*);
+}
+static_assert(rows_in_struct_order(), "token/functions.h: rows not in CK_FUNCTION_LIST order");
 
 #define UKEY_X(stub, route, name, params, args) C_##name,
 CK_FUNCTION_LIST function_list = {

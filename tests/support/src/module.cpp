@@ -1,5 +1,7 @@
 #include "ukeytest/module.h"
 
+#include "token/functions.h"
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -215,9 +217,11 @@ std::vector<uint8_t> get_attribute(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE sessi
 
 namespace ukeytest {
 
+// The rows of token/functions.h, the one list the module is generated from
+// (p11/main.cpp checks at compile time that they are in struct order).
 const FunctionInfo kV240Functions[kV240FunctionCount] = {
-#define UKEYTEST_X(name) {#name, UKEYTEST_FN_INDEX(name)},
-    UKEYTEST_V240_FUNCTIONS(UKEYTEST_X)
+#define UKEYTEST_X(stub, route, name, params, args) {"C_" #name, UKEYTEST_FN_INDEX(C_##name)},
+    UKEY_PKCS11_FUNCTIONS(UKEYTEST_X)
 #undef UKEYTEST_X
 };
 static_assert(sizeof kV240Functions / sizeof kV240Functions[0] == kV240FunctionCount);
