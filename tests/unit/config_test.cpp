@@ -61,6 +61,7 @@ module = "libsofthsm2.so"
     EXPECT_FALSE(r->log.to_stderr);
     ASSERT_EQ(r->backends.size(), 2u);
     EXPECT_EQ(r->backends[0].pin_counter, PinCounter::token);
+    EXPECT_TRUE(r->backends[0].fixes); // the default
     EXPECT_TRUE(r->backends[0].optional);
     // A bare name is looked up in the system's PKCS#11 module folder, never
     // the current folder.
