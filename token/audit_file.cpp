@@ -138,19 +138,21 @@ Parsed parse_line(std::string_view line)
 
 std::string head_text(const Head& h)
 {
-    return "ukey-audit-head 1 seq=" + std::to_string(h.seq) + " hash=" + h.hash + "\n";
+    return "ukey-audit-head 1 seq=" + std::to_string(h.seq) + " hash=" + h.hash + " first=" + std::to_string(h.first) +
+           "\n";
 }
 
 std::optional<Head> parse_head(std::string_view text)
 {
-    unsigned long long seq = 0;
+    unsigned long long seq = 0, first = 0;
     char hash[65] = {0};
     int used = 0;
     const std::string t(text.substr(0, 256));
-    if (std::sscanf(t.c_str(), "ukey-audit-head 1 seq=%llu hash=%64[0-9a-f]\n%n", &seq, hash, &used) != 2 ||
-        std::size_t(used) != t.size() || !is_hash(hash))
+    if (std::sscanf(t.c_str(), "ukey-audit-head 1 seq=%llu hash=%64[0-9a-f] first=%llu\n%n", &seq, hash, &first,
+                    &used) != 3 ||
+        std::size_t(used) != t.size() || !is_hash(hash) || first == 0)
         return std::nullopt;
-    return Head{seq, hash};
+    return Head{seq, hash, first};
 }
 
 std::string not_private(const std::filesystem::path& path, bool folder)
@@ -165,6 +167,27 @@ std::string not_private(const std::filesystem::path& path, bool folder)
     if (st.st_mode & 077)
         return "is open to other users (mode " + mode_text(st.st_mode) + ", must be " + (folder ? "700)" : "600)");
     return {};
+}
+
+std::optional<std::uint64_t> first_kept_seq(const std::filesystem::path& dir)
+{
+    for (unsigned n = audit_max_keep + 1; n-- > 0;) {
+        const auto path = n ? rotated(dir, n) : dir / log_name;
+        const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        std::string buf(line_max, '\0');
+        const ssize_t got = read(fd, buf.data(), buf.size());
+        close(fd);
+        buf.resize(got > 0 ? std::size_t(got) : 0);
+        const auto end = buf.find('\n');
+        if (end == std::string::npos)
+            return std::nullopt;
+        if (auto p = parse_line(std::string_view(buf).substr(0, end)); p.record)
+            return p.record->seq;
+        return std::nullopt;
+    }
+    return std::nullopt;
 }
 
 Error error(const std::filesystem::path& path, const std::string& what)

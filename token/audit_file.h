@@ -38,10 +38,13 @@ struct Parsed {
 };
 Parsed parse_line(std::string_view line);
 
-// audit.head: "ukey-audit-head 1 seq=N hash=HEX\n".
+// audit.head: "ukey-audit-head 1 seq=N hash=HEX first=F\n": the last
+// record, and the first one rotation kept (so that records removed from the
+// start are told from records rotated away).
 struct Head {
     std::uint64_t seq = 0;
     std::string hash;
+    std::uint64_t first = 1;
 };
 std::string head_text(const Head& h);
 std::optional<Head> parse_head(std::string_view text);
@@ -53,6 +56,8 @@ std::string not_private(const std::filesystem::path& path, bool folder);
 Result<bool> private_dir(const std::filesystem::path& dir, bool create);
 // A whole private file; nullopt if it does not exist.
 Result<std::optional<std::string>> read_private(const std::filesystem::path& path);
+// The seq of the first record of the oldest log file there, if it reads.
+std::optional<std::uint64_t> first_kept_seq(const std::filesystem::path& dir);
 
 Error error(const std::filesystem::path& path, const std::string& what);
 

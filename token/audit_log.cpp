@@ -260,8 +260,11 @@ Result<bool> AuditLog::append(const AuditEvent& event)
             tail->last = older->last;
     }
     Head at = head.value_or(Head{0, genesis});
-    if (tail->last && (!head || tail->last->seq > head->seq))
-        at = Head{tail->last->seq, tail->last->hash};
+    if (tail->last && (!head || tail->last->seq > head->seq)) {
+        // The head is lost or stale (perhaps from before a rotation): the
+        // files say where they start.
+        at = Head{tail->last->seq, tail->last->hash, first_kept_seq(dir).value_or(1)};
+    }
 
     Fd out;
     out.fd = ::open(log.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -300,6 +303,7 @@ Result<bool> AuditLog::append(const AuditEvent& event)
         out.fd = -1;
         if (auto ok = rotate(dir, settings_.keep); !ok)
             return ok.error();
+        at.first = first_kept_seq(dir).value_or(r.seq); // a file may have been dropped
         out.fd = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (out.fd < 0)
             return error(log, std::string("cannot be created: ") + std::strerror(errno));
@@ -309,7 +313,7 @@ Result<bool> AuditLog::append(const AuditEvent& event)
     // unfinished line, removed above); what is on disk still verifies.
     if (!write_all(out.fd, line))
         return error(log, std::string("cannot be written: ") + std::strerror(errno));
-    return write_head(dir, Head{r.seq, r.hash});
+    return write_head(dir, Head{r.seq, r.hash, at.first});
 }
 
 } // namespace ukey

@@ -149,9 +149,19 @@ public:
             r_.first_bad_seq = last + 1;
             r_.file = p_ ? l_.files[p_->file] : log;
             r_.line = lines_in_log + 1;
-            r_.why = "audit.head records seq " + std::to_string(head->seq) + " but the log ends at seq " +
-                     std::to_string(last) + ": records were cut off the end";
+            r_.why = "record seq " + std::to_string(last + 1) + " is missing: audit.head records seq " +
+                     std::to_string(head->seq) + " but the log ends at seq " + std::to_string(last) +
+                     " (records were cut off the end)";
             return false;
+        }
+        // (A head behind the log is stale, its start too: see below.)
+        if (r_.first_seq && *r_.first_seq > head->first && head->seq >= last) {
+            const Line& first = *std::find_if(l_.lines.begin(), l_.lines.end(), [](const Line& l) { return l.good(); });
+            r_.notes.clear(); // not rotated away after all
+            return bad(head->first, first,
+                       "is missing: audit.head says the kept records start at seq " + std::to_string(head->first) +
+                           ", but the oldest is seq " + std::to_string(*r_.first_seq) +
+                           " (records were removed from the start)");
         }
         if (head->seq == last && head->hash != rec(p_).hash)
             return bad(last, *p_, "is not the last record audit.head records: it was replaced");
@@ -272,9 +282,6 @@ Result<VerifyReport> verify(const AuditSettings& settings)
     const std::optional<Head> head = *head_text ? parse_head(**head_text) : std::nullopt;
     Checker c(*loaded, r);
     r.ok = c.chain() && c.tail(head, bool(*head_text));
-    if (r.ok && !r.files.empty() && r.files.size() < settings.keep + 1 && r.first_seq && *r.first_seq != 1)
-        r.notes.push_back("fewer files than [audit] keep, yet the log does not start at seq 1: the oldest "
-                          "records were removed (unless [audit] keep was raised after older files were dropped)");
     if (!r.ok && r.file == head_name)
         r.file = (settings.dir / head_name).string();
     return r;

@@ -298,6 +298,11 @@ TEST_F(Audit, RotationKeepsTheChainAcrossFiles)
     write(audit_file::rotated(s_.dir, 1), l1);
     expect_bad(record_of(older[2]).seq, audit_file::rotated(s_.dir, 1), 3, "missing");
     write(audit_file::rotated(s_.dir, 1), older);
+    // The oldest kept records removed: not taken for rotation.
+    const auto oldest = lines(audit_file::rotated(s_.dir, 2));
+    write(audit_file::rotated(s_.dir, 2), {oldest.begin() + 1, oldest.end()});
+    expect_bad(*v.first_seq, audit_file::rotated(s_.dir, 2), 1, "removed from the start");
+    write(audit_file::rotated(s_.dir, 2), oldest);
     // A rotated file missing between others.
     std::filesystem::rename(audit_file::rotated(s_.dir, 1), root_ / "away");
     const auto gap = verified();
@@ -354,6 +359,15 @@ TEST_F(Tamper, DeletedRecordIsNamed)
     ls.erase(ls.begin() + 1);
     write(file(), ls);
     expect_bad(2, file(), 2, "missing");
+}
+
+TEST_F(Tamper, RecordsRemovedFromTheStartAreNamed)
+{
+    auto ls = orig_;
+    ls.erase(ls.begin(), ls.begin() + 2);
+    write(file(), ls);
+    expect_bad(1, file(), 1, "removed from the start");
+    EXPECT_TRUE(verified().notes.empty()); // not "rotated away"
 }
 
 TEST_F(Tamper, CopiedRecordIsNamed)
