@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <sstream>
 
@@ -41,6 +42,28 @@ protected:
         for (int i = 0; i < n; ++i) {
             auto ok = l->append({kind, "softhsm, Alice, serial " + std::to_string(i), "user", CKR_OK, ""});
             ASSERT_TRUE(ok) << ok.error().message;
+        }
+    }
+    // `children` processes append `each` records each, all at once.
+    void append_in_children(int children, int each)
+    {
+        std::vector<pid_t> pids;
+        for (int c = 0; c < children; ++c) {
+            const pid_t pid = fork();
+            ASSERT_GE(pid, 0);
+            if (pid == 0) {
+                auto l = AuditLog::open(s_);
+                int bad = l && *l ? 0 : 1;
+                for (int i = 0; i < each && !bad; ++i)
+                    bad = (*l)->append({AuditKind::login, "child " + std::to_string(c), "user", CKR_OK, ""}) ? 0 : 1;
+                _exit(bad);
+            }
+            pids.push_back(pid);
+        }
+        for (pid_t pid : pids) {
+            int status = 0;
+            ASSERT_EQ(waitpid(pid, &status, 0), pid);
+            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         }
     }
     std::filesystem::path file(const char* name = audit_file::log_name) const { return s_.dir / name; }
@@ -212,24 +235,7 @@ TEST_F(Audit, AFolderOfAnotherUserOrOpenToOthersIsRefused)
 TEST_F(Audit, ManyProcessesAppendOneContiguousChain)
 {
     constexpr int children = 8, each = 40;
-    std::vector<pid_t> pids;
-    for (int c = 0; c < children; ++c) {
-        const pid_t pid = fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
-            auto l = AuditLog::open(s_);
-            int bad = l && *l ? 0 : 1;
-            for (int i = 0; i < each && !bad; ++i)
-                bad = (*l)->append({AuditKind::login, "child " + std::to_string(c), "user", CKR_OK, ""}) ? 0 : 1;
-            _exit(bad);
-        }
-        pids.push_back(pid);
-    }
-    for (pid_t pid : pids) {
-        int status = 0;
-        ASSERT_EQ(waitpid(pid, &status, 0), pid);
-        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
+    append_in_children(children, each);
     const auto v = verified();
     EXPECT_TRUE(v.ok) << v.why;
     auto r = read_records(s_);
@@ -244,24 +250,7 @@ TEST_F(Audit, ManyProcessesAppendAcrossRotations)
     s_.max_bytes = audit_min_bytes;
     s_.keep = audit_max_keep;
     constexpr int children = 4, each = 30;
-    std::vector<pid_t> pids;
-    for (int c = 0; c < children; ++c) {
-        const pid_t pid = fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
-            auto l = AuditLog::open(s_);
-            int bad = l && *l ? 0 : 1;
-            for (int i = 0; i < each && !bad; ++i)
-                bad = (*l)->append({AuditKind::set_pin, "child", "user", CKR_OK, ""}) ? 0 : 1;
-            _exit(bad);
-        }
-        pids.push_back(pid);
-    }
-    for (pid_t pid : pids) {
-        int status = 0;
-        ASSERT_EQ(waitpid(pid, &status, 0), pid);
-        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
+    append_in_children(children, each);
     const auto v = verified();
     EXPECT_TRUE(v.ok) << v.why;
     EXPECT_GT(v.files.size(), 3u);
@@ -328,6 +317,17 @@ protected:
         orig_ = lines(file());
         ASSERT_EQ(orig_.size(), 10u);
         ASSERT_TRUE(verified().ok);
+    }
+    // The lines with line i's record changed by `edit` and hashed anew (as
+    // someone who knows the format would).
+    std::vector<std::string> rehashed(std::size_t i, const std::function<void(AuditRecord&)>& edit)
+    {
+        AuditRecord r = record_of(orig_[i]);
+        edit(r);
+        auto ls = orig_;
+        ls[i] = audit_file::make_line(r);
+        ls[i].pop_back();
+        return ls;
     }
     std::vector<std::string> orig_;
 };
@@ -421,12 +421,7 @@ TEST_F(Tamper, RewrittenRecordIsNamed)
 {
     // Edited and its hash recomputed, but the next record still chains to
     // the original.
-    AuditRecord r = record_of(orig_[4]);
-    r.kind = "login-failed";
-    auto ls = orig_;
-    ls[4] = audit_file::make_line(r);
-    ls[4].pop_back();
-    write(file(), ls);
+    write(file(), rehashed(4, [](AuditRecord& r) { r.kind = "login-failed"; }));
     expect_bad(5, file(), 5, "rewritten");
 }
 
@@ -461,12 +456,7 @@ TEST_F(Tamper, RecordCutMidLineIsNamed)
 
 TEST_F(Tamper, ReplacedLastRecordIsNamed)
 {
-    AuditRecord r = record_of(orig_[9]);
-    r.rv = CKR_PIN_INCORRECT;
-    auto ls = orig_;
-    ls[9] = audit_file::make_line(r);
-    ls[9].pop_back();
-    write(file(), ls);
+    write(file(), rehashed(9, [](AuditRecord& r) { r.rv = CKR_PIN_INCORRECT; }));
     expect_bad(10, file(), 10, "replaced");
 }
 
