@@ -3,11 +3,14 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -188,6 +191,38 @@ std::optional<std::uint64_t> first_kept_seq(const std::filesystem::path& dir)
         return std::nullopt;
     }
     return std::nullopt;
+}
+
+Fd::~Fd()
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+Result<bool> take_lock(const std::filesystem::path& dir, Fd& f, bool exclusive)
+{
+    const auto path = dir / lock_name;
+    f.fd = exclusive ? open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)
+                     : open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (f.fd < 0 && !exclusive && errno == ENOENT)
+        return false;
+    if (f.fd < 0)
+        return error(path, std::string("cannot be opened: ") + std::strerror(errno));
+    if (auto why = not_private(path, false); !why.empty())
+        return error(path, why);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    useconds_t pause = 200;
+    while (flock(f.fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK)
+            return error(path, std::string("cannot be locked: ") + std::strerror(errno));
+        if (std::chrono::steady_clock::now() >= deadline)
+            return error(path, "is held by another process for too long (a process stopped while appending?)");
+        usleep(pause);
+        pause = std::min<useconds_t>(pause * 2, 20000);
+    }
+    return true;
 }
 
 Error error(const std::filesystem::path& path, const std::string& what)

@@ -61,4 +61,18 @@ std::optional<std::uint64_t> first_kept_seq(const std::filesystem::path& dir);
 
 Error error(const std::filesystem::path& path, const std::string& what);
 
+// Closes the descriptor (and so drops its flock) on every path.
+struct Fd {
+    int fd = -1;
+    Fd() = default;
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd();
+};
+// flock on audit.lock in `dir`: exclusive for an append (the file is made),
+// shared for reading a consistent set of files (false: no lock file yet).
+// Waits at most a few seconds: a login must not hang behind a process
+// stopped while it held the lock.
+Result<bool> take_lock(const std::filesystem::path& dir, Fd& f, bool exclusive);
+
 } // namespace ukey::audit_file

@@ -38,10 +38,6 @@ constexpr std::array<std::pair<AuditKind, std::string_view>, 10> kind_names{{
     {AuditKind::object_destroyed, "object-destroyed"},
 }};
 
-// How long an append waits for another process's: a login must not hang
-// behind a process stopped while it held the lock.
-constexpr auto lock_wait = std::chrono::seconds(3);
-
 // A string from a Key: at most audit_field_max bytes, escaped, so that the
 // file itself holds nothing a terminal acts on, even when read with cat.
 std::string field(std::string_view s)
@@ -70,15 +66,6 @@ std::string executable()
     return escape::printable(std::string_view(buf, std::size_t(std::min<ssize_t>(n, 1024))));
 }
 
-struct Fd {
-    int fd = -1;
-    ~Fd()
-    {
-        if (fd >= 0)
-            close(fd);
-    }
-};
-
 bool write_all(int fd, std::string_view s)
 {
     while (!s.empty()) {
@@ -98,6 +85,7 @@ struct Tail {
     std::optional<AuditRecord> last;
     off_t size = 0;
     std::size_t fragment = 0;
+    bool fragment_whole = true; // false: it is longer than what was read
 };
 
 Result<Tail> read_tail(const std::filesystem::path& path)
@@ -120,6 +108,7 @@ Result<Tail> read_tail(const std::filesystem::path& path)
         return error(path, std::string("cannot be read: ") + std::strerror(errno));
     const auto end = buf.rfind('\n');
     t.fragment = end == std::string::npos ? buf.size() : buf.size() - end - 1;
+    t.fragment_whole = end != std::string::npos || from == 0;
     if (end == std::string::npos)
         return t;
     const auto start = buf.rfind('\n', end == 0 ? 0 : end - 1);
@@ -166,28 +155,6 @@ Result<bool> rotate(const std::filesystem::path& dir, unsigned keep)
             return error(rotated(dir, n), std::string("cannot be renamed: ") + std::strerror(errno));
     if (rename(log.c_str(), rotated(dir, 1).c_str()) != 0)
         return error(log, std::string("cannot be renamed: ") + std::strerror(errno));
-    return true;
-}
-
-Result<bool> take_lock(const std::filesystem::path& path, Fd& f)
-{
-    f.fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (f.fd < 0)
-        return error(path, std::string("cannot be opened: ") + std::strerror(errno));
-    if (auto why = not_private(path, false); !why.empty())
-        return error(path, why);
-    const auto deadline = std::chrono::steady_clock::now() + lock_wait;
-    useconds_t pause = 200;
-    while (flock(f.fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EINTR)
-            continue;
-        if (errno != EWOULDBLOCK)
-            return error(path, std::string("cannot be locked: ") + std::strerror(errno));
-        if (std::chrono::steady_clock::now() >= deadline)
-            return error(path, "is held by another process for too long (a process stopped while appending?)");
-        usleep(pause);
-        pause = std::min<useconds_t>(pause * 2, 20000);
-    }
     return true;
 }
 
@@ -239,7 +206,7 @@ Result<bool> AuditLog::append(const AuditEvent& event)
     if (auto ok = private_dir(dir, true); !ok)
         return ok.error();
     Fd lock;
-    if (auto ok = take_lock(dir / lock_name, lock); !ok)
+    if (auto ok = take_lock(dir, lock, true); !ok)
         return ok.error();
 
     // Where the chain goes on. audit.head is the authority: a log whose end
@@ -276,7 +243,8 @@ Result<bool> AuditLog::append(const AuditEvent& event)
         // An unfinished last line. If the head never counted it, it is what
         // a crash left of a record that was never finished: it goes. Else
         // it is a record cut short afterwards: it stays, ended, for verify.
-        const bool unfinished = !head || !tail->last || head->seq <= tail->last->seq;
+        const bool unfinished =
+            tail->fragment_whole && (!head || !tail->last || head->seq <= tail->last->seq);
         if (unfinished ? ftruncate(out.fd, tail->size - off_t(tail->fragment)) != 0 : !write_all(out.fd, "\n"))
             return error(log, std::string("cannot be repaired: ") + std::strerror(errno));
     }

@@ -27,7 +27,9 @@ struct Loaded {
     std::string missing; // a rotated file missing between others
 };
 
-Result<Loaded> load(const std::filesystem::path& dir)
+// All kept files, read under the shared lock, so that no append or
+// rotation happens halfway (`lock` stays held for reading audit.head too).
+Result<Loaded> load(const std::filesystem::path& dir, Fd& lock)
 {
     Loaded l;
     auto there = private_dir(dir, false);
@@ -35,6 +37,8 @@ Result<Loaded> load(const std::filesystem::path& dir)
         return there.error();
     if (!*there)
         return l;
+    if (auto locked = take_lock(dir, lock, false); !locked)
+        return locked.error();
     // The rotated files present: audit.log.N with N > 0, oldest (largest) first.
     unsigned highest = 0;
     std::error_code ec;
@@ -244,7 +248,8 @@ private:
 
 Result<AuditRecords> read_records(const AuditSettings& settings, const AuditFilter& filter)
 {
-    auto loaded = load(settings.dir);
+    Fd lock;
+    auto loaded = load(settings.dir, lock);
     if (!loaded)
         return loaded.error();
     AuditRecords out;
@@ -266,7 +271,8 @@ Result<AuditRecords> read_records(const AuditSettings& settings, const AuditFilt
 
 Result<VerifyReport> verify(const AuditSettings& settings)
 {
-    auto loaded = load(settings.dir);
+    Fd lock;
+    auto loaded = load(settings.dir, lock);
     if (!loaded)
         return loaded.error();
     VerifyReport r;

@@ -258,6 +258,33 @@ TEST_F(Audit, ManyProcessesAppendAcrossRotations)
     EXPECT_EQ(v.first_seq, 1u);
 }
 
+TEST_F(Audit, VerifyWhileOthersAppendAndRotateSeesAConsistentLog)
+{
+    s_.max_bytes = audit_min_bytes;
+    s_.keep = 3;
+    append(1);
+    const pid_t writer = fork();
+    ASSERT_GE(writer, 0);
+    if (writer == 0) {
+        auto l = AuditLog::open(s_);
+        int bad = l && *l ? 0 : 1;
+        for (int i = 0; i < 300 && !bad; ++i)
+            bad = (*l)->append({AuditKind::login, "writer", "user", CKR_OK, ""}) ? 0 : 1;
+        _exit(bad);
+    }
+    int checks = 0, status = 0;
+    while (waitpid(writer, &status, WNOHANG) == 0) {
+        const auto v = verified();
+        ASSERT_TRUE(v.ok) << "check " << checks << ": " << v.why;
+        ++checks;
+    }
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_GT(checks, 0);
+    const auto v = verified();
+    EXPECT_TRUE(v.ok) << v.why;
+    EXPECT_EQ(v.last_seq, 301u);
+}
+
 TEST_F(Audit, RotationKeepsTheChainAcrossFiles)
 {
     s_.max_bytes = audit_min_bytes;
