@@ -291,6 +291,42 @@ std::string parse_renewal(const toml::table& root, Config& cfg)
     return {};
 }
 
+// ---- [audit]: the audit log (docs/audit.md) ---------------------------------
+// Runs after state_dir is known: the folder defaults to <state_dir>/audit.
+std::string parse_audit(const toml::table& root, Config& cfg)
+{
+    auto& a = cfg.audit;
+    a.dir = cfg.state_dir / "audit";
+    const toml::node* n = root.get("audit");
+    if (!n)
+        return {};
+    const toml::table* t = n->as_table();
+    if (!t)
+        return "[audit] must be a table (" + where(*n) + ")";
+    const std::string ctx = "in [audit]";
+    if (auto e = check_keys(*t, {"enabled", "path", "max_bytes", "keep"}, ctx); !e.empty())
+        return e;
+    std::string path = a.dir.string();
+    int64_t max_bytes = int64_t(a.max_bytes), keep = a.keep;
+    for (auto e : {read_value(*t, "enabled", a.enabled, ctx), read_value(*t, "path", path, ctx),
+                   read_value(*t, "max_bytes", max_bytes, ctx), read_value(*t, "keep", keep, ctx)})
+        if (!e.empty())
+            return e;
+    if (!std::filesystem::path(path).is_absolute())
+        return "[audit] path must be an absolute path (a folder), not '" + path + "' (" + where(*t->get("path")) + ")";
+    if (max_bytes < int64_t(audit_min_bytes) || uint64_t(max_bytes) > audit_max_bytes)
+        return "[audit] max_bytes must be between " + std::to_string(audit_min_bytes) + " and " +
+               std::to_string(audit_max_bytes) + " (" + where(*t->get("max_bytes")) + ")";
+    if (keep < 0 || keep > int64_t(audit_max_keep))
+        return "[audit] keep must be between 0 and " + std::to_string(audit_max_keep) + " (" +
+               where(*t->get("keep")) + ")";
+    a.dir = path;
+    a.max_bytes = uint64_t(max_bytes);
+    a.keep = unsigned(keep);
+    return {};
+}
+// ---- end of [audit] ----------------------------------------------------------
+
 } // namespace
 
 bool glob_match(std::string_view p, std::string_view t)
@@ -355,7 +391,7 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
 
     Config cfg;
     cfg.source = source;
-    if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend", "daemon", "expiry", "hook", "renewal"}, "at top level"); !e.empty())
+    if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend", "daemon", "expiry", "hook", "renewal", "audit"}, "at top level"); !e.empty())
         return config_error(source, e);
 
     std::string state_dir = "~/.local/state/ukey";
@@ -465,6 +501,8 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
     if (auto e = parse_daemon(root, cfg); !e.empty())
         return config_error(source, e);
     if (auto e = parse_renewal(root, cfg); !e.empty())
+        return config_error(source, e);
+    if (auto e = parse_audit(root, cfg); !e.empty())
         return config_error(source, e);
     return cfg;
 }

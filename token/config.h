@@ -1,6 +1,7 @@
 // The ukey configuration file (TOML), as documented in docs/config.md.
 #pragma once
 
+#include "token/audit_settings.h"
 #include "token/log.h"
 #include "token/pin_rules.h"
 #include "token/result.h"
@@ -93,6 +94,7 @@ struct Config {
     DaemonConfig daemon;
     std::vector<HookConfig> hooks;
     RenewalConfig renewal;
+    AuditSettings audit; // [audit]: dir defaults to <state_dir>/audit
 };
 
 // The first [[renewal.ca]] serving a Key (label, serial) and a certificate

@@ -31,12 +31,16 @@ declare -A OPTIONS=(
     [cert delete]="--id --label --all -y --yes --pin-fd --pin-file"
     [status]="--socket"
     [watch]="--socket --events --count --timeout"
+    [audit]=""
+    [audit show]="--key --since --kind"
+    [audit verify]=""
 )
 # Commands that take the KEY positional.
 WITH_KEY="info init|pin verify|pin change|pin unlock|key generate|key list|key delete|csr|cert list|cert show|cert export|cert write|cert delete"
 # Subcommands of each group.
-declare -A SUBS=([ukey]="list info init pin key csr cert status watch" [pin]="verify change unlock"
-                 [key]="generate list delete" [cert]="list show export write delete")
+declare -A SUBS=([ukey]="list info init pin key csr cert status watch audit" [pin]="verify change unlock"
+                 [key]="generate list delete" [cert]="list show export write delete"
+                 [audit]="show verify")
 
 # options_in HELP: the options a CLI11 help text lists, one per line, sorted.
 options_in() {
@@ -130,7 +134,7 @@ for k in "${!OPTIONS[@]}"; do
         assert_contains "$cli_md" "$o" "docs/cli.md (option of '$k')"
     done
 done
-for code in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+for code in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
     assert_matches "$man_text" "^ +$code +[A-Za-z]" "docs/ukey.1 (exit code $code)"
     assert_matches "$cli_md" "^\| *$code *\|" "docs/cli.md (exit code $code)"
 done

@@ -277,3 +277,43 @@ TEST(Config, TheShippedConfigIsValid)
     EXPECT_EQ(r->daemon.expiry_thresholds, (std::vector<unsigned>{28, 7, 3, 2, 1}));
     EXPECT_EQ(r->backends.size(), 1u);
 }
+
+TEST(Config, AuditDefaultsFollowTheStateFolder)
+{
+    auto r = parse_config("state_dir = \"/srv/ukey\"\n" + std::string(one_backend), "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->audit.enabled);
+    EXPECT_EQ(r->audit.dir, "/srv/ukey/audit");
+    EXPECT_EQ(r->audit.max_bytes, 1024u * 1024u);
+    EXPECT_EQ(r->audit.keep, 4u);
+}
+
+TEST(Config, AuditSection)
+{
+    auto r = parse_config(std::string(one_backend) +
+                              "[audit]\nenabled = false\npath = \"/var/log/ukey\"\nmax_bytes = 65536\nkeep = 0\n",
+                          "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_FALSE(r->audit.enabled);
+    EXPECT_EQ(r->audit.dir, "/var/log/ukey");
+    EXPECT_EQ(r->audit.max_bytes, 65536u);
+    EXPECT_EQ(r->audit.keep, 0u);
+}
+
+TEST(Config, AuditErrorsNameTheKeyAndLine)
+{
+    const std::string b = one_backend;
+    auto has = [](const std::string& msg, const std::string& what) {
+        return msg.find(what) != std::string::npos && msg.find("/etc/ukey/ukey.conf") != std::string::npos;
+    };
+    EXPECT_PRED2(has, error_of(b + "[audit]\nenable = true\n"), "unknown key 'enable' in [audit] (line 6)");
+    EXPECT_PRED2(has, error_of(b + "[audit]\nenabled = \"yes\"\n"), "key 'enabled' in [audit] has the wrong type");
+    EXPECT_PRED2(has, error_of(b + "[audit]\nkeep = 2.5\n"), "key 'keep' in [audit] has the wrong type");
+    EXPECT_PRED2(has, error_of(b + "[audit]\nmax_bytes = \"1M\"\n"), "key 'max_bytes' in [audit] has the wrong type");
+    EXPECT_PRED2(has, error_of(b + "[audit]\npath = \"audit\"\n"), "[audit] path must be an absolute path");
+    EXPECT_PRED2(has, error_of(b + "[audit]\nmax_bytes = 100\n"), "[audit] max_bytes must be between 4096 and");
+    EXPECT_PRED2(has, error_of(b + "[audit]\nmax_bytes = 9999999999999\n"), "max_bytes must be between");
+    EXPECT_PRED2(has, error_of(b + "[audit]\nkeep = 101\n"), "[audit] keep must be between 0 and 100 (line 6)");
+    EXPECT_PRED2(has, error_of(b + "[audit]\nkeep = -1\n"), "keep must be between");
+    EXPECT_PRED2(has, error_of("audit = 1\n" + b), "[audit] must be a table");
+}

@@ -131,5 +131,6 @@ void add_key(CLI::App& app, Context& ctx);
 void add_csr(CLI::App& app, Context& ctx);
 void add_renew(CLI::App& app, Context& ctx); // after add_cert: adds `cert superseded`
 void add_daemon(CLI::App& app, Context& ctx); // status, watch (cmd_daemon.cpp)
+void add_audit(CLI::App& app, Context& ctx);  // audit show, audit verify (cmd_audit.cpp)
 
 } // namespace ukey::cli

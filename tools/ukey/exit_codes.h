@@ -22,6 +22,7 @@ enum Exit : int {
     ca_error = 13,       // the CA refused, failed, could not be reached or answered wrongly; the Key is unchanged
     incomplete = 14,     // a renewal stopped midway (Key removed?); the old certificate works: `ukey renew --resume`
     no_daemon = 15,      // ukeyd is not running, or went away (ukey status, ukey watch)
+    audit_broken = 16,   // ukey audit verify: the audit log was tampered with or damaged
 };
 
 // The exit code that fits a PKCS#11 result.

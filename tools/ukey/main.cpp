@@ -107,7 +107,8 @@ int main(int argc, char** argv)
     app.add_flag("-q,--quiet", ctx.quiet, "no progress messages");
     app.footer("Exit codes: 0 ok, 1 failure, 2 usage, 3 no Key, 4 several Keys match, 5 wrong PIN, 6 PIN locked,\n"
                "7 PIN must be changed, 8 Key error, 9 not found, 10 ukey not set up, 11 cancelled, 12 bad input,\n"
-               "13 CA error, 14 renewal incomplete (run `ukey renew --resume`), 15 ukeyd not running.\n"
+               "13 CA error, 14 renewal incomplete (run `ukey renew --resume`), 15 ukeyd not running,\n"
+               "16 audit log fails verification.\n"
                "See ukey(1) and docs/cli.md.");
 
     add_list(app, ctx);
@@ -119,6 +120,7 @@ int main(int argc, char** argv)
     add_csr(app, ctx);
     add_renew(app, ctx);
     add_daemon(app, ctx);
+    add_audit(app, ctx);
 
     try {
         app.parse(argc, argv);
