@@ -35,6 +35,18 @@ Bytes ec_point_bytes(std::span<const unsigned char> attr, int field)
     return Bytes(attr.begin(), attr.end());
 }
 
+// A public key of `type` ("RSA", "EC") from the parameters in `bld`.
+Result<PKeyPtr> from_params(const char* type, OSSL_PARAM_BLD* bld)
+{
+    ParamPtr params(OSSL_PARAM_BLD_to_param(bld));
+    PKeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+    EVP_PKEY* k = nullptr;
+    if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+        EVP_PKEY_fromdata(ctx.get(), &k, EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
+        return x509_error(std::string("the ") + type + " public key on the Key is unusable (" + openssl_errors() + ")");
+    return PKeyPtr(k);
+}
+
 } // namespace
 
 Result<PKeyPtr> rsa_public_key(std::span<const unsigned char> modulus, std::span<const unsigned char> exponent)
@@ -45,13 +57,7 @@ Result<PKeyPtr> rsa_public_key(std::span<const unsigned char> modulus, std::span
     if (!n || !e || !bld || BN_is_zero(n.get()) || !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) ||
         !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()))
         return x509_error("the RSA public key on the Key is unusable");
-    ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-    PKeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-    EVP_PKEY* k = nullptr;
-    if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-        EVP_PKEY_fromdata(ctx.get(), &k, EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
-        return x509_error("the RSA public key on the Key is unusable (" + openssl_errors() + ")");
-    return PKeyPtr(k);
+    return from_params("RSA", bld.get());
 }
 
 std::string curve_of_params(std::span<const unsigned char> ec_params)
@@ -94,13 +100,7 @@ Result<PKeyPtr> ec_public_key(std::span<const unsigned char> ec_params, std::spa
     if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve.c_str(), 0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()))
         return x509_error("the EC public key on the Key is unusable");
-    ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-    PKeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-    EVP_PKEY* k = nullptr;
-    if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-        EVP_PKEY_fromdata(ctx.get(), &k, EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
-        return x509_error("the EC public key on the Key is unusable (" + openssl_errors() + ")");
-    return PKeyPtr(k);
+    return from_params("EC", bld.get());
 }
 
 Bytes key_identifier(EVP_PKEY* k)
