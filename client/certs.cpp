@@ -143,42 +143,4 @@ const KeyOnKey* key_matching(const std::vector<KeyOnKey>& keys, EVP_PKEY* pub)
     return found;
 }
 
-namespace {
-std::optional<std::time_t> to_time(const ASN1_TIME* t)
-{
-    struct tm tm {};
-    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
-        return std::nullopt;
-    return timegm(&tm);
-}
-} // namespace
-
-std::optional<std::time_t> not_before(const X509* x)
-{
-    return to_time(X509_get0_notBefore(x));
-}
-
-std::optional<std::time_t> not_after(const X509* x)
-{
-    return to_time(X509_get0_notAfter(x));
-}
-
-long days_until(std::time_t t, std::time_t now)
-{
-    // Rounded up while valid: a certificate issued "for 6 days" reads 6 all
-    // day, and 0 only once it has expired. ukeyd's thresholds count the same.
-    if (t > now)
-        return static_cast<long>((t - now + 86399) / 86400);
-    return -static_cast<long>((now - t) / 86400);
-}
-
-std::string iso8601(std::time_t t)
-{
-    struct tm tm {};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 } // namespace ukey::client

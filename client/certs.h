@@ -5,6 +5,7 @@
 
 #include "client/module.h"
 #include "client/x509.h"
+#include "token/times.h"
 
 #include <openssl/x509.h>
 
@@ -55,13 +56,9 @@ Result<std::vector<KeyOnKey>> read_keys(const Session& s);
 // The key whose public half is `pub` (a private key preferred); null if none.
 const KeyOnKey* key_matching(const std::vector<KeyOnKey>& keys, EVP_PKEY* pub);
 
-// notBefore / notAfter as Unix time.
-std::optional<std::time_t> not_before(const X509* x);
-std::optional<std::time_t> not_after(const X509* x);
-// Whole days from `now` to `t`: rounded up while t is ahead (1 in its last
-// day), then 0 on the day it passed and minus the whole days since.
-long days_until(std::time_t t, std::time_t now);
-// "2026-11-21T09:30:00Z"
-std::string iso8601(std::time_t t);
+// Times as the tools show them (token/times.h), under the names the client
+// side has always used.
+using ukey::days_until;
+using ukey::iso8601;
 
 } // namespace ukey::client

@@ -1,55 +1,25 @@
 // A SCEP client (RFC 8894) for ukey's renewal flow: GetCACaps, GetCACert
 // with the CA certificate pinned by its SHA-256, and PKIOperation (PKCSReq,
-// RenewalReq, CertPoll) as signed and enveloped PKCS#7 pkiMessages, over
-// OpenSSL's HTTP client with a deadline.
+// RenewalReq, CertPoll), over OpenSSL's HTTP client with a deadline. The
+// messages themselves are scep_message.h's; which CA certificates are
+// trusted is scep_trust.h's.
 //
-// Private keys stay on the Key: onkey_rsa_key() gives OpenSSL an EVP_PKEY
-// whose private operations (PKCS#1 v1.5 signature and decryption) are
-// C_Sign/C_Decrypt with CKM_RSA_PKCS on the Key, the way libp11 does it.
-// SCEP's reply is encrypted to the requester's key (RSA key transport), so
-// SCEP needs an RSA key.
+// Private keys stay on the Key: the signer key given to pki_operation() is
+// onkey_rsa_key() (signer.h). SCEP's reply is encrypted to the requester's
+// key (RSA key transport), so SCEP needs an RSA key.
 #pragma once
 
 #include "client/module.h"
+#include "client/scep_message.h"
 #include "client/scep_trust.h"
+#include "client/signer.h"
 #include "client/x509.h"
-
-#include <openssl/pkcs7.h>
 
 #include <chrono>
 #include <string>
 #include <vector>
 
 namespace ukey::client {
-
-using PKCS7Ptr = std::unique_ptr<PKCS7, OsslFree<PKCS7_free>>;
-
-// An EVP_PKEY for the RSA private key `priv` in session `s` (public half
-// `pub`): OpenSSL signs and decrypts with it through the Key. `s` must
-// outlive it.
-Result<PKeyPtr> onkey_rsa_key(const Session& s, CK_OBJECT_HANDLE priv, EVP_PKEY* pub);
-
-struct ScepCaps {
-    bool post = false;      // POSTPKIOperation
-    bool renewal = false;   // Renewal (RenewalReq)
-    bool sha256 = false;    // SHA-256 (else SHA-1 signatures, which ukey refuses)
-    bool aes = false;       // AES (else DES3 for the envelope)
-    bool sha512 = false;
-    std::vector<std::string> raw;
-};
-
-enum class ScepMessage { PKCSReq = 19, RenewalReq = 17, CertPoll = 20 };
-enum class ScepStatus { success = 0, failure = 2, pending = 3 };
-
-struct ScepReply {
-    ScepStatus status = ScepStatus::failure;
-    int fail_info = -1;            // badAlg 0, badMessageCheck 1, badRequest 2, badTime 3, badCertId 4
-    std::string fail_text;         // the failInfo in words
-    std::vector<X509Ptr> certs;    // on success: what the CA sent (the new certificate first)
-};
-
-// "the CA refused the request (badRequest: ...)" etc.
-std::string fail_info_text(int fail_info);
 
 class ScepClient {
 public:
@@ -81,13 +51,5 @@ private:
     std::chrono::seconds timeout_;
     ScepTrust trust_;
 };
-
-// SCEP's transactionID for a public key: hex SHA-256 of its DER SubjectPublicKeyInfo.
-std::string transaction_id_for(EVP_PKEY* pub);
-// DER IssuerAndSubject (CertPoll's payload).
-Bytes issuer_and_subject(const X509_NAME* issuer, const X509_NAME* subject);
-// A self-signed certificate for `pub`, signed with `key` (on the Key): the
-// signer certificate of a first enrolment (RFC 8894 2.3).
-Result<X509Ptr> self_signed(EVP_PKEY* pub, EVP_PKEY* key, const X509_NAME* subject);
 
 } // namespace ukey::client

@@ -33,29 +33,22 @@ bool usage_allows(X509* x, uint32_t bits)
     return (X509_get_key_usage(x) & bits) == bits;
 }
 
-X509Ptr ref(X509* x)
-{
-    X509_up_ref(x);
-    return X509Ptr(x, X509_free);
-}
-
 } // namespace
 
 std::string chain_error(X509* x, X509* anchor)
 {
-    X509_STORE* store = X509_STORE_new();
-    X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+    X509StorePtr store(X509_STORE_new());
+    X509StoreCtxPtr ctx(X509_STORE_CTX_new());
     std::string why = "out of memory";
     // Only the anchor: no certificate the network sent may help build the
     // chain. PARTIAL_CHAIN makes the anchor trusted even when it is an
     // intermediate CA (without it OpenSSL would look for its root).
-    if (store && ctx && X509_STORE_add_cert(store, anchor) == 1 &&
-        X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN) == 1 &&
-        X509_STORE_CTX_init(ctx, store, x, nullptr) == 1) {
-        why = X509_verify_cert(ctx) == 1 ? "" : X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    if (store && ctx && X509_STORE_add_cert(store.get(), anchor) == 1 &&
+        X509_STORE_set_flags(store.get(), X509_V_FLAG_PARTIAL_CHAIN) == 1 &&
+        X509_STORE_CTX_init(ctx.get(), store.get(), x, nullptr) == 1) {
+        why = X509_verify_cert(ctx.get()) == 1 ? ""
+                                                : X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
     }
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
     ERR_clear_error();
     return why;
 }
@@ -64,16 +57,16 @@ Result<ScepTrust> scep_trust(const std::vector<X509Ptr>& certs, const std::strin
                              const std::string& url)
 {
     ScepTrust t;
-    std::string want;
-    for (char c : fingerprint)
-        if (c != ':' && c != ' ')
-            want += char(std::tolower(static_cast<unsigned char>(c)));
+    // Normalised as to_hex writes it; a fingerprint that is not hex
+    // matches nothing and is shown as given.
+    const auto parsed = from_hex(fingerprint);
+    const std::string want = parsed ? to_hex(*parsed) : fingerprint;
     std::string seen;
     for (const auto& x : certs) {
         const std::string fp = fingerprint_of(x.get());
         seen += (seen.empty() ? "" : ", ") + fp;
         if (fp == want && !t.ca)
-            t.ca = ref(x.get());
+            t.ca = x509_ref(x.get());
     }
     if (!t.ca)
         return trust_error("the CA at " + url + " presented a certificate with SHA-256 fingerprint " + seen +
@@ -94,43 +87,33 @@ Result<ScepTrust> scep_trust(const std::vector<X509Ptr>& certs, const std::strin
                                ") that does not verify against the pinned CA: " + why +
                                "; someone between here and the CA may be posing as its RA, so nothing was sent");
         if (!encrypt && usage_allows(x.get(), KU_KEY_ENCIPHERMENT))
-            encrypt = ref(x.get());
+            encrypt = x509_ref(x.get());
         if (usage_allows(x.get(), KU_DIGITAL_SIGNATURE))
-            t.signers.push_back(ref(x.get()));
+            t.signers.push_back(x509_ref(x.get()));
     }
-    t.signers.push_back(ref(t.ca.get()));
-    t.recipient = encrypt ? std::move(encrypt) : ref(t.ca.get());
+    t.signers.push_back(x509_ref(t.ca.get()));
+    t.recipient = encrypt ? std::move(encrypt) : x509_ref(t.ca.get());
     return t;
 }
 
 Result<Bytes> verify_signed(PKCS7* p7, const std::vector<X509Ptr>& signers)
 {
-    STACK_OF(X509)* sk = sk_X509_new_null();
-    BIO* content = BIO_new(BIO_s_mem());
-    if (!sk || !content) {
-        sk_X509_free(sk);
-        BIO_free(content);
+    X509Stack sk(sk_X509_new_null());
+    BioPtr content(BIO_new(BIO_s_mem()));
+    if (!sk || !content)
         return trust_error("out of memory");
-    }
     for (const auto& x : signers)
-        sk_X509_push(sk, x.get());
+        sk_X509_push(sk.get(), x.get());
     ERR_clear_error();
     // NOINTERN: the signer is looked up in `signers` only, never among the
     // certificates the message carries; NOVERIFY: those were verified
     // already (scep_trust), so no chain is built here.
-    const int ok = PKCS7_verify(p7, sk, nullptr, nullptr, content, PKCS7_NOVERIFY | PKCS7_NOINTERN | PKCS7_BINARY);
-    sk_X509_free(sk);
-    Bytes out;
-    if (ok == 1) {
-        char* p = nullptr;
-        const long n = BIO_get_mem_data(content, &p);
-        if (n > 0)
-            out.assign(p, p + n);
-    }
-    BIO_free(content);
+    const int ok =
+        PKCS7_verify(p7, sk.get(), nullptr, nullptr, content.get(), PKCS7_NOVERIFY | PKCS7_NOINTERN | PKCS7_BINARY);
     if (ok != 1)
         return trust_error(openssl_errors());
-    return out;
+    const std::string text = bio_text(content.get());
+    return Bytes(text.begin(), text.end());
 }
 
 } // namespace ukey::client

@@ -47,35 +47,24 @@ Bytes digest(Hash h, std::span<const unsigned char> data)
 // DER DigestInfo { AlgorithmIdentifier { hash, NULL }, OCTET STRING hash }.
 Bytes digest_info(Hash h, const Bytes& hash)
 {
-    X509_SIG* sig = X509_SIG_new();
+    OsslPtr<X509_SIG, X509_SIG_free> sig(X509_SIG_new());
+    if (!sig)
+        return {};
     X509_ALGOR* alg = nullptr;
     ASN1_OCTET_STRING* octets = nullptr;
-    X509_SIG_getm(sig, &alg, &octets);
+    X509_SIG_getm(sig.get(), &alg, &octets);
     X509_ALGOR_set0(alg, OBJ_nid2obj(md_nid(h)), V_ASN1_NULL, nullptr);
     ASN1_OCTET_STRING_set(octets, hash.data(), static_cast<int>(hash.size()));
-    Bytes out;
-    int len = i2d_X509_SIG(sig, nullptr);
-    if (len > 0) {
-        out.resize(static_cast<std::size_t>(len));
-        unsigned char* p = out.data();
-        i2d_X509_SIG(sig, &p);
-    }
-    X509_SIG_free(sig);
-    return out;
+    return i2d_bytes(sig.get(), i2d_X509_SIG);
 }
 
 Bytes algorithm_der(int nid, bool null_params)
 {
     X509AlgorPtr alg(X509_ALGOR_new());
+    if (!alg)
+        return {};
     X509_ALGOR_set0(alg.get(), OBJ_nid2obj(nid), null_params ? V_ASN1_NULL : V_ASN1_UNDEF, nullptr);
-    Bytes out;
-    int len = i2d_X509_ALGOR(alg.get(), nullptr);
-    if (len > 0) {
-        out.resize(static_cast<std::size_t>(len));
-        unsigned char* p = out.data();
-        i2d_X509_ALGOR(alg.get(), &p);
-    }
-    return out;
+    return i2d_bytes(alg.get(), i2d_X509_ALGOR);
 }
 
 bool has_mechanism(const Session& s, CK_MECHANISM_TYPE m)
@@ -84,8 +73,44 @@ bool has_mechanism(const Session& s, CK_MECHANISM_TYPE m)
     return s.f()->C_GetMechanismInfo(s.slot(), m, &info) == CKR_OK && (info.flags & CKF_SIGN);
 }
 
-// C_SignInit (+ context login) + C_Sign, with the two-call length protocol.
-Result<Bytes> raw_sign(const Session& s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE type,
+// The Key's r||s as a DER ECDSA-Sig-Value.
+Result<Bytes> ecdsa_der(const Bytes& raw)
+{
+    if (raw.empty() || raw.size() % 2 != 0)
+        return Error{CKR_GENERAL_ERROR, "the Key returned an ECDSA signature of odd length " +
+                                            std::to_string(raw.size()) + ": its driver is broken"};
+    const int half = static_cast<int>(raw.size() / 2);
+    BnPtr r(BN_bin2bn(raw.data(), half, nullptr));
+    BnPtr s(BN_bin2bn(raw.data() + half, half, nullptr));
+    OsslPtr<ECDSA_SIG, ECDSA_SIG_free> sig(ECDSA_SIG_new());
+    if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1)
+        return Error{CKR_HOST_MEMORY, "encoding the ECDSA signature failed"};
+    (void)r.release(); // the signature owns them now
+    (void)s.release();
+    return i2d_bytes(sig.get(), i2d_ECDSA_SIG);
+}
+
+} // namespace
+
+namespace {
+
+// The two-call length protocol of C_Sign and C_Decrypt.
+template <class Run>
+Result<Bytes> two_calls(Run run, const std::string& doing)
+{
+    CK_ULONG len = 0;
+    if (CK_RV rv = run(nullptr, &len); rv != CKR_OK)
+        return ck_error(rv, doing);
+    Bytes out(len);
+    if (CK_RV rv = run(out.data(), &len); rv != CKR_OK)
+        return ck_error(rv, doing);
+    out.resize(len);
+    return out;
+}
+
+} // namespace
+
+Result<Bytes> sign_raw(const Session& s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE type,
                        std::span<const unsigned char> data, bool always_auth, Secret* pin)
 {
     if (always_auth && !pin)
@@ -98,44 +123,21 @@ Result<Bytes> raw_sign(const Session& s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE
             return ck_error(rv, "giving the PIN for this signature");
     }
     auto* in = const_cast<CK_BYTE_PTR>(data.data());
-    CK_ULONG len = 0;
-    if (CK_RV rv = s.f()->C_Sign(s.handle(), in, data.size(), nullptr, &len); rv != CKR_OK)
-        return ck_error(rv, "signing on the Key");
-    Bytes out(len);
-    if (CK_RV rv = s.f()->C_Sign(s.handle(), in, data.size(), out.data(), &len); rv != CKR_OK)
-        return ck_error(rv, "signing on the Key");
-    out.resize(len);
-    return out;
+    return two_calls([&](CK_BYTE_PTR out, CK_ULONG* len) { return s.f()->C_Sign(s.handle(), in, data.size(), out, len); },
+                     "signing on the Key");
 }
 
-// The Key's r||s as a DER ECDSA-Sig-Value.
-Result<Bytes> ecdsa_der(const Bytes& raw)
+Result<Bytes> decrypt_raw(const Session& s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE type,
+                          std::span<const unsigned char> data)
 {
-    if (raw.empty() || raw.size() % 2 != 0)
-        return Error{CKR_GENERAL_ERROR, "the Key returned an ECDSA signature of odd length " +
-                                            std::to_string(raw.size()) + ": its driver is broken"};
-    const int half = static_cast<int>(raw.size() / 2);
-    BIGNUM* r = BN_bin2bn(raw.data(), half, nullptr);
-    BIGNUM* s = BN_bin2bn(raw.data() + half, half, nullptr);
-    ECDSA_SIG* sig = ECDSA_SIG_new();
-    if (!r || !s || !sig || ECDSA_SIG_set0(sig, r, s) != 1) {
-        BN_free(r);
-        BN_free(s);
-        ECDSA_SIG_free(sig);
-        return Error{CKR_HOST_MEMORY, "encoding the ECDSA signature failed"};
-    }
-    Bytes out;
-    int len = i2d_ECDSA_SIG(sig, nullptr);
-    if (len > 0) {
-        out.resize(static_cast<std::size_t>(len));
-        unsigned char* p = out.data();
-        i2d_ECDSA_SIG(sig, &p);
-    }
-    ECDSA_SIG_free(sig);
-    return out;
+    CK_MECHANISM mech{type, nullptr, 0};
+    if (CK_RV rv = s.f()->C_DecryptInit(s.handle(), &mech, key); rv != CKR_OK)
+        return ck_error(rv, "starting to decrypt on the Key");
+    auto* in = const_cast<CK_BYTE_PTR>(data.data());
+    return two_calls(
+        [&](CK_BYTE_PTR out, CK_ULONG* len) { return s.f()->C_Decrypt(s.handle(), in, data.size(), out, len); },
+        "decrypting on the Key");
 }
-
-} // namespace
 
 std::optional<Hash> hash_from_name(const std::string& name)
 {
@@ -185,7 +187,7 @@ Result<Signature> sign(const Session& s, CK_OBJECT_HANDLE key, std::span<const u
         sig.algorithm = algorithm_der(sig_nids[i], true);
         if (has_mechanism(s, combined[i])) {
             sig.mechanism = combined[i];
-            auto v = raw_sign(s, key, combined[i], tbs, always_auth, context_pin);
+            auto v = sign_raw(s, key, combined[i], tbs, always_auth, context_pin);
             if (!v)
                 return v.error();
             sig.value = std::move(*v);
@@ -195,7 +197,7 @@ Result<Signature> sign(const Session& s, CK_OBJECT_HANDLE key, std::span<const u
                                                         hash_name(hash) + "-RSA: it cannot make this signature"};
             sig.mechanism = CKM_RSA_PKCS;
             Bytes di = digest_info(hash, digest(hash, tbs));
-            auto v = raw_sign(s, key, CKM_RSA_PKCS, di, always_auth, context_pin);
+            auto v = sign_raw(s, key, CKM_RSA_PKCS, di, always_auth, context_pin);
             if (!v)
                 return v.error();
             sig.value = std::move(*v);
@@ -205,7 +207,7 @@ Result<Signature> sign(const Session& s, CK_OBJECT_HANDLE key, std::span<const u
         sig.algorithm = algorithm_der(sig_nids[static_cast<std::size_t>(hash)], false);
         sig.mechanism = CKM_ECDSA;
         Bytes h = digest(hash, tbs);
-        auto raw = raw_sign(s, key, CKM_ECDSA, h, always_auth, context_pin);
+        auto raw = sign_raw(s, key, CKM_ECDSA, h, always_auth, context_pin);
         if (!raw)
             return raw.error();
         auto der = ecdsa_der(*raw);

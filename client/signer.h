@@ -1,6 +1,8 @@
-// Signing on the Key for X.509 structures: a certificate request now, SCEP
-// and CMS in the renewal flow. The private key never leaves the Key; OpenSSL
-// only hashes (where the Key's mechanism wants a hash) and encodes.
+// Signing (and RSA decryption) on the Key: X.509 structures signed here
+// (sign()), and an EVP_PKEY whose private operations are the Key's, for the
+// structures OpenSSL signs itself (onkey_rsa_key(): SCEP's PKCS#7). Both go
+// through sign_raw()/decrypt_raw(). The private key never leaves the Key;
+// OpenSSL only hashes (where the Key's mechanism wants a hash) and encodes.
 #pragma once
 
 #include "client/module.h"
@@ -40,5 +42,20 @@ struct Signature {
 // login); it is not wiped here.
 Result<Signature> sign(const Session& s, CK_OBJECT_HANDLE key, std::span<const unsigned char> tbs, Hash hash,
                        Secret* context_pin = nullptr);
+
+// One C_Sign with mechanism `type` over `data` (the two-call length
+// protocol). A key with CKA_ALWAYS_AUTHENTICATE (`always_auth`) needs `pin`
+// for its CKU_CONTEXT_SPECIFIC login; it is not wiped here.
+Result<Bytes> sign_raw(const Session& s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE type,
+                       std::span<const unsigned char> data, bool always_auth = false, Secret* pin = nullptr);
+// One C_Decrypt with mechanism `type`.
+Result<Bytes> decrypt_raw(const Session& s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE type,
+                          std::span<const unsigned char> data);
+
+// An EVP_PKEY for the RSA private key `priv` in session `s` (public half
+// `pub`): OpenSSL's PKCS#1 v1.5 signatures and decryptions with it are
+// CKM_RSA_PKCS on the Key (sign_raw, decrypt_raw), the way libp11 does it.
+// `s` must outlive it.
+Result<PKeyPtr> onkey_rsa_key(const Session& s, CK_OBJECT_HANDLE priv, EVP_PKEY* pub);
 
 } // namespace ukey::client

@@ -22,8 +22,9 @@
 //    "extensions": {"subject_alt_names": [...], "key_usage": [...], "ext_key_usage": [...]},
 //    "file": "path" | null, "format": "pem" | "der",
 //    "pem": "-----BEGIN CERTIFICATE REQUEST-----..."}
-#include "client/certs.h"
 #include "cli.h"
+#include "client/certs.h"
+#include "client/public_file.h"
 #include "client/signer.h"
 
 #include <openssl/err.h>
@@ -100,9 +101,8 @@ void run(Context& ctx, CsrArgs& a)
     client::X509ReqPtr req(X509_REQ_new());
     X509_REQ_set_version(req.get(), X509_REQ_VERSION_1);
     X509_REQ_set_subject_name(req.get(), name->get());
-    STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
-    std::unique_ptr<STACK_OF(X509_EXTENSION), void (*)(STACK_OF(X509_EXTENSION)*)> exts_owner(
-        exts, [](STACK_OF(X509_EXTENSION) * s) { sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free); });
+    client::ExtStack exts_owner(sk_X509_EXTENSION_new_null());
+    STACK_OF(X509_EXTENSION)* exts = exts_owner.get();
     if (!a.san.empty())
         add_extension(req.get(), exts, NID_subject_alt_name, a.san, "--san",
                       "DNS:a.example,email:a@example,IP:1.2.3.4");
@@ -134,24 +134,19 @@ void run(Context& ctx, CsrArgs& a)
         throw Failure(failure, "OpenSSL cannot add the extensions (" + client::openssl_errors() + ")");
 
     // The to-be-signed part, re-encoded; the signature is made on the Key.
-    int tbs_len = i2d_re_X509_REQ_tbs(req.get(), nullptr);
-    if (tbs_len <= 0)
+    const client::Bytes tbs = client::i2d_bytes(req.get(), i2d_re_X509_REQ_tbs);
+    if (tbs.empty())
         throw Failure(failure, "OpenSSL cannot encode the request (" + client::openssl_errors() + ")");
-    client::Bytes tbs(static_cast<std::size_t>(tbs_len));
-    unsigned char* p = tbs.data();
-    i2d_re_X509_REQ_tbs(req.get(), &p);
 
     ctx.progress("Signing the request on the Key...\n");
     client::Signature sig = must(client::sign(*s, priv, tbs, *hash));
     client::X509AlgorPtr alg = sig.algorithm_identifier();
-    ASN1_BIT_STRING* bits = ASN1_BIT_STRING_new();
-    if (!alg || !bits || ASN1_BIT_STRING_set(bits, sig.value.data(), static_cast<int>(sig.value.size())) != 1) {
-        ASN1_BIT_STRING_free(bits);
+    client::OsslPtr<ASN1_BIT_STRING, ASN1_BIT_STRING_free> bits(ASN1_BIT_STRING_new());
+    if (!alg || !bits || ASN1_BIT_STRING_set(bits.get(), sig.value.data(), static_cast<int>(sig.value.size())) != 1)
         throw Failure(failure, "OpenSSL cannot hold the signature (" + client::openssl_errors() + ")");
-    }
     bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
     bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
-    X509_REQ_set0_signature(req.get(), bits);
+    X509_REQ_set0_signature(req.get(), bits.release()); // the request owns it now
     X509_REQ_set1_signature_algo(req.get(), alg.get());
 
     if (X509_REQ_verify(req.get(), pub.get()) != 1) {
@@ -204,8 +199,9 @@ void run(Context& ctx, CsrArgs& a)
         a.der ? std::span<const unsigned char>(der)
               : std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(pem.data()), pem.size());
     if (!a.out.empty()) {
-        if (std::string err = client::write_file(a.out, bytes); !err.empty())
-            throw Failure(failure, "cannot write the request to " + a.out + ": " + err + "; choose another --out");
+        if (auto w = client::write_file(a.out, bytes); !w)
+            throw Failure(failure,
+                          "cannot write the request to " + a.out + ": " + w.error().message + "; choose another --out");
     }
     if (a.out.empty() && !ctx.json) {
         std::cout.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));

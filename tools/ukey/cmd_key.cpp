@@ -245,12 +245,9 @@ void generate(Context& ctx, GenerateArgs& a)
         if (o.handle == hpriv || o.handle == hpub)
             doc["keys"].push_back(key_object_json(o, certs));
     std::string pem;
-    if (auto* bio = BIO_new(BIO_s_mem())) {
-        PEM_write_bio_PUBKEY(bio, public_key.get());
-        char* p = nullptr;
-        long n = BIO_get_mem_data(bio, &p);
-        pem.assign(p, static_cast<std::size_t>(n > 0 ? n : 0));
-        BIO_free(bio);
+    if (client::BioPtr bio{BIO_new(BIO_s_mem())}) {
+        PEM_write_bio_PUBKEY(bio.get(), public_key.get());
+        pem = client::bio_text(bio.get());
     }
     doc["public_key_pem"] = pem;
     ctx.print(doc, [&] {

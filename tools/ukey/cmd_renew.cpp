@@ -1,12 +1,14 @@
-// ukey enroll | renew | cert superseded: certificates issued and renewed on
-// the Key over SCEP (RFC 8894), crash-safe (docs/renewal.md).
+// ukey enroll | renew: certificates issued and renewed on the Key over SCEP
+// (RFC 8894), crash-safe (docs/renewal.md). This file is the command line:
+// options, output, exit codes; the journal and its roll back / roll forward
+// are client/renewal.h, the key pair and request client/enrolment.h, SCEP
+// client/scep.h. `ukey cert superseded` is cmd_superseded.cpp.
 //
 // ukey enroll KEY --ca URL --ca-fingerprint HEX --subject DN --challenge-fd N|--challenge-file F
 //                 [--type rsa2048|rsa3072|rsa4096] [--label L] [--timeout S]
 // ukey renew KEY [--cert ID] [--rekey|--same-key] [--keep-old]
 //                [--ca URL --ca-fingerprint HEX | --ca-name NAME] [--challenge-fd N|--challenge-file F]
 //                [--timeout S] [--resume] [--unattended]
-// ukey cert superseded list KEY | clean KEY [--yes]
 //
 // Every enrolment and renewal keeps a journal in <state_dir>/renewal/ of its
 // steps: started, key_generated, request_sent, cert_received, cert_written,
@@ -30,15 +32,16 @@
 //    "old_action": "deleted" | "kept_superseded" | "none",
 //    "ca": {"url": "...", "name": "..." | null} | null,
 //    "steps": ["started", ...] (the journal's steps, in order)}
-//
-// ukey cert superseded list KEY    {"superseded": [cert, ...]}
-// ukey cert superseded clean KEY   {"deleted": [cert, ...], "keys_deleted": N}
-#include "client/certs.h"
+#include "cert_common.h"
 #include "cli.h"
-#include "token/config.h"
+#include "client/certs.h"
+#include "client/enrolment.h"
 #include "client/journal.h"
 #include "client/messages.h"
+#include "client/renewal.h"
 #include "client/scep.h"
+#include "token/config.h"
+#include "token/times.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -59,64 +62,13 @@ namespace {
 
 using json = nlohmann::json;
 
-const char* const steps[] = {"started", "key_generated", "request_sent", "cert_received", "cert_written",
-                             "old_retired"};
-constexpr const char* superseded_prefix = "superseded ";
-
-int step_index(const std::string& step)
-{
-    for (int i = 0; i < 6; ++i)
-        if (step == steps[i])
-            return i;
-    return -1;
-}
-
-// The crash switch of the tests (docs/renewal.md, "Testing").
-void crash_point(const std::string& step)
+// The crash switch of the tests (docs/renewal.md, "Testing"): a step's name
+// or number (1-6).
+void crash_point(client::Step step)
 {
     const char* want = secure_getenv("UKEY_TEST_CRASH_AFTER");
-    if (want && (step == want || std::to_string(step_index(step) + 1) == want))
+    if (want && (std::string(want) == client::step_name(step) || std::to_string(static_cast<int>(step) + 1) == want))
         raise(SIGKILL);
-}
-
-std::string now_iso()
-{
-    return client::iso8601(std::time(nullptr));
-}
-
-std::string b64(const client::Bytes& b)
-{
-    std::string out(4 * ((b.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), b.data(), static_cast<int>(b.size()));
-    out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return out;
-}
-
-client::Bytes unb64(const std::string& s)
-{
-    client::Bytes out(s.size() / 4 * 3 + 3);
-    int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-    if (n < 0)
-        return {};
-    std::size_t len = static_cast<std::size_t>(n);
-    for (std::size_t i = s.size(); i > 0 && s[i - 1] == '='; --i)
-        --len;
-    out.resize(len);
-    return out;
-}
-
-json cert_summary(X509* x, const std::string& label, const client::Bytes& id)
-{
-    client::CertDetails d = client::cert_details(x);
-    const std::time_t now = std::time(nullptr);
-    return {{"label", label},
-            {"id", client::to_hex(id)},
-            {"subject", d.subject},
-            {"issuer", d.issuer},
-            {"serial", d.serial},
-            {"not_before", d.not_before ? json(client::iso8601(*d.not_before)) : json(nullptr)},
-            {"not_after", d.not_after ? json(client::iso8601(*d.not_after)) : json(nullptr)},
-            {"days_left", d.not_after ? json(client::days_until(*d.not_after, now)) : json(nullptr)}};
 }
 
 Config load_cfg()
@@ -144,73 +96,6 @@ void check_secret_file(const std::filesystem::path& path, const std::string& wha
                                  " must be owned by root with mode 0600 (chown root:root; chmod 600): refused");
 }
 
-// --- objects on the Key ---------------------------------------------------------
-
-std::vector<CK_OBJECT_HANDLE> objects_labelled(const client::Session& s, const std::string& label)
-{
-    return must(s.find({{CKA_LABEL, const_cast<char*>(label.data()), label.size()}}));
-}
-
-void set_label(const client::Session& s, CK_OBJECT_HANDLE h, const std::string& label)
-{
-    CK_ATTRIBUTE a{CKA_LABEL, const_cast<char*>(label.data()), label.size()};
-    check(s.f()->C_SetAttributeValue(s.handle(), h, &a, 1), "relabelling an object on the Key");
-}
-
-CK_OBJECT_HANDLE write_cert(const client::Session& s, X509* x, const client::Bytes& id, const std::string& label,
-                            CK_ULONG category)
-{
-    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_CERTIFICATE_TYPE type = CKC_X_509;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    client::Bytes der = client::to_der(x), subject = client::name_der(X509_get_subject_name(x)),
-                  issuer = client::name_der(X509_get_issuer_name(x)), serial = client::serial_der(x);
-    std::vector<CK_ATTRIBUTE> t = {{CKA_CLASS, &cls, sizeof cls},
-                                   {CKA_CERTIFICATE_TYPE, &type, sizeof type},
-                                   {CKA_TOKEN, &yes, sizeof yes},
-                                   {CKA_PRIVATE, &no, sizeof no},
-                                   {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
-                                   {CKA_VALUE, der.data(), der.size()},
-                                   {CKA_SUBJECT, subject.data(), subject.size()},
-                                   {CKA_ISSUER, issuer.data(), issuer.size()},
-                                   {CKA_SERIAL_NUMBER, serial.data(), serial.size()},
-                                   {CKA_CERTIFICATE_CATEGORY, &category, sizeof category}};
-    client::Bytes idc = id;
-    if (!idc.empty())
-        t.push_back({CKA_ID, idc.data(), idc.size()});
-    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
-    check(s.f()->C_CreateObject(s.handle(), t.data(), t.size(), &h), "writing the certificate to the Key");
-    return h;
-}
-
-const client::CertOnKey* cert_with_der(const std::vector<client::CertOnKey>& certs, const client::Bytes& der)
-{
-    for (const auto& c : certs)
-        if (c.der == der)
-            return &c;
-    return nullptr;
-}
-
-// The same attributes, in any order and string type: some CAs (Go's
-// crypto/x509, hence scepserver) re-encode the subject in their own RDN order.
-bool same_attributes(const X509_NAME* a, const X509_NAME* b)
-{
-    auto entries = [](const X509_NAME* n) {
-        std::vector<std::pair<int, std::string>> out;
-        for (int i = 0; i < X509_NAME_entry_count(n); ++i) {
-            const X509_NAME_ENTRY* e = X509_NAME_get_entry(n, i);
-            unsigned char* utf8 = nullptr;
-            int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
-            out.emplace_back(OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)),
-                             len >= 0 ? std::string(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len)) : "");
-            OPENSSL_free(utf8);
-        }
-        std::sort(out.begin(), out.end());
-        return out;
-    };
-    return entries(a) == entries(b);
-}
-
 // --- one enrolment or renewal ---------------------------------------------------
 
 struct Args {
@@ -228,200 +113,59 @@ struct Outcome {
     json steps = json::array();
 };
 
-class Run {
-public:
-    Run(Context& ctx, const client::Session& s, std::filesystem::path path) : ctx_(ctx), s_(s), path_(std::move(path)) {}
+json step_names(const client::Journal& j)
+{
+    json out = json::array();
+    for (const auto& s : j.steps)
+        out.push_back(client::step_name(s.step));
+    return out;
+}
 
-    json j;
+void record(client::Journal& j, client::Step step, client::JournalStore& store)
+{
+    if (auto r = client::record(j, step, store, std::time(nullptr)); !r)
+        throw Failure(failure, r.error().message);
+}
 
-    void record(const std::string& step)
-    {
-        j["step"] = step;
-        j["steps"].push_back({{"step", step}, {"time", now_iso()}});
-        auto r = client::save_journal(path_, json_text(j) + "\n");
-        if (!r)
-            throw Failure(failure, r.error().message);
-        crash_point(step);
-    }
-    void finish()
-    {
-        auto r = client::remove_journal(path_);
-        if (!r)
-            throw Failure(failure, r.error().message);
-    }
-    json step_names() const
-    {
-        json out = json::array();
-        for (const auto& s : j.value("steps", json::array()))
-            out.push_back(s["step"]);
-        return out;
-    }
-
-    // Before the certificate is in: the new key (pending label) goes.
-    void roll_back()
-    {
-        const std::string pending = j.value("pending_label", "");
-        if (!pending.empty() && j.value("mode", "rekey") == "rekey")
-            for (CK_OBJECT_HANDLE h : objects_labelled(s_, pending))
-                check(s_.f()->C_DestroyObject(s_.handle(), h), "deleting the unfinished new key");
-        finish();
-    }
-
-    // A key ID the journal holds in hex; a journal edited or damaged there
-    // is a clear error, never undefined behaviour.
-    client::Bytes journal_hex(const json& v, const char* field) const
-    {
-        std::optional<client::Bytes> b;
-        if (v.is_string())
-            b = client::from_hex(v.get<std::string>());
-        if (!b)
-            throw Failure(failure, "the renewal journal " + path_.string() + " is damaged: its " + field +
-                                       " is not a key ID in hex");
-        return *b;
-    }
-
-    // From cert_received on: write, verify, retire.
-    void roll_forward(Outcome& out)
-    {
-        client::Bytes der = unb64(j["cert"].get<std::string>());
-        client::X509Ptr x = client::parse_der(der);
-        client::Bytes new_id = journal_hex(j["new_id"], "new_id");
-        const std::string label = j["final_label"].get<std::string>();
-        const std::string pending = j.value("pending_label", "");
-        if (!x)
-            throw Failure(failure, "the renewal journal " + path_.string() + " holds no readable certificate");
-        if (step_index(j["step"]) < step_index("cert_written")) {
-            auto certs = must(client::read_certificates(s_));
-            if (!cert_with_der(certs, der))
-                write_cert(s_, x.get(), new_id, label, 1);
-            for (const auto& c : j.value("chain", json::array())) {
-                client::Bytes cd = unb64(c.get<std::string>());
-                client::X509Ptr cx = client::parse_der(cd);
-                if (cx && !cert_with_der(certs, cd)) {
-                    client::CertDetails d = client::cert_details(cx.get());
-                    write_cert(s_, cx.get(), d.subject_key_id, d.subject_cn.empty() ? d.subject : d.subject_cn, 2);
-                }
-            }
-            if (!pending.empty())
-                for (CK_OBJECT_HANDLE h : objects_labelled(s_, pending))
-                    set_label(s_, h, label);
-            record("cert_written");
-        }
-        if (step_index(j["step"]) < step_index("old_retired")) {
-            verify_on_key(der, new_id);
-            retire(out);
-            record("old_retired");
-        }
-        out.certificate = cert_summary(x.get(), label, new_id);
-        out.key_id = client::to_hex(new_id);
-        finish();
-    }
-
-    // The new pair on the Key works: its certificate is there, a private key
-    // with its id has the certificate's public key, it chains to the pinned
-    // CA and is valid now.
-    void verify_on_key(const client::Bytes& der, const client::Bytes& id)
-    {
-        auto certs = must(client::read_certificates(s_));
-        const client::CertOnKey* c = cert_with_der(certs, der);
-        if (!c || c->id != id)
-            throw Failure(key_error, "the new certificate is not on the Key with the new key's id: the old "
-                                     "certificate was kept; run `ukey renew --resume` again");
-        client::X509Ptr x = c->parse();
-        auto keys = must(client::read_keys(s_));
-        bool match = false;
-        for (const auto& k : keys)
-            if (k.is_private() && k.id == id && k.public_key &&
-                client::same_public_key(k.public_key.get(), X509_get0_pubkey(x.get())))
-                match = true;
-        if (!match)
-            throw Failure(key_error, "no private key on the Key matches the new certificate: the old certificate "
-                                     "was kept");
-        std::string why = verify_cert(x.get(), nullptr);
-        if (!why.empty())
-            throw Failure(key_error, "the new certificate on the Key does not verify (" + why +
-                                         "): the old certificate was kept");
-    }
-
-    // "" or why `x` is not acceptable: chains to the journal's CA, valid
-    // now, and (if given) has the expected subject.
-    std::string verify_cert(X509* x, const X509_NAME* subject) const
-    {
-        client::X509Ptr ca = client::parse_der(unb64(j["ca_cert"].get<std::string>()));
-        if (!ca)
-            return "the journal holds no CA certificate";
-        std::string why = client::chain_error(x, ca.get());
-        if (!why.empty())
-            return why;
-        if (subject && !same_attributes(X509_get_subject_name(x), subject))
-            return "its subject " + client::name_text(X509_get_subject_name(x)) + " is not the one requested";
-        return {};
-    }
-
-    void retire(Outcome& out)
-    {
-        if (j["old"].is_null())
-            return;
-        const json& old = j["old"];
-        client::Bytes old_der = unb64(old["cert"].get<std::string>());
-        client::Bytes old_id = journal_hex(old["id"], "old.id");
-        const bool keep = j.value("keep_old", false);
-        const bool rekey = j.value("mode", "rekey") == "rekey";
-        const std::string new_label =
-            superseded_prefix + now_iso().substr(0, 10) + ": " + old["label"].get<std::string>();
-        auto certs = must(client::read_certificates(s_));
-        if (const client::CertOnKey* c = cert_with_der(certs, old_der)) {
-            if (keep)
-                set_label(s_, c->handle, new_label);
-            else
-                check(s_.f()->C_DestroyObject(s_.handle(), c->handle), "deleting the old certificate");
-        }
-        if (rekey && old_id != journal_hex(j["new_id"], "new_id")) {
-            for (const auto& k : must(client::read_keys(s_))) {
-                if (k.id != old_id)
-                    continue;
-                if (keep)
-                    set_label(s_, k.handle, new_label);
-                else
-                    check(s_.f()->C_DestroyObject(s_.handle(), k.handle), "deleting the old key");
-            }
-        }
-        out.old_action = keep ? "kept_superseded" : "deleted";
-    }
-
-private:
-    Context& ctx_;
-    const client::Session& s_;
-    std::filesystem::path path_;
-};
+// From cert_received on: the certificate written, the pair checked, the old
+// objects retired (client/renewal.h).
+void finish(client::Journal& j, client::RenewalKey& key, client::JournalStore& store, Outcome& out)
+{
+    auto done = must(client::roll_forward(j, key, store, std::time(nullptr)));
+    out.certificate = cert_summary(done.cert.get(), done.label, done.key_id);
+    out.key_id = client::to_hex(done.key_id);
+    if (done.old_action != client::OldAction::none)
+        out.old_action = client::old_action_name(done.old_action);
+}
 
 // Finishes or rolls back a journal left for this Key; false if none.
-bool resume(Context& ctx, const client::Session& s, const std::filesystem::path& path, Outcome& out)
+bool resume(Context& ctx, client::RenewalKey& key, client::FileJournal& store, Outcome& out)
 {
+    const auto& path = store.path();
     auto text = client::load_journal(path);
     if (!text)
         throw Failure(failure, text.error().message);
     if (!*text)
         return false;
-    Run run(ctx, s, path);
-    run.j = json::parse(**text, nullptr, false);
-    if (!run.j.is_object() || !run.j.contains("step") || step_index(run.j.value("step", "")) < 0)
-        throw Failure(failure, "the renewal journal " + path.string() +
-                                   " is damaged: check the Key with `ukey cert list` and `ukey key list`, then "
-                                   "remove the file");
+    auto j = client::parse_journal(**text);
+    if (!j)
+        throw Failure(failure, "the renewal journal " + path.string() + " is damaged (" + j.error().message +
+                                   "): check the Key with `ukey cert list` and `ukey key list`, then remove the file");
     out.resumed = true;
-    out.old = run.j.value("old_summary", json(nullptr));
-    out.ca = {{"url", run.j.value("ca_url", "")}, {"name", run.j.value("ca_name", json(nullptr))}};
-    const std::string step = run.j["step"];
-    if (step_index(step) < step_index("cert_received")) {
+    out.old = json::parse(j->old_summary, nullptr, false);
+    if (out.old.is_discarded())
+        out.old = nullptr;
+    out.ca = {{"url", j->ca_url}, {"name", j->ca_name ? json(*j->ca_name) : json(nullptr)}};
+    const std::string step = client::step_name(j->step());
+    if (client::resume_action(*j) == client::ResumeAction::roll_back) {
         ctx.progress("An unfinished renewal (stopped after '" + step + "') is rolled back...\n");
-        out.steps = run.step_names();
-        run.roll_back();
+        out.steps = step_names(*j);
+        must(client::roll_back(*j, key, store));
         out.state = "rolled_back";
     } else {
         ctx.progress("An unfinished renewal (stopped after '" + step + "') is completed...\n");
-        run.roll_forward(out);
-        out.steps = run.step_names();
+        finish(*j, key, store, out);
+        out.steps = step_names(*j);
         out.state = "completed";
     }
     return true;
@@ -430,7 +174,7 @@ bool resume(Context& ctx, const client::Session& s, const std::filesystem::path&
 struct CaChoice {
     std::string url, fingerprint;
     std::filesystem::path challenge_file;
-    json name = nullptr;
+    std::optional<std::string> name;
     bool rekey = true, keep_old = false;
     int timeout = 60;
 };
@@ -444,7 +188,7 @@ const client::CertOnKey& old_cert(const std::vector<client::CertOnKey>& certs,
         id = parse_id(id_text, "--cert");
     std::vector<const client::CertOnKey*> found;
     for (const auto& c : certs) {
-        if (c.label.rfind(superseded_prefix, 0) == 0 || c.category == 2 || c.id.empty())
+        if (client::is_superseded(c.label) || c.category == 2 || c.id.empty())
             continue;
         if (id && c.id != *id)
             continue;
@@ -471,58 +215,6 @@ const client::CertOnKey& old_cert(const std::vector<client::CertOnKey>& certs,
     return *found[0];
 }
 
-CK_OBJECT_HANDLE private_key_with_id(const client::Session& s, const client::Bytes& id)
-{
-    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    client::Bytes idc = id;
-    auto found = must(s.find({{CKA_CLASS, &cls, sizeof cls}, {CKA_ID, idc.data(), idc.size()}}));
-    if (found.empty())
-        throw Failure(not_found, "no private key on the Key has the id " + client::to_hex(id));
-    return found[0];
-}
-
-// An RSA key pair made on the Key with `label`; returns (private handle, public key).
-std::pair<CK_OBJECT_HANDLE, client::PKeyPtr> generate_rsa(Context& ctx, const client::Session& s, CK_ULONG bits,
-                                                         const std::string& label)
-{
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_BYTE exponent[] = {0x01, 0x00, 0x01};
-    std::string l = label;
-    std::vector<CK_ATTRIBUTE> pub = {{CKA_TOKEN, &yes, sizeof yes},        {CKA_PRIVATE, &no, sizeof no},
-                                     {CKA_VERIFY, &yes, sizeof yes},       {CKA_ENCRYPT, &yes, sizeof yes},
-                                     {CKA_MODULUS_BITS, &bits, sizeof bits}, {CKA_PUBLIC_EXPONENT, exponent, sizeof exponent},
-                                     {CKA_LABEL, l.data(), l.size()}};
-    std::vector<CK_ATTRIBUTE> priv = {{CKA_TOKEN, &yes, sizeof yes},     {CKA_PRIVATE, &yes, sizeof yes},
-                                      {CKA_SENSITIVE, &yes, sizeof yes}, {CKA_EXTRACTABLE, &no, sizeof no},
-                                      {CKA_SIGN, &yes, sizeof yes},      {CKA_DECRYPT, &yes, sizeof yes},
-                                      {CKA_LABEL, l.data(), l.size()}};
-    CK_MECHANISM mech{CKM_RSA_PKCS_KEY_PAIR_GEN, nullptr, 0};
-    CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
-    ctx.progress("Generating an RSA-" + std::to_string(bits) + " key pair on the Key...\n");
-    check(s.f()->C_GenerateKeyPair(s.handle(), &mech, pub.data(), pub.size(), priv.data(), priv.size(), &hpub, &hpriv),
-          "generating the new key pair");
-    client::PKeyPtr pk;
-    for (auto& o : must(client::read_keys(s)))
-        if (o.handle == hpub)
-            pk = std::move(o.public_key);
-    if (!pk)
-        throw Failure(key_error, "the Key generated a key pair but its public key is unreadable");
-    client::Bytes id = client::key_identifier(pk.get());
-    CK_ATTRIBUTE set{CKA_ID, id.data(), id.size()};
-    check(s.f()->C_SetAttributeValue(s.handle(), hpriv, &set, 1), "setting the new key's id");
-    check(s.f()->C_SetAttributeValue(s.handle(), hpub, &set, 1), "setting the new key's id");
-    return {hpriv, std::move(pk)};
-}
-
-void add_attr_challenge(X509_REQ* req, const client::Secret& challenge)
-{
-    if (challenge.empty())
-        return;
-    if (X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword, MBSTRING_UTF8, challenge.data(),
-                                  static_cast<int>(challenge.size())) != 1)
-        throw Failure(failure, "OpenSSL cannot add the challenge password (" + client::openssl_errors() + ")");
-}
-
 client::Secret read_challenge(const PinSource& src, bool required)
 {
     if (src.fd < 0 && src.file.empty()) {
@@ -533,9 +225,48 @@ client::Secret read_challenge(const PinSource& src, bool required)
     return read_pin(src, "challenge password");
 }
 
+// Sends the request and polls while the CA says PENDING; the certificate
+// it issued for `new_pub`, checked against the journal's CA and `subject`.
+client::X509Ptr exchange(Context& ctx, client::ScepClient& scep, const client::ScepCaps& caps, client::ScepMessage type,
+                         const client::Bytes& csr, const std::string& txid, X509* signer_cert, EVP_PKEY* signer_key,
+                         const X509_NAME* subject, EVP_PKEY* new_pub, int timeout,
+                         const std::function<void()>& sent)
+{
+    ctx.progress("Sending the request to the CA...\n");
+    auto reply = scep.pki_operation(type, csr, txid, signer_cert, signer_key, caps);
+    if (!reply)
+        throw Failure(ca_error, reply.error().message);
+    sent();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+    int wait_s = 1;
+    while (reply->status == client::ScepStatus::pending) {
+        const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
+        wait_s = static_cast<int>(std::min<long>(wait_s, left.count()));
+        if (wait_s <= 0)
+            throw Failure(ca_error, "the CA has not issued the certificate within " + std::to_string(timeout) +
+                                        " s (PENDING: it may wait for an operator): the new key was removed; run "
+                                        "`ukey renew` again once the CA has approved it, or raise --timeout");
+        ctx.progress("The CA says PENDING; asking again in " + std::to_string(wait_s) + " s...\n");
+        std::this_thread::sleep_for(std::chrono::seconds(wait_s));
+        wait_s = std::min(wait_s * 2, 30);
+        client::Bytes ias = client::issuer_and_subject(X509_get_subject_name(scep.ca()), subject);
+        reply = scep.pki_operation(client::ScepMessage::CertPoll, ias, txid, signer_cert, signer_key, caps);
+        if (!reply)
+            throw Failure(ca_error, reply.error().message);
+    }
+    if (reply->status == client::ScepStatus::failure)
+        throw Failure(ca_error, "the CA refused the request: " + reply->fail_text);
+    for (auto& x : reply->certs)
+        if (client::same_public_key(X509_get0_pubkey(x.get()), new_pub))
+            return std::move(x);
+    throw Failure(ca_error, "the CA sent a certificate for another key (" +
+                                client::name_text(X509_get_subject_name(reply->certs[0].get())) +
+                                "), not for the new key: it was not written");
+}
+
 // Enrolment (no old certificate) or renewal, from the start.
-void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, const std::filesystem::path& path,
-           Args& a, bool enroll, const CaChoice& ca, Outcome& out)
+void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, client::FileJournal& store, Args& a,
+           bool enroll, const CaChoice& ca, Outcome& out)
 {
     // Everything that needs no change on the Key first.
     auto certs = must(client::read_certificates(s));
@@ -551,7 +282,7 @@ void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, con
         if (!oldx)
             throw Failure(bad_input, "the certificate '" + oldc->label + "' on the Key is unreadable: it cannot be renewed");
         subject.reset(X509_NAME_dup(X509_get_subject_name(oldx.get())));
-        old_priv = private_key_with_id(s, oldc->id);
+        old_priv = must(client::private_key_with_id(s, oldc->id));
         for (const auto& kk : keys)
             if (kk.handle == old_priv && kk.bits)
                 bits = static_cast<CK_ULONG>(kk.bits);
@@ -586,162 +317,92 @@ void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, con
         throw Failure(ca_error, got.error().message);
     const bool renewal_req = !enroll && caps->renewal;
 
-    const std::string final_label =
-        oldc ? oldc->label : !a.label.empty() ? a.label : client::common_name(subject.get());
-    Run run(ctx, s, path);
+    client::Journal j;
+    j.operation = enroll ? "enroll" : "renew";
+    j.key = client::key_identity(k.backend_name(), k.manufacturer(), k.model(), k.serial());
+    j.key_label = k.label();
+    j.ca_url = ca.url;
+    j.ca_name = ca.name;
+    j.ca_cert = client::to_der(scep.ca());
+    j.rekey = rekey;
+    j.keep_old = a.keep_old || ca.keep_old;
     client::Bytes rnd(6);
     RAND_bytes(rnd.data(), static_cast<int>(rnd.size()));
-    run.j = {{"version", 1},
-             {"operation", enroll ? "enroll" : "renew"},
-             {"key", client::key_identity(k.backend_name(), k.manufacturer(), k.model(), k.serial())},
-             {"key_label", k.label()},
-             {"ca_url", ca.url},
-             {"ca_name", ca.name},
-             {"ca_cert", b64(client::to_der(scep.ca()))},
-             {"mode", rekey ? "rekey" : "same-key"},
-             {"keep_old", a.keep_old || ca.keep_old},
-             {"pending_label", "ukey-renewal-pending-" + client::to_hex(rnd)},
-             {"final_label", final_label},
-             {"old", nullptr},
-             {"old_summary", out.old},
-             {"steps", json::array()}};
+    j.pending_label = "ukey-renewal-pending-" + client::to_hex(rnd);
+    j.final_label = oldc ? oldc->label : !a.label.empty() ? a.label : client::common_name(subject.get());
     if (oldc)
-        run.j["old"] = {{"id", client::to_hex(oldc->id)}, {"label", oldc->label}, {"cert", b64(oldc->der)}};
-    out.ca = {{"url", ca.url}, {"name", ca.name}};
-    run.record("started");
+        j.old = client::JournalOld{oldc->id, oldc->label, oldc->der};
+    j.old_summary = out.old.dump();
+    out.ca = {{"url", ca.url}, {"name", ca.name ? json(*ca.name) : json(nullptr)}};
+    record(j, client::Step::started, store);
 
     // From here on a failure before the certificate is in rolls back.
-    CK_OBJECT_HANDLE new_priv = old_priv;
-    client::PKeyPtr new_pub;
-    client::Bytes new_id;
+    client::SessionKey key(s);
     try {
+        client::NewKeyPair pair;
         if (rekey) {
-            auto [h, pk] = generate_rsa(ctx, s, bits, run.j["pending_label"]);
-            new_priv = h;
-            new_pub = std::move(pk);
-            new_id = client::key_identifier(new_pub.get());
+            ctx.progress("Generating an RSA-" + std::to_string(bits) + " key pair on the Key...\n");
+            pair = must(client::generate_rsa(s, bits, j.pending_label));
         } else {
-            EVP_PKEY_up_ref(old_pub.get());
-            new_pub.reset(old_pub.get());
-            new_id = oldc->id;
+            pair = {old_priv, client::pkey_ref(old_pub.get()), oldc->id};
         }
-        run.j["new_id"] = client::to_hex(new_id);
-        run.record("key_generated");
+        j.new_id = pair.id;
+        record(j, client::Step::key_generated, store);
 
-        auto new_key = client::onkey_rsa_key(s, new_priv, new_pub.get());
+        auto new_key = client::onkey_rsa_key(s, pair.priv, pair.pub.get());
         if (!new_key)
             throw Failure(failure, new_key.error().message);
-        // The request, signed by the new key.
-        client::X509ReqPtr req(X509_REQ_new());
-        X509_REQ_set_version(req.get(), X509_REQ_VERSION_1);
-        X509_REQ_set_subject_name(req.get(), subject.get());
-        X509_REQ_set_pubkey(req.get(), new_pub.get());
-        add_attr_challenge(req.get(), challenge);
-        if (oldx) {
-            // The old certificate's alternative names go along.
-            if (auto* san = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(oldx.get(), NID_subject_alt_name, nullptr, nullptr))) {
-                STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
-                X509V3_add1_i2d(&exts, NID_subject_alt_name, san, 0, X509V3_ADD_DEFAULT);
-                X509_REQ_add_extensions(req.get(), exts);
-                sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-                GENERAL_NAMES_free(san);
-            }
-        }
-        if (X509_REQ_sign(req.get(), new_key->get(), EVP_sha256()) <= 0)
-            throw Failure(key_error, "signing the request on the Key failed (" + client::openssl_errors() + ")");
+        client::Bytes csr = must(client::make_request(subject.get(), pair.pub.get(), new_key->get(), challenge, oldx.get()));
         challenge.wipe();
-        client::Bytes csr = client::to_der(req.get());
 
         // The pkiMessage's signer: the old certificate and key for a renewal,
         // a throw-away self-signed certificate of the new key for enrolment.
         client::X509Ptr signer_cert{nullptr, X509_free};
         client::PKeyPtr signer_key;
         if (oldx) {
-            X509_up_ref(oldx.get());
-            signer_cert.reset(oldx.get());
+            signer_cert = client::x509_ref(oldx.get());
             auto ok = client::onkey_rsa_key(s, old_priv, old_pub.get());
             if (!ok)
                 throw Failure(failure, ok.error().message);
             signer_key = std::move(*ok);
         } else {
-            auto ss = client::self_signed(new_pub.get(), new_key->get(), subject.get());
+            auto ss = client::self_signed(pair.pub.get(), new_key->get(), subject.get());
             if (!ss)
                 throw Failure(key_error, ss.error().message);
             signer_cert = std::move(*ss);
-            EVP_PKEY_up_ref(new_key->get());
-            signer_key.reset(new_key->get());
+            signer_key = client::pkey_ref(new_key->get());
         }
-        const std::string txid = client::transaction_id_for(new_pub.get());
-        run.j["transaction_id"] = txid;
-        ctx.progress("Sending the request to the CA...\n");
-        auto reply = scep.pki_operation(renewal_req ? client::ScepMessage::RenewalReq : client::ScepMessage::PKCSReq,
-                                        csr, txid, signer_cert.get(), signer_key.get(), *caps);
-        if (!reply)
-            throw Failure(ca_error, reply.error().message);
-        run.record("request_sent");
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(ca.timeout);
-        int wait_s = 1;
-        while (reply->status == client::ScepStatus::pending) {
-            const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
-            wait_s = static_cast<int>(std::min<long>(wait_s, left.count()));
-            if (wait_s <= 0)
-                throw Failure(ca_error, "the CA has not issued the certificate within " + std::to_string(ca.timeout) +
-                                            " s (PENDING: it may wait for an operator): the new key was removed; run "
-                                            "`ukey renew` again once the CA has approved it, or raise --timeout");
-            ctx.progress("The CA says PENDING; asking again in " + std::to_string(wait_s) + " s...\n");
-            std::this_thread::sleep_for(std::chrono::seconds(wait_s));
-            wait_s = std::min(wait_s * 2, 30);
-            client::Bytes ias = client::issuer_and_subject(X509_get_subject_name(scep.ca()), subject.get());
-            reply = scep.pki_operation(client::ScepMessage::CertPoll, ias, txid, signer_cert.get(), signer_key.get(),
-                                       *caps);
-            if (!reply)
-                throw Failure(ca_error, reply.error().message);
-        }
-        if (reply->status == client::ScepStatus::failure)
-            throw Failure(ca_error, "the CA refused the request: " + reply->fail_text);
+        j.transaction_id = client::transaction_id_for(pair.pub.get());
+        client::X509Ptr issued =
+            exchange(ctx, scep, *caps, renewal_req ? client::ScepMessage::RenewalReq : client::ScepMessage::PKCSReq, csr,
+                     j.transaction_id, signer_cert.get(), signer_key.get(), subject.get(), pair.pub.get(), ca.timeout,
+                     [&] { record(j, client::Step::request_sent, store); });
 
         // The new certificate: for the new key, chained to the pinned CA,
         // valid now, with the subject asked for.
-        client::X509Ptr issued{nullptr, X509_free};
-        for (auto& x : reply->certs)
-            if (!issued && client::same_public_key(X509_get0_pubkey(x.get()), new_pub.get())) {
-                X509_up_ref(x.get());
-                issued.reset(x.get());
-            }
-        if (!issued)
-            throw Failure(ca_error, "the CA sent a certificate for another key (" +
-                                        client::name_text(X509_get_subject_name(reply->certs[0].get())) +
-                                        "), not for the new key: it was not written");
-        std::string why = run.verify_cert(issued.get(), subject.get());
-        if (!why.empty())
+        if (std::string why = client::verify_issued(j, issued.get(), subject.get()); !why.empty())
             throw Failure(ca_error, "the CA's certificate " + client::name_text(X509_get_subject_name(issued.get())) +
                                         " is not acceptable (" + why + "): it was not written");
-        run.j["cert"] = b64(client::to_der(issued.get()));
-        json chain = json::array();
-        chain.push_back(run.j["ca_cert"]);
-        run.j["chain"] = chain;
-        run.record("cert_received");
+        j.cert = client::to_der(issued.get());
+        j.chain = {j.ca_cert};
+        record(j, client::Step::cert_received, store);
     } catch (const Failure& f) {
         // Nothing is written yet: the Key goes back to how it was.
-        std::string state;
-        try {
-            run.roll_back();
-            state = "; nothing on the Key was changed";
-        } catch (const Failure& g) {
-            state = std::string("; the new key could not be removed (") + g.what() +
-                    "): the next `ukey renew` removes it";
-        }
+        auto back = client::roll_back(j, key, store);
+        std::string state = back ? "; nothing on the Key was changed"
+                                 : "; the new key could not be removed (" + back.error().message +
+                                       "): the next `ukey renew` removes it";
         throw Failure(f.code, f.what() + state, f.rv);
     }
     try {
-        run.roll_forward(out);
+        finish(j, key, store, out);
     } catch (const Failure& f) {
         throw Failure(incomplete, f.what() + std::string("; the renewal stopped after '") +
-                                      run.j.value("step", "") + "' and the old certificate still works: run `ukey renew "
-                                      "--resume` (with the Key present) to finish it",
+                                      client::step_name(j.step()) + "' and the old certificate still works: run `ukey "
+                                      "renew --resume` (with the Key present) to finish it",
                       f.rv);
     }
-    out.steps = run.step_names();
+    out.steps = step_names(j);
     out.state = "completed";
 }
 
@@ -809,8 +470,10 @@ void run_cmd(Context& ctx, Args& a, bool enroll)
         }
     }
     auto s = user_session(ctx, k, pin, true);
+    client::SessionKey key(*s);
+    client::FileJournal store(path, crash_point);
     Outcome out;
-    bool had = resume(ctx, *s, path, out);
+    bool had = resume(ctx, key, store, out);
     if (!a.resume && !(had && out.state == "completed")) {
         Outcome fresh_out;
         std::string issuer;
@@ -822,7 +485,7 @@ void run_cmd(Context& ctx, Args& a, bool enroll)
                 issuer = client::name_text(X509_get_issuer_name(x.get()));
         }
         CaChoice ca = choose_ca(cfg, a, k, issuer, enroll);
-        fresh(ctx, *s, k, path, a, enroll, ca, fresh_out);
+        fresh(ctx, *s, k, store, a, enroll, ca, fresh_out);
         fresh_out.resumed = had;
         out = std::move(fresh_out);
     }
@@ -851,60 +514,10 @@ void run_cmd(Context& ctx, Args& a, bool enroll)
     });
 }
 
-// --- superseded -----------------------------------------------------------------
-
-void superseded(Context& ctx, const std::string& spec, bool clean, bool yes, const PinSource& pin)
-{
-    client::KeyInfo k = select_key(ctx, spec);
-    std::unique_ptr<client::Session> s = clean ? user_session(ctx, k, pin, true)
-                                               : must(client::Session::open(ctx.module(), k.slot, false));
-    auto certs = must(client::read_certificates(*s));
-    json list = json::array();
-    std::vector<const client::CertOnKey*> found;
-    for (const auto& c : certs)
-        if (c.label.rfind(superseded_prefix, 0) == 0) {
-            found.push_back(&c);
-            auto x = c.parse();
-            list.push_back(x ? cert_summary(x.get(), c.label, c.id) : json{{"label", c.label}, {"id", client::to_hex(c.id)}});
-        }
-    if (!clean) {
-        ctx.print({{"superseded", list}}, [&] {
-            if (list.empty())
-                std::cout << "No superseded certificates on Key '" << shown(k.label()) << "'.\n";
-            for (const auto& j : list)
-                std::cout << "id " << j["id"].get<std::string>() << "  '" << shown(j["label"].get<std::string>()) << "'\n";
-        });
-        return;
-    }
-    if (!found.empty() && !yes && !confirm({"Delete " + std::to_string(found.size()) +
-                                            " superseded certificate(s) and their keys from Key '" + k.label() + "'?"}))
-        throw Failure(cancelled, "nothing was deleted: confirm on a terminal or with --yes");
-    int keys_deleted = 0;
-    auto keys = must(client::read_keys(*s));
-    for (const auto* c : found) {
-        check(s->f()->C_DestroyObject(s->handle(), c->handle), "deleting the superseded certificate '" + c->label + "'");
-        // Its key goes too, unless a current certificate still uses it.
-        bool used = std::any_of(certs.begin(), certs.end(), [&](const auto& o) {
-            return o.id == c->id && o.label.rfind(superseded_prefix, 0) != 0;
-        });
-        for (const auto& kk : keys)
-            if (!used && kk.id == c->id && kk.label.rfind(superseded_prefix, 0) == 0) {
-                check(s->f()->C_DestroyObject(s->handle(), kk.handle), "deleting a superseded key");
-                ++keys_deleted;
-            }
-    }
-    ctx.print({{"deleted", list}, {"keys_deleted", keys_deleted}}, [&] {
-        std::cout << "Deleted " << found.size() << " superseded certificate(s) and " << keys_deleted
-                  << " key object(s) from Key '" << shown(k.label()) << "'.\n";
-    });
-}
-
 } // namespace
 
 void add_renew(CLI::App& app, Context& ctx)
 {
-    const std::string key_help = "the Key: pkcs11: URI, label, serial or slot (default: the only one)";
-
     static Args e;
     auto* en = app.add_subcommand("enroll", "Get a first certificate from a SCEP CA: a new key pair on the Key, "
                                             "the request, the certificate written next to it");
@@ -943,26 +556,11 @@ void add_renew(CLI::App& app, Context& ctx)
     rn->callback([&ctx] { run_cmd(ctx, r, false); });
 
     // ukey cert superseded list|clean (under `cert`, registered before).
-    CLI::App* cert = nullptr;
     try {
-        cert = app.get_subcommand("cert");
+        if (CLI::App* cert = app.get_subcommand("cert"))
+            add_superseded(cert, ctx);
     } catch (const CLI::OptionNotFound&) {
     }
-    if (!cert)
-        return;
-    auto* sup = cert->add_subcommand("superseded", "List or delete certificates superseded by a renewal (--keep-old)");
-    sup->require_subcommand(1);
-    static std::string spec_l, spec_c;
-    static bool yes = false;
-    static PinSource pin_c;
-    auto* sl = sup->add_subcommand("list", "List the superseded certificates (no PIN needed)");
-    sl->add_option("KEY", spec_l, key_help);
-    sl->callback([&ctx] { superseded(ctx, spec_l, false, false, PinSource{}); });
-    auto* sc = sup->add_subcommand("clean", "Delete the superseded certificates and their keys");
-    sc->add_option("KEY", spec_c, key_help);
-    sc->add_flag("-y,--yes", yes, "do not ask for confirmation");
-    add_pin_options(sc, pin_c, "pin", "user PIN");
-    sc->callback([&ctx] { superseded(ctx, spec_c, true, yes, pin_c); });
 }
 
 } // namespace ukey::cli

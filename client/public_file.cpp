@@ -1,0 +1,79 @@
+// Public files the tools write: certificates and requests (see public_file.h).
+#include "client/public_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace ukey::client {
+
+namespace {
+
+// "" or why not.
+std::string replace_file(const std::string& path, std::span<const unsigned char> data)
+{
+    // Never through a symbolic link, never truncating in place: root
+    // exporting into /tmp must not overwrite the file a planted link points
+    // to. A new file in the same folder (O_EXCL), renamed over the name;
+    // rename() replaces a link that appears meanwhile instead of following it.
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return "it is a symbolic link (ukey does not write through links: give the file's own path)";
+        if (!S_ISREG(st.st_mode))
+            return "it is not a regular file";
+    }
+    const std::filesystem::path p(path);
+    if (p.filename().empty() || p.filename() == "." || p.filename() == "..")
+        return "it is not a file name";
+    std::string tmp = (p.parent_path() / ("." + p.filename().string() + ".XXXXXX")).string();
+    int fd = mkostemp(tmp.data(), O_CLOEXEC);
+    if (fd < 0)
+        return std::strerror(errno);
+    const mode_t mask = umask(0);
+    umask(mask);
+    auto fail = [&](int err) {
+        close(fd);
+        unlink(tmp.c_str());
+        return std::string(std::strerror(err));
+    };
+    if (fchmod(fd, 0644 & ~mask) != 0)
+        return fail(errno);
+    std::size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return fail(n < 0 ? errno : EIO);
+        done += static_cast<std::size_t>(n);
+    }
+    if (fsync(fd) != 0)
+        return fail(errno);
+    if (close(fd) != 0) {
+        int err = errno;
+        unlink(tmp.c_str());
+        return std::strerror(err);
+    }
+    if (rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        unlink(tmp.c_str());
+        return std::strerror(err);
+    }
+    return {};
+}
+
+} // namespace
+
+Result<bool> write_file(const std::string& path, std::span<const unsigned char> data)
+{
+    if (std::string why = replace_file(path, data); !why.empty())
+        return Error{CKR_OK, why};
+    return true;
+}
+
+} // namespace ukey::client

@@ -1,0 +1,71 @@
+#include "token/files.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace ukey {
+
+namespace {
+
+Error file_error(const std::string& why)
+{
+    return Error{CKR_OK, why};
+}
+
+std::string size_text(std::size_t max)
+{
+    if (max >= (1u << 20) && max % (1u << 20) == 0)
+        return std::to_string(max >> 20) + " MiB";
+    if (max >= 1024 && max % 1024 == 0)
+        return std::to_string(max >> 10) + " KiB";
+    return std::to_string(max) + " bytes";
+}
+
+} // namespace
+
+Result<std::string> read_fd(int fd, std::size_t max)
+{
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return file_error(std::strerror(errno));
+        if (n == 0)
+            return out;
+        if (out.size() + static_cast<std::size_t>(n) > max)
+            return file_error("it is larger than " + size_text(max));
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+Result<std::optional<std::string>> read_file_if_exists(const std::filesystem::path& path, std::size_t max)
+{
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return std::optional<std::string>();
+        return file_error(std::strerror(errno));
+    }
+    auto text = read_fd(fd, max);
+    ::close(fd);
+    if (!text)
+        return text.error();
+    return std::optional<std::string>(std::move(*text));
+}
+
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t max)
+{
+    auto text = read_file_if_exists(path, max);
+    if (!text)
+        return text.error();
+    if (!*text)
+        return file_error(std::strerror(ENOENT));
+    return std::move(**text);
+}
+
+} // namespace ukey

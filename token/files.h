@@ -1,0 +1,24 @@
+// Reading a whole file, bounded: config files, journals, state files,
+// certificates given on the command line. The one reader of ukey, ukeyd and
+// the module (writing private state is client/state_file.h's).
+#pragma once
+
+#include "token/result.h"
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace ukey {
+
+// The whole content of the open descriptor `fd` (not closed here); an error
+// (rv CKR_OK) says why not, or that it is larger than `max` bytes.
+Result<std::string> read_fd(int fd, std::size_t max);
+// The whole file; the error names the reason (strerror, or too large), not
+// the path, so that callers phrase it.
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t max);
+// The same, but a file that does not exist is no error: nullopt.
+Result<std::optional<std::string>> read_file_if_exists(const std::filesystem::path& path, std::size_t max);
+
+} // namespace ukey
