@@ -19,24 +19,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-TEST_NAME=pcsc-smoke
-log()  { printf '[%s] %s %s\n' "$TEST_NAME" "$(pcsc_now_ms)" "$*" >&2; }
-step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
-fail() {
-    printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
-    if [[ -n ${EV:-} && -f $EV ]]; then
-        printf '%s\n' "----- probe events -----" >&2
-        cat "$EV" >&2
-    fi
-    if [[ -n ${PCSC_DIR:-} && -f $PCSC_DIR/pcscd.log ]]; then
-        printf '%s\n' "----- pcscd.log (tail) -----" >&2
-        tail -n 40 "$PCSC_DIR/pcscd.log" >&2
-    fi
-    exit 1
-}
-
 # shellcheck source=harness.sh
 . "$HERE/harness.sh"
+TEST_NAME=pcsc-smoke
+pcsc_test_messages "probe events"
+
 
 CYCLES=${PCSC_SMOKE_CYCLES:-5}
 

@@ -24,28 +24,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-TEST_NAME=pcsc-watch
-log()  { printf '[%s] %s %s\n' "$TEST_NAME" "$(pcsc_now_ms)" "$*" >&2; }
-step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
-fail() {
-    printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
-    if [[ -n ${EV:-} && -f $EV ]]; then
-        printf '%s\n' "----- driver events ($EV) -----" >&2
-        cat "$EV" >&2
-    fi
-    if [[ -n ${EV:-} && -s $EV.err ]]; then
-        printf '%s\n' "----- driver stderr -----" >&2
-        cat "$EV.err" >&2
-    fi
-    if [[ -n ${PCSC_DIR:-} && -f $PCSC_DIR/pcscd.log ]]; then
-        printf '%s\n' "----- pcscd.log (tail) -----" >&2
-        tail -n 30 "$PCSC_DIR/pcscd.log" >&2
-    fi
-    exit 1
-}
-
 # shellcheck source=harness.sh
 . "$HERE/harness.sh"
+TEST_NAME=pcsc-watch
+pcsc_test_messages "driver events"
+
 
 [[ -n ${PCSC_WATCH_DRIVER:-} && -x $PCSC_WATCH_DRIVER ]] \
     || pcsc__die "PCSC_WATCH_DRIVER must name the built watch_driver"
