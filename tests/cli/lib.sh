@@ -155,16 +155,21 @@ check_no_pin_leaks() {
 
 # --- environment -----------------------------------------------------------
 
-# cli_setup [EXTRA_UKEY_CONF]: the private environment; EXTRA_UKEY_CONF is
-# appended to ukey.conf (e.g. a [pin] section).
-cli_setup() {
-    # jq checks every --json field: a missing jq is a failure, not a skip
-    # (scripts/setup.sh installs it).
+# need_ukey_env [COMMAND...]: what running ukey against SoftHSM2 needs, and
+# the COMMANDs (skip if one is missing). jq checks every --json field: a
+# missing jq is a failure, not a skip (scripts/setup.sh installs it).
+need_ukey_env() {
     command -v jq >/dev/null 2>&1 || fail "jq is not installed: run scripts/setup.sh (or apt-get install jq)"
-    need softhsm2-util timeout setsid pgrep
+    need softhsm2-util timeout setsid "$@"
     [[ -x $UKEY ]] || fail "ukey binary $UKEY not found"
     [[ -r $UKEY_MODULE ]] || fail "module $UKEY_MODULE not found"
     [[ -r $SOFTHSM_MODULE ]] || skip "SoftHSM2 ($SOFTHSM_MODULE) not installed"
+}
+
+# cli_setup [EXTRA_UKEY_CONF]: the private environment; EXTRA_UKEY_CONF is
+# appended to ukey.conf (e.g. a [pin] section).
+cli_setup() {
+    need_ukey_env pgrep
 
     test_dir_setup
     mkdir -m 0700 "$T/tokens" "$T/state" "$T/tmp"

@@ -22,7 +22,7 @@ pin_counter = \"token\"
 
 [expiry]
 thresholds = [7]"
-BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+15}') # generous: ASan, a busy machine
+BOUND=$(scan_bound 15) # generous: ASan, a busy machine
 
 OSC52=$'\e]52;c;ZXZpbA==\a'
 CLEAR=$'\e[2J'

@@ -49,6 +49,18 @@ wait_for() {
 
 daemon_log_tail() { [[ -f $T/ukeyd.log ]] && tail -n 40 "$T/ukeyd.log" | sed 's/^/  ukeyd.log: /' >&2 || true; }
 
+# daemon_helper NAME: the path of this folder's helper NAME (sockpoke,
+# slotwait) in $DAEMON_BIN_DIR; fails the test if it is not built.
+daemon_helper() {
+    local p=${DAEMON_BIN_DIR:?DAEMON_BIN_DIR must name the folder of sockpoke and slotwait}/$1
+    [[ -x $p ]] || fail "$p not built"
+    printf '%s\n' "$p"
+}
+
+# scan_bound SLACK: seconds within which ukeyd must see a change: three
+# rescan intervals ($DAEMON_RESCAN) plus SLACK.
+scan_bound() { awk -v i="$DAEMON_RESCAN" -v s="$1" 'BEGIN{print 3*i+s}'; }
+
 # --- the private environment ----------------------------------------------
 
 # daemon_setup [EXTRA_CONF]: $T, SoftHSM2 (no token yet but the empty slot),
@@ -56,12 +68,8 @@ daemon_log_tail() { [[ -f $T/ukeyd.log ]] && tail -n 40 "$T/ukeyd.log" | sed 's/
 # default 0.5 s, pcsc $DAEMON_PCSC, default false) and a hook for every
 # event. EXTRA_CONF is appended ([expiry], more [[hook]]s).
 daemon_setup() {
-    command -v jq >/dev/null 2>&1 || fail "jq is not installed: run scripts/setup.sh"
-    need softhsm2-util timeout setsid awk
+    need_ukey_env awk
     [[ -x $UKEYD ]] || fail "ukeyd binary $UKEYD not found"
-    [[ -x $UKEY ]] || fail "ukey binary $UKEY not found"
-    [[ -r $UKEY_MODULE ]] || fail "module $UKEY_MODULE not found"
-    [[ -r $SOFTHSM_MODULE ]] || skip "SoftHSM2 ($SOFTHSM_MODULE) not installed"
 
     test_dir_setup
     on_cleanup daemon_cleanup

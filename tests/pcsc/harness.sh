@@ -126,6 +126,15 @@ pcsc_test_messages() {
     }
 }
 
+# The event file $EV of the harness's tests: ev_find REGEX FROM prints the
+# first line after line FROM matching REGEX (ERE); ev_found: whether there is
+# one; ev_mark: the line count now (a FROM for later). With alive_or_gone,
+# liveness is sampled before looking (README: a process that prints and exits
+# at once must not be mistaken for one that died without printing).
+ev_find() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print; exit }' "$EV"; }
+ev_found() { [[ -n $(ev_find "$1" "$2") ]]; }
+ev_mark() { wc -l <"$EV"; }
+
 pcsc_reader_name() { printf '%s%s' "$PCSC_READER_PREFIX" "${1:-0}"; }
 
 pcsc__need() {

@@ -50,18 +50,7 @@ fi
 EV=$PCSC_DIR/probe.events
 PROBE_PID=
 
-# ev_find REGEX FROM: first event line after line FROM matching REGEX (ERE).
-ev_find() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print; exit }' "$EV"; }
-# (Liveness is sampled before looking, so a probe that prints the event and
-# exits at once is not mistaken for one that died without it.)
-ev__has() {
-    local alive=1
-    pcsc__alive "$PROBE_PID" || alive=0
-    [[ -n $(ev_find "$1" "$2") ]] && return 0
-    [[ $alive -eq 1 ]] && return 1
-    return 2
-}
-ev_mark() { wc -l <"$EV"; }
+ev__has() { alive_or_gone "$PROBE_PID" ev_found "$1" "$2"; }
 # wait_event REGEX FROM: waits (bounded) for it, prints the line.
 wait_event() {
     local rc=0

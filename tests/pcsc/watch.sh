@@ -51,19 +51,9 @@ start_driver() {
     pcsc_track "$DRV" "$1"
 }
 
-ev_find() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print; exit }' "$EV"; }
 ev_count() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { n++ } END { print n + 0 }' "$EV"; }
 ev_line() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print NR; exit }' "$EV"; }
-# Liveness is sampled before looking (README: a process that prints and exits
-# at once must not be mistaken for one that died without printing).
-ev__has() {
-    local alive=1
-    pcsc__alive "$DRV" || alive=0
-    [[ -n $(ev_find "$1" "$2") ]] && return 0
-    [[ $alive -eq 1 ]] && return 1
-    return 2
-}
-ev_mark() { wc -l <"$EV"; }
+ev__has() { alive_or_gone "$DRV" ev_found "$1" "$2"; }
 wait_event() {   # wait_event REGEX FROM: waits (bounded), prints the line
     local rc=0
     pcsc_wait_until "$PCSC_WAIT" ev__has "$1" "$2" || rc=$?
