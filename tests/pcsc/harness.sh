@@ -134,6 +134,20 @@ pcsc_test_messages() {
 ev_find() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print; exit }' "$EV"; }
 ev_found() { [[ -n $(ev_find "$1" "$2") ]]; }
 ev_mark() { wc -l <"$EV"; }
+# ev_wait PID WHAT REGEX FROM: waits (bounded) for such a line while process
+# PID (WHAT: probe, driver) lives, prints it.
+ev_wait() {
+    local rc=0
+    pcsc_wait_until "$PCSC_WAIT" alive_or_gone "$1" ev_found "$3" "$4" || rc=$?
+    [[ $rc -ne 2 ]] || fail "the $2 exited without event /$3/"
+    [[ $rc -eq 0 ]] || fail "no $2 event /$3/ within ${PCSC_WAIT}s"
+    ev_find "$3" "$4"
+}
+# ev_ms LINE: the epoch ms an event line starts with.
+ev_ms() { printf '%s\n' "${1%% *}"; }
+# re_name NAME: a reader name as a regex matching whole event words
+# ("card-inserted Virtual PCD 00 00 atr=").
+re_name() { printf '%s' "${1// /\\ }"; }
 
 pcsc_reader_name() { printf '%s%s' "$PCSC_READER_PREFIX" "${1:-0}"; }
 

@@ -50,18 +50,8 @@ fi
 EV=$PCSC_DIR/probe.events
 PROBE_PID=
 
-ev__has() { alive_or_gone "$PROBE_PID" ev_found "$1" "$2"; }
 # wait_event REGEX FROM: waits (bounded) for it, prints the line.
-wait_event() {
-    local rc=0
-    pcsc_wait_until "$PCSC_WAIT" ev__has "$1" "$2" || rc=$?
-    [[ $rc -ne 2 ]] || fail "the probe exited without event /$1/"
-    [[ $rc -eq 0 ]] || fail "no probe event /$1/ within ${PCSC_WAIT}s"
-    ev_find "$1" "$2"
-}
-ev_ms() { printf '%s\n' "${1%% *}"; }
-# The regexes match whole event words: "card-inserted Virtual PCD 00 00 atr=".
-re_name() { printf '%s' "${1// /\\ }"; }
+wait_event() { ev_wait "$PROBE_PID" probe "$1" "$2"; }
 
 step "probe up, reader present, no card"
 "$PCSC_BIN_DIR/probe" --timeout-ms 5000 >"$EV" 2>"$PCSC_DIR/probe.err" &

@@ -53,16 +53,7 @@ start_driver() {
 
 ev_count() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { n++ } END { print n + 0 }' "$EV"; }
 ev_line() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print NR; exit }' "$EV"; }
-ev__has() { alive_or_gone "$DRV" ev_found "$1" "$2"; }
-wait_event() {   # wait_event REGEX FROM: waits (bounded), prints the line
-    local rc=0
-    pcsc_wait_until "$PCSC_WAIT" ev__has "$1" "$2" || rc=$?
-    [[ $rc -ne 2 ]] || fail "the driver exited without event /$1/"
-    [[ $rc -eq 0 ]] || fail "no driver event /$1/ within ${PCSC_WAIT}s"
-    ev_find "$1" "$2"
-}
-ev_ms() { printf '%s\n' "${1%% *}"; }
-re_name() { printf '%s' "${1// /\\ }"; }
+wait_event() { ev_wait "$DRV" driver "$1" "$2"; }   # wait_event REGEX FROM: prints the line
 T='^[0-9]+ '
 
 cpu_ticks() {   # utime+stime of all threads of PID, in clock ticks
