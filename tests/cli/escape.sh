@@ -47,24 +47,7 @@ export FAKECARD_TOKEN_SERIAL="$BAD$CLEAR"
 export FAKECARD_READER=$'reader\e]0;title\a'"$FORGE"
 
 # clean FILE WHAT: the bytes of FILE are what a terminal may safely get.
-clean() {
-    local f=$1 what=$2 bad
-    if bad=$(LC_ALL=C grep -naP '[\x00-\x09\x0b-\x1f\x7f]' "$f"); then
-        show "$what" "$bad"; fail "$what: a control character reached the terminal"
-    fi
-    if bad=$(LC_ALL=C grep -naP '\xc2[\x80-\x9f]' "$f"); then
-        show "$what" "$bad"; fail "$what: a C1 control reached the terminal"
-    fi
-    if bad=$(LC_ALL=C grep -naP '\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]' "$f"); then
-        show "$what" "$bad"; fail "$what: a bidi override or line separator reached the terminal"
-    fi
-    if ! iconv -f UTF-8 -t UTF-8 "$f" >/dev/null 2>&1; then
-        show "$what" "$(od -c "$f" | head -n 20)"; fail "$what: invalid UTF-8 reached the terminal"
-    fi
-    if bad=$(grep -na '^ *ukey: fake' "$f"); then
-        show "$what" "$bad"; fail "$what: a value forged a line of its own"
-    fi
-}
+clean() { assert_clean_bytes "$1" "$2" "reached the terminal"; }
 
 # run WHAT ARGS...: uk ARGS, then stdout and stderr must be clean; with
 # --json, stdout must be one JSON document (or nothing). Keeps a copy of the

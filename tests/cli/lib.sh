@@ -19,46 +19,14 @@
 # check_no_pin_leaks greps that transcript and the state folder for every PIN
 # registered with pin().
 
-set -euo pipefail
+TEST_NAME=cli.$(basename "$0" .sh)
+# shellcheck source=../lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 : "${UKEY:?UKEY must name the ukey binary under test}"
 : "${UKEY_MODULE:?UKEY_MODULE must name libukey-pkcs11.so}"
-: "${UKEY_TEST_TIMEOUT:=60}"
 export UKEY_MODULE
-SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-TEST_NAME=cli.$(basename "$0" .sh)
 CLI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SKIP=77
-
-log()  { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
-step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
-fail() { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
-skip() { printf '[%s] SKIP: %s\n' "$TEST_NAME" "$*" >&2; exit "$SKIP"; }
-
-need() {
-    local c
-    for c in "$@"; do
-        command -v "$c" >/dev/null 2>&1 || skip "required command '$c' not installed"
-    done
-}
-
-show() { printf '%s\n' "----- $1 -----" "$2" "------------------" >&2; }
-
-# assert_contains TEXT NEEDLE [WHAT]: fixed-string match.
-assert_contains() {
-    grep -qF -- "$2" <<<"$1" || { show output "$1"; fail "${3:-output} does not contain '$2'"; }
-}
-# assert_matches TEXT ERE [WHAT]
-assert_matches() {
-    grep -qE -- "$2" <<<"$1" || { show output "$1"; fail "${3:-output} does not match /$2/"; }
-}
-assert_not_contains() {
-    if grep -qF -- "$2" <<<"$1"; then show output "$1"; fail "${3:-output} unexpectedly contains '$2'"; fi
-}
-# assert_eq ACTUAL EXPECTED [WHAT]
-assert_eq() {
-    [[ $1 == "$2" ]] || fail "${3:-value}: expected '$2', got '$1'"
-}
 
 # soft ASSERTION ARGS...: runs one assertion (a function above) in a subshell;
 # if it fails, the failure is recorded and the test goes on, so one bug does
@@ -78,6 +46,29 @@ finish() {
     fi
 }
 
+# assert_clean_bytes FILE WHAT VERB: the bytes of FILE are what a terminal or
+# a log may safely get (hostile-input tests); VERB ends the failure message:
+# "a control character VERB".
+assert_clean_bytes() {
+    local f=$1 what=$2 verb=$3 bad
+    [[ -e $f ]] || fail "$what: $f does not exist"
+    if bad=$(LC_ALL=C grep -naP '[\x00-\x09\x0b-\x1f\x7f]' "$f"); then
+        show "$what" "$bad"; fail "$what: a control character $verb"
+    fi
+    if bad=$(LC_ALL=C grep -naP '\xc2[\x80-\x9f]' "$f"); then
+        show "$what" "$bad"; fail "$what: a C1 control $verb"
+    fi
+    if bad=$(LC_ALL=C grep -naP '\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]' "$f"); then
+        show "$what" "$bad"; fail "$what: a bidi override or line separator $verb"
+    fi
+    if ! iconv -f UTF-8 -t UTF-8 "$f" >/dev/null 2>&1; then
+        show "$what" "$(od -c "$f" | head -n 20)"; fail "$what: invalid UTF-8 $verb"
+    fi
+    if bad=$(grep -na '^ *ukey: fake' "$f"); then
+        show "$what" "$bad"; fail "$what: a value forged a line of its own"
+    fi
+}
+
 # --- running ukey -----------------------------------------------------------
 
 # uk ARGS...: runs ukey with a time limit, in a new session (setsid), so it
@@ -86,15 +77,18 @@ finish() {
 # UK_STDIN names a file. Sets OUT (stdout), ERR (stderr) and RC (exit code);
 # never fails by itself. Descriptors 3-9 given by the caller are inherited,
 # e.g.   uk pin verify --pin-fd 3 3<<<"$PIN"
+# UK_AS, when set, is a command ukey runs under (another user: pin/no_home.sh)
+# and UK_WHO what the transcript calls it.
 OUT='' ERR='' RC=0
+UK_AS=() UK_WHO=
 uk() {
     RC=0
-    setsid -w timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$UKEY" "$@" \
+    setsid -w "${UK_AS[@]}" timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$UKEY" "$@" \
         <"${UK_STDIN:-/dev/null}" >"$T/uk.out" 2>"$T/uk.err" || RC=$?
     OUT=$(cat "$T/uk.out")
     ERR=$(cat "$T/uk.err")
     {
-        printf '$ ukey %s\n' "$*"
+        printf '$ %sukey %s\n' "$UK_WHO" "$*"
         cat "$T/uk.out" "$T/uk.err"
         printf '(exit %s)\n' "$RC"
     } >>"$T/transcript"
@@ -115,46 +109,6 @@ expect_rc() {
 
 # ok ARGS...: uk ARGS and expect exit 0.
 ok() { uk "$@"; expect_rc 0 "ukey $*"; }
-
-# --- JSON ------------------------------------------------------------------
-
-# jv JSON FILTER: the compact JSON value (strings keep their quotes: "x").
-jv() { jq -c "$2" <<<"$1"; }
-# jr JSON FILTER: the raw value (strings without quotes).
-jr() { jq -r "$2" <<<"$1"; }
-
-# jeq JSON FILTER EXPECTED [WHAT]: the value at FILTER, compact, equals
-# EXPECTED, also compact JSON: 6, true, null, '"text"', '[1,2]'.
-jeq() {
-    local got
-    got=$(jq -c "$2" <<<"$1" 2>&1) || { show json "$1"; fail "${4:-JSON}: jq '$2' failed: $got"; }
-    if [[ $got != "$3" ]]; then
-        show json "$1"
-        fail "${4:-JSON}: $2 is $got, expected $3"
-    fi
-}
-# jtype JSON FILTER TYPE [WHAT]: number, string, boolean, null, object, array.
-jtype() { jeq "$1" "$2 | type" "\"$3\"" "${4:-}"; }
-# jmatch JSON FILTER ERE [WHAT]: the raw value matches ERE.
-jmatch() {
-    local got
-    got=$(jq -r "$2" <<<"$1")
-    [[ $got =~ $3 ]] || { show json "$1"; fail "${4:-JSON}: $2 is '$got', does not match /$3/"; }
-}
-# jkeys JSON FILTER "k1 k2 ..." [WHAT]: the object at FILTER has exactly
-# these keys (the documented schema, no more, no less).
-jkeys() {
-    local got want
-    got=$(jq -r "$2 | keys_unsorted | sort | join(\" \")" <<<"$1")
-    want=$(tr ' ' '\n' <<<"$3" | sort | tr '\n' ' ' | sed 's/ $//')
-    [[ $got == "$want" ]] || { show json "$1"; fail "${4:-JSON}: $2 has keys [$got], expected [$want]"; }
-}
-# json_ok TEXT [WHAT]: TEXT is exactly one JSON document.
-json_ok() {
-    local n
-    n=$(jq -s 'length' <<<"$1" 2>/dev/null) || { show output "$1"; fail "${2:-output} is not JSON"; }
-    [[ $n == 1 ]] || { show output "$1"; fail "${2:-output}: expected one JSON document, found $n"; }
-}
 
 # jerror CODE [WHAT]: the last uk --json run failed with exit CODE and printed
 # {"error": {"code": CODE, "message": "...", "ckr": ...}} on stdout.
@@ -201,87 +155,26 @@ check_no_pin_leaks() {
 
 # --- environment -----------------------------------------------------------
 
-SAN_PRELOAD=
-if [[ ${UKEY_SANITIZED:-0} == 1 ]]; then
-    for lib in libasan.so libubsan.so; do
-        p=$(gcc -print-file-name="$lib" 2>/dev/null || true)
-        [[ -n $p && $p == /* && -e $p ]] || skip "UKEY_SANITIZED=1 but $lib not found (gcc -print-file-name)"
-        SAN_PRELOAD+="${SAN_PRELOAD:+:}$(readlink -f "$p")"
-    done
-fi
-
-# ukc CMD ARGS...: a client tool (not sanitized) that loads the module, with a
-# time limit and, in the sanitized tree, the sanitizer runtimes preloaded.
-# Bugs of the client tools themselves are suppressed with the client tests'
-# list (tests/clients/asan-clients.supp: e.g. pkcs11-tool reading an EC
-# public key).
-CLIENT_ASAN_SUPP=$CLI_DIR/../clients/asan-clients.supp
-[[ -r $CLIENT_ASAN_SUPP ]] || CLIENT_ASAN_SUPP=''
-ukc() {
-    if [[ -n $SAN_PRELOAD ]]; then
-        env LD_PRELOAD="$SAN_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}" \
-            ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:halt_on_error=1${CLIENT_ASAN_SUPP:+:suppressions=$CLIENT_ASAN_SUPP}" \
-            UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-            timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$@"
-    else
-        timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$@"
-    fi
-}
-
-cli_cleanup() {
-    local rc=$?
-    local p
-    for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [[ -n ${T:-} && -d $T ]]; then
-        if [[ ${UKEY_TEST_KEEP:-0} == 1 || ($rc -ne 0 && ${UKEY_TEST_KEEP:-0} == fail) ]]; then
-            log "keeping $T"
-        else
-            rm -rf -- "$T"
-        fi
-    fi
-    if [[ $rc -eq 0 ]]; then log "PASS (${SECONDS}s)"; fi
-    exit "$rc"
+# need_ukey_env [COMMAND...]: what running ukey against SoftHSM2 needs, and
+# the COMMANDs (skip if one is missing). jq checks every --json field: a
+# missing jq is a failure, not a skip (scripts/setup.sh installs it).
+need_ukey_env() {
+    command -v jq >/dev/null 2>&1 || fail "jq is not installed: run scripts/setup.sh (or apt-get install jq)"
+    need softhsm2-util timeout setsid "$@"
+    [[ -x $UKEY ]] || fail "ukey binary $UKEY not found"
+    [[ -r $UKEY_MODULE ]] || fail "module $UKEY_MODULE not found"
+    [[ -r $SOFTHSM_MODULE ]] || skip "SoftHSM2 ($SOFTHSM_MODULE) not installed"
 }
 
 # cli_setup [EXTRA_UKEY_CONF]: the private environment; EXTRA_UKEY_CONF is
 # appended to ukey.conf (e.g. a [pin] section).
 cli_setup() {
-    # jq checks every --json field: a missing jq is a failure, not a skip
-    # (scripts/setup.sh installs it).
-    command -v jq >/dev/null 2>&1 || fail "jq is not installed: run scripts/setup.sh (or apt-get install jq)"
-    need softhsm2-util timeout setsid pgrep
-    [[ -x $UKEY ]] || fail "ukey binary $UKEY not found"
-    [[ -r $UKEY_MODULE ]] || fail "module $UKEY_MODULE not found"
-    [[ -r $SOFTHSM_MODULE ]] || skip "SoftHSM2 ($SOFTHSM_MODULE) not installed"
+    need_ukey_env pgrep
 
-    umask 077
-    T=$(mktemp -d "${TMPDIR:-/tmp}/ukey-$TEST_NAME.XXXXXX")
-    chmod 0700 "$T"
-    trap cli_cleanup EXIT
-    trap 'exit 130' INT TERM
-
+    test_dir_setup
     mkdir -m 0700 "$T/tokens" "$T/state" "$T/tmp"
-    cat >"$T/softhsm2.conf" <<EOF
-directories.tokendir = $T/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-EOF
-    cat >"$T/ukey.conf" <<EOF
-state_dir = "$T/state"
-
-[log]
-level = "warning"
-stderr = true
-syslog = false
-
-[[backend]]
-name = "softhsm"
-module = "$SOFTHSM_MODULE"
-pin_counter = "ukey"
-${1:-}
-EOF
+    softhsm_conf "$T/softhsm2.conf" "$T/tokens"
+    { ukey_conf "$T/state" "$SOFTHSM_MODULE" softhsm ukey warning; printf '%s\n' "${1:-}"; } >"$T/ukey.conf"
     export SOFTHSM2_CONF="$T/softhsm2.conf" UKEY_CONF="$T/ukey.conf"
     export HOME="$T" TMPDIR="$T/tmp"
     unset UKEY_LOG_LEVEL OPENSSL_CONF

@@ -7,7 +7,6 @@
 # certificate -> cert delete / key delete. Every --json field is checked.
 . "$(dirname "$0")/lib.sh"
 need openssl pkcs11-tool
-ENGINE_SO=${UKEY_PKCS11_ENGINE:-/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so}
 [[ -r $ENGINE_SO ]] || skip "libp11 engine $ENGINE_SO not installed (libengine-pkcs11-openssl)"
 cli_setup
 
@@ -264,19 +263,7 @@ jeq "$OUT" '[.label, .id, .subject, .file, .format]' "[\"ec client\",\"$EC_ID\",
 [[ $(jr "$OUT" .pem) == "$(cat "$T/ec1.pem")" ]] || fail "cert export --json: .pem differs from the CA-issued certificate"
 
 step "TLS 1.3 client authentication with the keys on the Key (OpenSSL + libp11)"
-cat >"$T/openssl.cnf" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $UKEY_MODULE
-PIN = $U
-init = 0
-EOF
+engine_conf "$T/openssl.cnf" "$UKEY_MODULE" "$U"
 ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/server.key" \
     -out "$T/server.csr" -subj "/O=ukey tests/CN=127.0.0.1" 2>/dev/null
 printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
@@ -293,13 +280,7 @@ tls() {
         -cert "$T/server.pem" -key "$T/server.key" -CAfile "$T/ca/ca.pem" -Verify 1 -verify_return_error \
         </dev/null >"$T/server.out" 2>&1 &
     server_pid=$!
-    for ((i = 0; i < 200; i++)); do
-        port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/server.out")
-        [[ -n $port ]] && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    [[ -n $port ]] || { cat "$T/server.out" >&2; fail "s_server did not start"; }
+    port=$(s_server_port "$server_pid" "$T/server.out")
     out=$(printf 'ukey story\nCLOSE\n' | OPENSSL_CONF="$T/openssl.cnf" ukc openssl s_client -tls1_3 \
             -connect "127.0.0.1:$port" -ign_eof -engine pkcs11 -keyform engine -key "$uri" -cert "$cert" \
             -CAfile "$T/ca/ca.pem" -verify_return_error 2>&1) || rc=$?

@@ -15,11 +15,7 @@ fi
 ukey_setup
 
 step "key pair and certificate put on the Key with pkcs11-tool"
-out=$(p11_login --keypairgen --key-type EC:prime256v1 --id 21 --label gnutls)
-assert_contains "$out" "Key pair generated" "keypairgen"
-cert_for_token_key 21 "/O=ukey tests/CN=ukey gnutls" "$T/cert.der"
-out=$(p11_login --write-object "$T/cert.der" --type cert --id 21 --label gnutls)
-assert_matches "$out" 'Certificate Object; type = X\.509 cert' "write-object cert"
+keypair_with_cert 21 gnutls "ukey gnutls"
 
 # gt ARGS...: p11tool on the module under test only (--provider bypasses the
 # p11-kit registry). The PIN comes from GNUTLS_PIN, never from argv.

@@ -24,11 +24,7 @@ nss() {
 }
 
 step "key pair and certificate put on the Key with pkcs11-tool"
-out=$(p11_login --keypairgen --key-type EC:prime256v1 --id 31 --label nsscert)
-assert_contains "$out" "Key pair generated" "keypairgen"
-cert_for_token_key 31 "/O=ukey tests/CN=ukey nss" "$T/cert.der"
-out=$(p11_login --write-object "$T/cert.der" --type cert --id 31 --label nsscert)
-assert_matches "$out" 'Certificate Object; type = X\.509 cert' "write-object cert"
+keypair_with_cert 31 nsscert "ukey nss"
 
 step "empty NSS database; modutil -add"
 mkdir -m 0700 "$T/nssdb"

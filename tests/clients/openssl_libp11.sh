@@ -5,33 +5,12 @@
 # RSA-2048 which TLS 1.3 signs with RSA-PSS).
 . "$(dirname "$0")/lib.sh"
 need openssl
-ENGINE_SO=${UKEY_PKCS11_ENGINE:-/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so}
 [[ -r $ENGINE_SO ]] || skip "libp11 engine $ENGINE_SO not installed (libengine-pkcs11-openssl)"
 ukey_setup
 
 # The PIN goes into the engine configuration, not onto argv.
-cat >"$T/openssl.cnf" <<EOF
-openssl_conf = openssl_init
-
-[openssl_init]
-engines = engine_section
-
-[engine_section]
-pkcs11 = pkcs11_section
-
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $UKEY_MODULE
-PIN = $USER_PIN
-init = 0
-
-[req]
-distinguished_name = req_dn
-prompt = no
-[req_dn]
-CN = unused
-EOF
+engine_conf "$T/openssl.cnf" "$UKEY_MODULE" "$USER_PIN"
+printf '%s\n' "" "[req]" "distinguished_name = req_dn" "prompt = no" "[req_dn]" "CN = unused" >>"$T/openssl.cnf"
 # Engine-using OpenSSL runs see this config; the server and CA never do.
 ossl_p11() { OPENSSL_CONF="$T/openssl.cnf" ukc openssl "$@"; }
 ossl() { env -u OPENSSL_CONF openssl "$@"; }
@@ -89,13 +68,7 @@ tls_client_auth() {
         -CAfile "$T/ca.pem" -Verify 1 -verify_return_error \
         </dev/null >"$T/server.out" 2>&1 &
     local server_pid=$! port='' i
-    for ((i = 0; i < 200; i++)); do
-        port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/server.out")
-        [[ -n $port ]] && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    [[ -n $port ]] || { cat "$T/server.out" >&2; fail "s_server did not start"; }
+    port=$(s_server_port "$server_pid" "$T/server.out")
     log "s_server on 127.0.0.1:$port"
 
     local rc=0

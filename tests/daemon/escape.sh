@@ -22,7 +22,7 @@ pin_counter = \"token\"
 
 [expiry]
 thresholds = [7]"
-BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+15}') # generous: ASan, a busy machine
+BOUND=$(scan_bound 15) # generous: ASan, a busy machine
 
 OSC52=$'\e]52;c;ZXZpbA==\a'
 CLEAR=$'\e[2J'
@@ -44,25 +44,7 @@ export FAKECARD_READER=$'reader\e]0;title\a'"$FORGE"
 TOKEN_LABEL="$CLEAR$GBK$C1$FORGE"
 
 # clean FILE WHAT: the bytes of FILE are what a terminal or a log may get.
-clean() {
-    local f=$1 what=$2 bad
-    [[ -e $f ]] || fail "$what: $f does not exist"
-    if bad=$(LC_ALL=C grep -naP '[\x00-\x09\x0b-\x1f\x7f]' "$f"); then
-        show "$what" "$bad"; fail "$what: a control character got through"
-    fi
-    if bad=$(LC_ALL=C grep -naP '\xc2[\x80-\x9f]' "$f"); then
-        show "$what" "$bad"; fail "$what: a C1 control got through"
-    fi
-    if bad=$(LC_ALL=C grep -naP '\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]' "$f"); then
-        show "$what" "$bad"; fail "$what: a bidi override or line separator got through"
-    fi
-    if ! iconv -f UTF-8 -t UTF-8 "$f" >/dev/null 2>&1; then
-        show "$what" "$(od -c "$f" | head -n 20)"; fail "$what: invalid UTF-8 got through"
-    fi
-    if bad=$(grep -na '^ *ukey: fake' "$f"); then
-        show "$what" "$bad"; fail "$what: a value forged a line of its own"
-    fi
-}
+clean() { assert_clean_bytes "$1" "$2" "got through"; }
 
 # A certificate with a hostile subject (UTF-8: Chinese, ESC, BEL, a newline,
 # C1, DEL, RLO) that expires in 6 days, on a token with a hostile label, made

@@ -12,7 +12,7 @@ DAEMON_RESCAN=0.5
 daemon_setup "
 [expiry]
 thresholds = [28, 7, 3, 2, 1]"
-BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+2}')
+BOUND=$(scan_bound 2)
 
 # The certificates, from a throwaway CA (openssl ca: OpenSSL 3.0 has no
 # x509 -not_after). ukey and ukeyd count days left as started days (6 days

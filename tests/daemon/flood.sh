@@ -8,8 +8,7 @@
 # [daemon] allow_users = ["root"], where nobody is refused for not being
 # allowed. No timing margins: the flood takes as long as it takes.
 . "$(dirname "$0")/lib.sh"
-POKE=${DAEMON_BIN_DIR:?DAEMON_BIN_DIR must name the folder of sockpoke}/sockpoke
-[[ -x $POKE ]] || fail "$POKE not built"
+POKE=$(daemon_helper sockpoke)
 [[ $EUID -eq 0 ]] || skip "needs root (setpriv to another uid)"
 need setpriv
 FLOODER=nobody

@@ -26,44 +26,15 @@ DAEMON_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$DAEMON_DIR/../cli/lib.sh"
 TEST_NAME=daemon.$(basename "$0" .sh)
 : "${DAEMON_WAIT:=10}"          # the default bound of a wait, seconds
-: "${UKEY_TEST_KEEP:=fail}"
+TEST_KEEP_DEFAULT=fail
 
 UKEYD_PID=
 UKEYD_RUNS=0
 declare -gA WATCH_PID=()
 DAEMON_PCSC_STARTED=0
 
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; printf '%s\n' "${t:0:${#t}-3}"; }
-
-alive() {
-    local st
-    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $st && $st != Z && $st != X ]]
-}
-
-# wait_until SECONDS CMD...: CMD every 50 ms until it succeeds; 1 on timeout.
-# CMD returning 2 means "give up now" (returned at once).
-wait_until() {
-    local limit=$1 rc; shift
-    local deadline
-    deadline=$(( $(now_ms) + $(awk -v s="$limit" 'BEGIN{printf "%d", s*1000}') ))
-    while :; do
-        "$@" && return 0
-        rc=$?
-        [[ $rc -eq 2 ]] && return 2
-        (( $(now_ms) < deadline )) || return 1
-        sleep 0.05
-    done
-}
-
 # daemon_ok CMD...: 0 if CMD succeeds; 2 if ukeyd had died before CMD ran.
-daemon_ok() {
-    local was_alive=1
-    alive "$UKEYD_PID" || was_alive=0
-    "$@" && return 0
-    [[ $was_alive -eq 1 ]] && return 1
-    return 2
-}
+daemon_ok() { alive_or_gone "$UKEYD_PID" "$@"; }
 
 # wait_for WHAT SECONDS CMD...: a bounded wait that fails the test with WHAT
 # (and the daemon's log tail) on timeout or when ukeyd dies.
@@ -78,6 +49,18 @@ wait_for() {
 
 daemon_log_tail() { [[ -f $T/ukeyd.log ]] && tail -n 40 "$T/ukeyd.log" | sed 's/^/  ukeyd.log: /' >&2 || true; }
 
+# daemon_helper NAME: the path of this folder's helper NAME (sockpoke,
+# slotwait) in $DAEMON_BIN_DIR; fails the test if it is not built.
+daemon_helper() {
+    local p=${DAEMON_BIN_DIR:?DAEMON_BIN_DIR must name the folder of sockpoke and slotwait}/$1
+    [[ -x $p ]] || fail "$p not built"
+    printf '%s\n' "$p"
+}
+
+# scan_bound SLACK: seconds within which ukeyd must see a change: three
+# rescan intervals ($DAEMON_RESCAN) plus SLACK.
+scan_bound() { awk -v i="$DAEMON_RESCAN" -v s="$1" 'BEGIN{print 3*i+s}'; }
+
 # --- the private environment ----------------------------------------------
 
 # daemon_setup [EXTRA_CONF]: $T, SoftHSM2 (no token yet but the empty slot),
@@ -85,39 +68,17 @@ daemon_log_tail() { [[ -f $T/ukeyd.log ]] && tail -n 40 "$T/ukeyd.log" | sed 's/
 # default 0.5 s, pcsc $DAEMON_PCSC, default false) and a hook for every
 # event. EXTRA_CONF is appended ([expiry], more [[hook]]s).
 daemon_setup() {
-    command -v jq >/dev/null 2>&1 || fail "jq is not installed: run scripts/setup.sh"
-    need softhsm2-util timeout setsid awk
+    need_ukey_env awk
     [[ -x $UKEYD ]] || fail "ukeyd binary $UKEYD not found"
-    [[ -x $UKEY ]] || fail "ukey binary $UKEY not found"
-    [[ -r $UKEY_MODULE ]] || fail "module $UKEY_MODULE not found"
-    [[ -r $SOFTHSM_MODULE ]] || skip "SoftHSM2 ($SOFTHSM_MODULE) not installed"
 
-    umask 077
-    T=$(mktemp -d "${TMPDIR:-/tmp}/ukey-$TEST_NAME.XXXXXX")
-    chmod 0700 "$T"
-    trap daemon_cleanup EXIT
-    trap 'exit 130' INT TERM
+    test_dir_setup
+    on_cleanup daemon_cleanup
     mkdir -m 0700 "$T/tokens" "$T/state" "$T/tmp" "$T/hooks" "$T/run"
-    cat >"$T/softhsm2.conf" <<EOF
-directories.tokendir = $T/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-EOF
+    softhsm_conf "$T/softhsm2.conf" "$T/tokens"
     # pin_counter "token": tokens made by softhsm2-util behind ukey's back
     # have no ukey PIN state, which ukey would report as locked.
-    cat >"$T/ukey.conf" <<EOF
-state_dir = "$T/state"
-
-[log]
-level = "warning"
-stderr = true
-syslog = false
-
-[[backend]]
-name = "softhsm"
-module = "$SOFTHSM_MODULE"
-pin_counter = "token"
+    ukey_conf "$T/state" "$SOFTHSM_MODULE" softhsm token warning >"$T/ukey.conf"
+    cat >>"$T/ukey.conf" <<EOF
 
 [daemon]
 socket = "$T/run/ukeyd.sock"
@@ -140,29 +101,17 @@ EOF
     log "env in $T (ukeyd $UKEYD)"
 }
 
+# daemon_cleanup RC (a test_cleanup hook): watchers, ukeyd and pcscd down,
+# ukeyd's log tail shown if the test failed.
 daemon_cleanup() {
-    local rc=$?
-    trap - EXIT
-    local n
+    local rc=$1 n
     for n in "${!WATCH_PID[@]}"; do kill "${WATCH_PID[$n]}" 2>/dev/null || true; done
     if [[ -n $UKEYD_PID ]] && alive "$UKEYD_PID"; then
         kill -TERM "$UKEYD_PID" 2>/dev/null || true
         wait_until 5 daemon_gone || kill -KILL "$UKEYD_PID" 2>/dev/null || true
     fi
     if [[ $DAEMON_PCSC_STARTED == 1 ]]; then pcsc_cleanup "$rc" || true; fi
-    local p
-    for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
     if [[ $rc -ne 0 && $rc -ne 77 && -n ${T:-} && -f $T/ukeyd.log ]]; then daemon_log_tail; fi
-    if [[ -n ${T:-} && -d $T ]]; then
-        if [[ $UKEY_TEST_KEEP == 1 || ($rc -ne 0 && $rc -ne 77 && $UKEY_TEST_KEEP == fail) ]]; then
-            log "keeping $T"
-        else
-            rm -rf -- "$T"
-        fi
-    fi
-    if [[ $rc -eq 0 ]]; then log "PASS (${SECONDS}s)"; fi
-    exit "$rc"
 }
 
 # pcsc_setup: a private pcscd with the vpcd reader (tests/pcsc/harness.sh);
@@ -174,7 +123,7 @@ pcsc_setup() {
     . "$DAEMON_DIR/../pcsc/harness.sh"
     pcsc_start
     DAEMON_PCSC_STARTED=1
-    trap daemon_cleanup EXIT   # pcsc_start set its own; ours calls pcsc_cleanup
+    trap test_cleanup EXIT   # pcsc_start set its own; daemon_cleanup calls pcsc_cleanup
 }
 
 # --- ukeyd -----------------------------------------------------------------

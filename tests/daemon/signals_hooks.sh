@@ -21,7 +21,7 @@ command = [\"/bin/sh\", \"$DAEMON_DIR/hook.sh\", \"__T__/hooks-fail\", \"fail\",
 timeout = 5"
 sed -i "s|__T__|$T|g" "$T/ukey.conf"
 mkdir_hooks
-BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+2}')
+BOUND=$(scan_bound 2)
 
 daemon_start
 watch_start all

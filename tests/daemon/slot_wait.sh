@@ -6,12 +6,11 @@
 # the new Key. C_Finalize then wakes a blocked caller with
 # CKR_CRYPTOKI_NOT_INITIALIZED (0x190).
 . "$(dirname "$0")/lib.sh"
-SW=${DAEMON_BIN_DIR:?DAEMON_BIN_DIR must name the folder of slotwait}/slotwait
-[[ -x $SW ]] || fail "$SW not built"
+SW=$(daemon_helper slotwait)
 
 DAEMON_RESCAN=0.5
 daemon_setup
-BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+2}')
+BOUND=$(scan_bound 2)
 daemon_start
 watch_start w
 

@@ -8,12 +8,11 @@
 # nobody up. Throughout, a good `ukey watch` gets every event, `status`
 # answers within 1 s, the daemon stays up and its RSS stays bounded.
 . "$(dirname "$0")/lib.sh"
-POKE=${DAEMON_BIN_DIR:?DAEMON_BIN_DIR must name the folder of sockpoke}/sockpoke
-[[ -x $POKE ]] || fail "$POKE not built"
+POKE=$(daemon_helper sockpoke)
 
 DAEMON_RESCAN=0.25
 daemon_setup
-BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+3}')
+BOUND=$(scan_bound 3)
 
 # A Key with 401 certificates: each of its events is a ~135 KB line. Made in
 # a staging folder; moving its folder in and out of the token folder makes it

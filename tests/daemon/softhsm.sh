@@ -9,7 +9,7 @@
 
 DAEMON_RESCAN=0.5
 daemon_setup
-BOUND=$(awk -v i="$DAEMON_RESCAN" 'BEGIN{print 3*i+2}')
+BOUND=$(scan_bound 2)
 
 daemon_start
 watch_start all

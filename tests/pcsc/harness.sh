@@ -77,30 +77,13 @@ pcsc__log()  { printf '[pcsc] %s\n' "$*" >&2; }
 pcsc__die()  { printf '[pcsc] FAIL: %s\n' "$*" >&2; exit 1; }
 pcsc__skip() { printf '[pcsc] SKIP: %s\n' "$*" >&2; exit 77; }
 
-# pcsc_now_ms: epoch milliseconds (bash's clock, no fork of date(1)).
-pcsc_now_ms() { local t=${EPOCHREALTIME//[.,]/}; printf '%s\n' "${t:0:${#t}-3}"; }
-
-# pcsc_wait_until SECONDS CMD...: run CMD every 50 ms until it succeeds.
-# Returns 1 if it did not within SECONDS; CMD returning 2 means "give up now"
-# (e.g. the process we wait for died) and is returned at once.
-pcsc_wait_until() {
-    local limit=$1 rc; shift
-    local deadline=$(( $(pcsc_now_ms) + limit * 1000 ))
-    while :; do
-        "$@" && return 0
-        rc=$?
-        [[ $rc -eq 2 ]] && return 2
-        (( $(pcsc_now_ms) < deadline )) || return 1
-        sleep 0.05
-    done
-}
-
-# pcsc__alive PID: the process exists and is not a zombie.
-pcsc__alive() {
-    local st
-    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $st && $st != Z && $st != X ]]
-}
+# The waiting helpers are tests/lib/common.sh's; these names are the
+# harness's API.
+# shellcheck source=../lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+pcsc_now_ms() { now_ms; }
+pcsc_wait_until() { wait_until "$@"; }
+pcsc__alive() { alive "$1"; }
 pcsc__dead() { ! pcsc__alive "$1"; }
 
 # pcsc__end PID SIGNAL WHAT: signal one process we started, wait (bounded)
@@ -118,6 +101,54 @@ pcsc__end() {
     wait "$pid" 2>/dev/null || true
 }
 
+# pcsc_test_messages WHAT: log (with epoch ms), step and fail for the
+# harness's own tests (smoke.sh, watch.sh): fail shows $EV (the events of
+# the process under test, called WHAT), $EV.err and the tail of pcscd's log.
+pcsc_test_messages() {
+    PCSC_EV_WHAT=$1
+    log()  { printf '[%s] %s %s\n' "$TEST_NAME" "$(pcsc_now_ms)" "$*" >&2; }
+    step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
+    fail() {
+        printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
+        if [[ -n ${EV:-} && -f $EV ]]; then
+            printf '%s\n' "----- $PCSC_EV_WHAT ($EV) -----" >&2
+            cat "$EV" >&2
+        fi
+        if [[ -n ${EV:-} && -s $EV.err ]]; then
+            printf '%s\n' "----- stderr ($EV.err) -----" >&2
+            cat "$EV.err" >&2
+        fi
+        if [[ -n ${PCSC_DIR:-} && -f $PCSC_DIR/pcscd.log ]]; then
+            printf '%s\n' "----- pcscd.log (tail) -----" >&2
+            tail -n 40 "$PCSC_DIR/pcscd.log" >&2
+        fi
+        exit 1
+    }
+}
+
+# The event file $EV of the harness's tests: ev_find REGEX FROM prints the
+# first line after line FROM matching REGEX (ERE); ev_found: whether there is
+# one; ev_mark: the line count now (a FROM for later). With alive_or_gone,
+# liveness is sampled before looking (README: a process that prints and exits
+# at once must not be mistaken for one that died without printing).
+ev_find() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print; exit }' "$EV"; }
+ev_found() { [[ -n $(ev_find "$1" "$2") ]]; }
+ev_mark() { wc -l <"$EV"; }
+# ev_wait PID WHAT REGEX FROM: waits (bounded) for such a line while process
+# PID (WHAT: probe, driver) lives, prints it.
+ev_wait() {
+    local rc=0
+    pcsc_wait_until "$PCSC_WAIT" alive_or_gone "$1" ev_found "$3" "$4" || rc=$?
+    [[ $rc -ne 2 ]] || fail "the $2 exited without event /$3/"
+    [[ $rc -eq 0 ]] || fail "no $2 event /$3/ within ${PCSC_WAIT}s"
+    ev_find "$3" "$4"
+}
+# ev_ms LINE: the epoch ms an event line starts with.
+ev_ms() { printf '%s\n' "${1%% *}"; }
+# re_name NAME: a reader name as a regex matching whole event words
+# ("card-inserted Virtual PCD 00 00 atr=").
+re_name() { printf '%s' "${1// /\\ }"; }
+
 pcsc_reader_name() { printf '%s%s' "$PCSC_READER_PREFIX" "${1:-0}"; }
 
 pcsc__need() {
@@ -130,16 +161,7 @@ pcsc__need() {
 # pcsc_ns_exec CMD...: run CMD in the private mount+network namespaces.
 pcsc_ns_exec() { "${PCSC_NSENTER[@]}" -- "$@"; }
 
-# pcsc__check_or_dead PID CMD...: 0 if CMD succeeds, else 2 if PID had died
-# before CMD ran (so waiting longer is pointless), else 1. Sampling liveness
-# first avoids a race with a process that does the thing and exits at once.
-pcsc__check_or_dead() {
-    local pid=$1 alive=1; shift
-    pcsc__alive "$pid" || alive=0
-    "$@" && return 0
-    [[ $alive -eq 1 ]] && return 1
-    return 2
-}
+pcsc__check_or_dead() { alive_or_gone "$@"; }
 
 pcsc__holder_up() { pcsc__check_or_dead "$PCSC_HOLDER_PID" test -e "$PCSC_DIR/ns.ready"; }
 

@@ -19,24 +19,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-TEST_NAME=pcsc-smoke
-log()  { printf '[%s] %s %s\n' "$TEST_NAME" "$(pcsc_now_ms)" "$*" >&2; }
-step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
-fail() {
-    printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
-    if [[ -n ${EV:-} && -f $EV ]]; then
-        printf '%s\n' "----- probe events -----" >&2
-        cat "$EV" >&2
-    fi
-    if [[ -n ${PCSC_DIR:-} && -f $PCSC_DIR/pcscd.log ]]; then
-        printf '%s\n' "----- pcscd.log (tail) -----" >&2
-        tail -n 40 "$PCSC_DIR/pcscd.log" >&2
-    fi
-    exit 1
-}
-
 # shellcheck source=harness.sh
 . "$HERE/harness.sh"
+TEST_NAME=pcsc-smoke
+pcsc_test_messages "probe events"
+
 
 CYCLES=${PCSC_SMOKE_CYCLES:-5}
 
@@ -63,29 +50,8 @@ fi
 EV=$PCSC_DIR/probe.events
 PROBE_PID=
 
-# ev_find REGEX FROM: first event line after line FROM matching REGEX (ERE).
-ev_find() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print; exit }' "$EV"; }
-# (Liveness is sampled before looking, so a probe that prints the event and
-# exits at once is not mistaken for one that died without it.)
-ev__has() {
-    local alive=1
-    pcsc__alive "$PROBE_PID" || alive=0
-    [[ -n $(ev_find "$1" "$2") ]] && return 0
-    [[ $alive -eq 1 ]] && return 1
-    return 2
-}
-ev_mark() { wc -l <"$EV"; }
 # wait_event REGEX FROM: waits (bounded) for it, prints the line.
-wait_event() {
-    local rc=0
-    pcsc_wait_until "$PCSC_WAIT" ev__has "$1" "$2" || rc=$?
-    [[ $rc -ne 2 ]] || fail "the probe exited without event /$1/"
-    [[ $rc -eq 0 ]] || fail "no probe event /$1/ within ${PCSC_WAIT}s"
-    ev_find "$1" "$2"
-}
-ev_ms() { printf '%s\n' "${1%% *}"; }
-# The regexes match whole event words: "card-inserted Virtual PCD 00 00 atr=".
-re_name() { printf '%s' "${1// /\\ }"; }
+wait_event() { ev_wait "$PROBE_PID" probe "$1" "$2"; }
 
 step "probe up, reader present, no card"
 "$PCSC_BIN_DIR/probe" --timeout-ms 5000 >"$EV" 2>"$PCSC_DIR/probe.err" &

@@ -24,28 +24,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-TEST_NAME=pcsc-watch
-log()  { printf '[%s] %s %s\n' "$TEST_NAME" "$(pcsc_now_ms)" "$*" >&2; }
-step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
-fail() {
-    printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
-    if [[ -n ${EV:-} && -f $EV ]]; then
-        printf '%s\n' "----- driver events ($EV) -----" >&2
-        cat "$EV" >&2
-    fi
-    if [[ -n ${EV:-} && -s $EV.err ]]; then
-        printf '%s\n' "----- driver stderr -----" >&2
-        cat "$EV.err" >&2
-    fi
-    if [[ -n ${PCSC_DIR:-} && -f $PCSC_DIR/pcscd.log ]]; then
-        printf '%s\n' "----- pcscd.log (tail) -----" >&2
-        tail -n 30 "$PCSC_DIR/pcscd.log" >&2
-    fi
-    exit 1
-}
-
 # shellcheck source=harness.sh
 . "$HERE/harness.sh"
+TEST_NAME=pcsc-watch
+pcsc_test_messages "driver events"
+
 
 [[ -n ${PCSC_WATCH_DRIVER:-} && -x $PCSC_WATCH_DRIVER ]] \
     || pcsc__die "PCSC_WATCH_DRIVER must name the built watch_driver"
@@ -68,28 +51,9 @@ start_driver() {
     pcsc_track "$DRV" "$1"
 }
 
-ev_find() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print; exit }' "$EV"; }
 ev_count() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { n++ } END { print n + 0 }' "$EV"; }
 ev_line() { awk -v from="$2" -v re="$1" 'NR > from && $0 ~ re { print NR; exit }' "$EV"; }
-# Liveness is sampled before looking (README: a process that prints and exits
-# at once must not be mistaken for one that died without printing).
-ev__has() {
-    local alive=1
-    pcsc__alive "$DRV" || alive=0
-    [[ -n $(ev_find "$1" "$2") ]] && return 0
-    [[ $alive -eq 1 ]] && return 1
-    return 2
-}
-ev_mark() { wc -l <"$EV"; }
-wait_event() {   # wait_event REGEX FROM: waits (bounded), prints the line
-    local rc=0
-    pcsc_wait_until "$PCSC_WAIT" ev__has "$1" "$2" || rc=$?
-    [[ $rc -ne 2 ]] || fail "the driver exited without event /$1/"
-    [[ $rc -eq 0 ]] || fail "no driver event /$1/ within ${PCSC_WAIT}s"
-    ev_find "$1" "$2"
-}
-ev_ms() { printf '%s\n' "${1%% *}"; }
-re_name() { printf '%s' "${1// /\\ }"; }
+wait_event() { ev_wait "$DRV" driver "$1" "$2"; }   # wait_event REGEX FROM: prints the line
 T='^[0-9]+ '
 
 cpu_ticks() {   # utime+stime of all threads of PID, in clock ticks

@@ -17,7 +17,6 @@
 # reference does not show; UKEY_PIN_STRICT_CRASH=1 fails on any crash.
 . "$(dirname "$0")/../clients/lib.sh"
 need pkcs11-tool openssl
-ENGINE_SO=${UKEY_PKCS11_ENGINE:-/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so}
 ukey_setup
 ulimit -c 0 # a crash must not leave a core file behind
 
@@ -107,25 +106,6 @@ if [[ ! -r $ENGINE_SO ]]; then
     exit 0
 fi
 
-# engine_conf FILE MODULE PIN
-engine_conf() {
-    cat >"$1" <<EOF
-openssl_conf = openssl_init
-
-[openssl_init]
-engines = engine_section
-
-[engine_section]
-pkcs11 = pkcs11_section
-
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $2
-PIN = $3
-init = 0
-EOF
-}
 engine_conf "$T/wrong.cnf" "$UKEY_MODULE" "$WRONG_PIN"
 engine_conf "$T/right.cnf" "$UKEY_MODULE" "$NEW_PIN"
 engine_conf "$T/reference.cnf" "$SOFTHSM_MODULE" "$WRONG_PIN"

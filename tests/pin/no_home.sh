@@ -22,38 +22,23 @@ chmod 0711 "$T"
 N=$T/nobody
 mkdir -m 0700 "$N"
 cp -r "$T/tokens" "$N/tokens"
-cat >"$N/softhsm2.conf" <<EOF2
-directories.tokendir = $N/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-EOF2
+softhsm_conf "$N/softhsm2.conf" "$N/tokens"
+# write_conf [STATE_DIR]: nobody's ukey.conf, without state_dir if none given.
 write_conf() {
-    {
-        [[ -z ${1:-} ]] || echo "state_dir = \"$1\""
-        printf '[log]\nlevel = "warning"\nstderr = true\nsyslog = false\n\n'
-        printf '[[backend]]\nname = "softhsm"\nmodule = "%s"\npin_counter = "ukey"\n' "$SOFTHSM_MODULE"
-    } >"$N/ukey.conf"
+    ukey_conf "${1:-}" "$SOFTHSM_MODULE" softhsm ukey warning | sed '/^state_dir = ""$/d' >"$N/ukey.conf"
     chown -R nobody:nogroup "$N"
 }
 write_conf
 
-# as_nobody ARGS...: ukey as nobody (like uk(): sets OUT, ERR, RC).
+# as_nobody ARGS...: ukey as nobody (uk() with another user and environment).
 as_nobody() {
-    RC=0
-    setsid -w setpriv --reuid=nobody --regid=nogroup --clear-groups \
-        env -i PATH=/usr/bin:/bin UKEY_CONF="$N/ukey.conf" SOFTHSM2_CONF="$N/softhsm2.conf" \
-        UKEY_MODULE="$UKEY_MODULE" ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} \
-        ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} ${LSAN_OPTIONS:+LSAN_OPTIONS="$LSAN_OPTIONS"} \
-        timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$UKEY" "$@" \
-        <"${UK_STDIN:-/dev/null}" >"$T/uk.out" 2>"$T/uk.err" || RC=$?
-    OUT=$(cat "$T/uk.out")
-    ERR=$(cat "$T/uk.err")
-    {
-        printf '$ (nobody) ukey %s\n' "$*"
-        cat "$T/uk.out" "$T/uk.err"
-        printf '(exit %s)\n' "$RC"
-    } >>"$T/transcript"
+    UK_WHO='(nobody) '
+    UK_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups
+        env -i PATH=/usr/bin:/bin UKEY_CONF="$N/ukey.conf" SOFTHSM2_CONF="$N/softhsm2.conf"
+        UKEY_MODULE="$UKEY_MODULE" ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"}
+        ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} ${LSAN_OPTIONS:+LSAN_OPTIONS="$LSAN_OPTIONS"})
+    uk "$@"
+    UK_AS=() UK_WHO=
 }
 
 as_nobody --version

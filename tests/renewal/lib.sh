@@ -35,7 +35,6 @@ ip link set lo up 2>/dev/null || { echo "[renewal] SKIP: cannot bring up lo in t
 . "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 TEST_NAME=renewal.$(basename "$0" .sh)
 RENEWAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ENGINE_SO=${UKEY_PKCS11_ENGINE:-/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so}
 
 # free_port: a TCP port nobody listens on in this namespace.
 free_port() {
@@ -169,33 +168,14 @@ tls_check() {
     local id=$1 label=$2 what=${3:-TLS client auth} d=$T/tls out rc=0 port
     tls_setup
     cert_pem "$id" "$d/client.pem" "$label"
-    cat >"$d/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $UKEY_MODULE
-PIN = $USER_PIN
-init = 0
-CNF
+    engine_conf "$d/openssl.cnf" "$UKEY_MODULE" "$USER_PIN"
     : >"$d/server.out"
     env -u OPENSSL_CONF timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" \
         openssl s_server -tls1_3 -accept 127.0.0.1:0 -naccept 1 -rev \
         -cert "$d/server.pem" -key "$d/server.key" \
         -CAfile "$SCEP_CA" -Verify 1 -verify_return_error </dev/null >"$d/server.out" 2>&1 &
     local spid=$! i
-    port=
-    for ((i = 0; i < 200; i++)); do
-        port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$d/server.out")
-        [[ -n $port ]] && break
-        kill -0 "$spid" 2>/dev/null || break
-        sleep 0.05
-    done
-    [[ -n $port ]] || { cat "$d/server.out" >&2; fail "s_server did not start"; }
+    port=$(s_server_port "$spid" "$d/server.out")
     out=$(printf 'renewal ok\nCLOSE\n' |
         OPENSSL_CONF="$d/openssl.cnf" ukc openssl s_client -tls1_3 -connect "127.0.0.1:$port" -ign_eof \
             -engine pkcs11 -keyform engine -key "pkcs11:token=$label;id=%$(sed 's/../&%/g; s/%$//' <<<"$id");type=private" \

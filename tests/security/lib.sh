@@ -9,36 +9,18 @@
 #   UKEY_MODULE        libukey-pkcs11.so
 #   UKEY_SANITIZED     1 in the ASan+UBSan tree
 
-set -euo pipefail
+# shellcheck source=../lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 : "${SECURITY_BIN_DIR:?SECURITY_BIN_DIR must name the folder of evil.so, p11probe and trustprobe}"
 : "${UKEY_MODULE:?UKEY_MODULE must name libukey-pkcs11.so}"
 SEC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TEST_NAME=security.$(basename "$0" .sh)
-SKIP=77
 EVIL=$SECURITY_BIN_DIR/evil.so
 P11PROBE=$SECURITY_BIN_DIR/p11probe
 TRUSTPROBE=$SECURITY_BIN_DIR/trustprobe
 # The other local user of the attacks.
 NOBODY=65534
-
-if ! declare -F fail >/dev/null; then
-    log()  { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
-    step() { printf '\n[%s] === %s\n' "$TEST_NAME" "$*" >&2; }
-    fail() { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
-    skip() { printf '[%s] SKIP: %s\n' "$TEST_NAME" "$*" >&2; exit "$SKIP"; }
-    show() { printf '%s\n' "----- $1 -----" "$2" "------------------" >&2; }
-    need() {
-        local c
-        for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "required command '$c' not installed"; done
-    }
-    assert_contains() {
-        grep -qF -- "$2" <<<"$1" || { show output "$1"; fail "${3:-output} does not contain '$2'"; }
-    }
-    assert_not_contains() {
-        if grep -qF -- "$2" <<<"$1"; then show output "$1"; fail "${3:-output} unexpectedly contains '$2'"; fi
-    }
-fi
 
 # Root makes setuid files and files of other users; without it these
 # attacks cannot be staged.
@@ -86,36 +68,11 @@ sec_setup() {
     done
     [[ -n ${T:-} ]] || fail "no folder without nosuid that uid $NOBODY can enter (tried \$TMPDIR, /tmp, the build tree)"
     chmod 0755 "$T"
-    trap sec_cleanup EXIT
+    trap test_cleanup EXIT
     trap 'exit 130' INT TERM
     log "env in $T"
-}
-sec_cleanup() {
-    local rc=$?
-    if [[ -n ${T:-} && -d $T ]]; then
-        if [[ ${UKEY_TEST_KEEP:-0} == 1 || ($rc -ne 0 && ${UKEY_TEST_KEEP:-0} == fail) ]]; then
-            log "keeping $T"
-        else
-            rm -rf -- "$T"
-        fi
-    fi
-    if [[ $rc -eq 0 ]]; then log "PASS (${SECONDS}s)"; fi
-    exit "$rc"
 }
 
 # module_conf FILE STATE_DIR MODULE: a ukey.conf with one backend, logging to
 # stderr at debug level.
-module_conf() {
-    cat >"$1" <<EOC
-state_dir = "$2"
-
-[log]
-level = "debug"
-stderr = true
-syslog = false
-
-[[backend]]
-name = "backend"
-module = "$3"
-EOC
-}
+module_conf() { ukey_conf "$2" "$3" backend "" debug >"$1"; }

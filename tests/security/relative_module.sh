@@ -13,18 +13,7 @@ W=$T/work
 mkdir -p "$W/lib"
 cp "$EVIL" "$W/lib/evil.so"
 cp "$EVIL" "$W/evil.so"
-conf_with_module() {
-    cat >"$UKEY_CONF" <<EOF2
-state_dir = "$T/state"
-[log]
-level = "warning"
-stderr = true
-syslog = false
-[[backend]]
-name = "b"
-module = "$1"
-EOF2
-}
+conf_with_module() { ukey_conf "$T/state" "$1" b "" warning >"$UKEY_CONF"; }
 # in_work ARGS...: uk ARGS (sets OUT, ERR, RC) with the current folder $W.
 in_work() { pushd "$W" >/dev/null; uk "$@"; popd >/dev/null; }
 

@@ -40,24 +40,21 @@ std::vector<uint8_t> unwrap_p256_point(const std::vector<uint8_t>& v)
     throw std::runtime_error("CKA_EC_POINT is not an uncompressed P-256 point");
 }
 
-struct BnFree {
-    void operator()(BIGNUM* b) const { BN_free(b); }
+// unique_ptr deleter calling OpenSSL's free function F.
+template <auto F>
+struct Free {
+    template <class T>
+    void operator()(T* p) const
+    {
+        F(p);
+    }
 };
-struct BldFree {
-    void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
-};
-struct ParamFree {
-    void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct CtxFree {
-    void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-struct SigFree {
-    void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
-};
+using BnFree = Free<BN_free>;
+using BldFree = Free<OSSL_PARAM_BLD_free>;
+using ParamFree = Free<OSSL_PARAM_free>;
+using CtxFree = Free<EVP_PKEY_CTX_free>;
+using MdCtxFree = Free<EVP_MD_CTX_free>;
+using SigFree = Free<ECDSA_SIG_free>;
 
 EvpPkey pkey_from_params(const char* type, OSSL_PARAM_BLD* bld)
 {

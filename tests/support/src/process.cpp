@@ -80,6 +80,17 @@ void write_all(int fd, const std::string& s)
     }
 }
 
+// fork_with_pipe(fds): a pipe in fds, then fork(); throws if either fails.
+pid_t fork_with_pipe(int fds[2])
+{
+    if (pipe(fds) != 0)
+        throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    return pid;
+}
+
 }  // namespace
 
 std::string ChildResult::describe() const
@@ -128,11 +139,7 @@ ChildResult run_in_child(const std::function<void(ChildReport&)>& fn,
                          std::chrono::milliseconds timeout)
 {
     int fds[2];
-    if (pipe(fds) != 0)
-        throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0)
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    pid_t pid = fork_with_pipe(fds);
     if (pid == 0) {
         close(fds[0]);
         alarm(static_cast<unsigned>(timeout.count() / 1000) + 2);
@@ -161,11 +168,7 @@ ChildResult run_program(const std::vector<std::string>& argv, std::chrono::milli
     args.push_back(nullptr);
 
     int fds[2];
-    if (pipe(fds) != 0)
-        throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0)
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    pid_t pid = fork_with_pipe(fds);
     if (pid == 0) {
         close(fds[0]);
         dup2(fds[1], STDOUT_FILENO);
