@@ -77,7 +77,7 @@ Proxy::Proxy(Config cfg, std::optional<MutexCallbacks> cb)
       sessions_(callbacks_ ? &*callbacks_ : nullptr), objects_(callbacks_ ? &*callbacks_ : nullptr),
       tags_lock_(callbacks_ ? &*callbacks_ : nullptr), keys_lock_(callbacks_ ? &*callbacks_ : nullptr),
       policies_lock_(callbacks_ ? &*callbacks_ : nullptr), expired_lock_(callbacks_ ? &*callbacks_ : nullptr),
-      events_(config_.daemon.socket, callbacks_ ? &*callbacks_ : nullptr)
+      events_(config_.daemon_socket, callbacks_ ? &*callbacks_ : nullptr)
 {
 }
 

@@ -35,7 +35,7 @@
 // ukey cert superseded clean KEY   {"deleted": [cert, ...], "keys_deleted": N}
 #include "client/certs.h"
 #include "cli.h"
-#include "token/config.h"
+#include "tool_config.h"
 #include "client/journal.h"
 #include "client/messages.h"
 #include "client/scep.h"
@@ -119,9 +119,9 @@ json cert_summary(X509* x, const std::string& label, const client::Bytes& id)
             {"days_left", d.not_after ? json(client::days_until(*d.not_after, now)) : json(nullptr)}};
 }
 
-Config load_cfg()
+ToolConfig load_cfg()
 {
-    auto cfg = load_config(config_path());
+    auto cfg = load_tool_config(config_path());
     if (!cfg)
         throw Failure(setup, cfg.error().message);
     return std::move(*cfg);
@@ -745,7 +745,7 @@ void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, con
     out.state = "completed";
 }
 
-CaChoice choose_ca(const Config& cfg, const Args& a, const client::KeyInfo& k, const std::string& issuer, bool enroll)
+CaChoice choose_ca(const ToolConfig& cfg, const Args& a, const client::KeyInfo& k, const std::string& issuer, bool enroll)
 {
     CaChoice c;
     const RenewalCa* rc = nullptr;
@@ -787,7 +787,7 @@ void run_cmd(Context& ctx, Args& a, bool enroll)
 {
     if (a.rekey && a.same_key)
         throw Failure(usage, "--rekey and --same-key exclude each other");
-    Config cfg = load_cfg();
+    ToolConfig cfg = load_cfg();
     client::KeyInfo k = select_key(ctx, a.spec);
     const auto path = client::journal_path(
         cfg.state_dir, client::key_identity(k.backend_name(), k.manufacturer(), k.model(), k.serial()));
