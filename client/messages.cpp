@@ -1,5 +1,7 @@
 #include "client/messages.h"
 
+#include "token/ckr_name.h"
+
 #include <cstdio>
 
 namespace ukey::client {
@@ -97,12 +99,7 @@ const Entry entries[] = {
 
 std::string ckr_name(CK_RV rv)
 {
-    for (const Entry& e : entries)
-        if (e.rv == rv)
-            return e.name;
-    char buf[32];
-    snprintf(buf, sizeof buf, "CKR_0x%08lx", static_cast<unsigned long>(rv));
-    return buf;
+    return ukey::ckr_name(rv);
 }
 
 std::string explain(CK_RV rv)

@@ -1,10 +1,10 @@
 #include "token/backend.h"
 
+#include "token/ckr_name.h"
 #include "token/file_trust.h"
 #include "token/log.h"
 
 #include <dlfcn.h>
-#include <p11-kit/p11-kit.h>
 
 namespace ukey {
 
@@ -13,8 +13,7 @@ std::string rv_text(CK_RV rv)
 {
     char hex[32];
     snprintf(hex, sizeof hex, "0x%lx", static_cast<unsigned long>(rv));
-    const char* s = p11_kit_strerror(rv);
-    return std::string(s ? s : "unknown error") + " (" + hex + ")";
+    return ckr_name(rv) + " (" + hex + ")";
 }
 } // namespace
 

@@ -1,293 +1,43 @@
 #include "token/config.h"
 
 #include "token/file_trust.h"
+#include "token/toml_read.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <optional>
 #include <set>
 #include <sstream>
-#include <type_traits>
 
 #include <pwd.h>
 #include <unistd.h>
 
-#define TOML_ENABLE_FORMATTERS 0
-#include <toml++/toml.h>
-
 namespace ukey {
+using namespace toml_read;
+
 namespace {
 
-Error config_error(const std::filesystem::path& source, const std::string& what)
+// [daemon] socket, where ukeyd listens and C_WaitForSlotEvent subscribes;
+// the rest of [daemon] is the tools' (tools/common/tool_config.*), which
+// also reject its unknown keys.
+std::string read_daemon_socket(const toml::table& root, Config& cfg)
 {
-    return Error{CKR_FUNCTION_FAILED, "config " + source.string() + ": " + what};
-}
-
-std::string where(const toml::node& n)
-{
-    const auto& s = n.source();
-    return "line " + std::to_string(s.begin.line);
-}
-
-// Unknown keys are errors: a typo such as "modul" must not silently fall back
-// to a default.
-std::string check_keys(const toml::table& t, std::initializer_list<std::string_view> known,
-                       const std::string& context)
-{
-    for (const auto& [k, v] : t) {
-        bool ok = false;
-        for (auto name : known)
-            ok = ok || k.str() == name;
-        if (!ok)
-            return "unknown key '" + std::string(k.str()) + "' " + context + " (" + where(v) + ")";
-    }
-    return {};
-}
-
-template <class T>
-std::string read_value(const toml::table& t, std::string_view key, T& out, const std::string& context)
-{
-    const toml::node* n = t.get(key);
-    if (!n)
-        return {};
-    // An integer key takes only an integer: toml++'s float-to-integer
-    // conversion casts before it checks the range (9e90 is undefined
-    // behaviour; tests/fuzz/corpus/config/ubsan-float-to-int).
-    constexpr bool integer = std::is_integral_v<T> && !std::is_same_v<T, bool>;
-    auto v = !integer || n->is_integer() ? n->value<T>() : std::nullopt;
-    if (!v || (std::is_same_v<T, bool> != n->is_boolean()))
-        return "key '" + std::string(key) + "' " + context + " has the wrong type (" + where(*n) + ")";
-    out = *v;
-    return {};
-}
-
-bool valid_name(const std::string& s)
-{
-    if (s.empty() || s.size() > 32)
-        return false;
-    for (char c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
-            return false;
-    return true;
-}
-
-// A number of seconds: integer or float, within [lo, hi].
-std::string read_seconds(const toml::table& t, std::string_view key, double& out, double lo, double hi,
-                         const std::string& context)
-{
-    const toml::node* n = t.get(key);
-    if (!n)
-        return {};
-    std::optional<double> v;
-    if (n->is_integer())
-        v = double(*n->value<int64_t>());
-    else if (n->is_floating_point())
-        v = *n->value<double>();
-    if (!v)
-        return "key '" + std::string(key) + "' " + context + " must be a number of seconds (" + where(*n) + ")";
-    if (!(*v >= lo && *v <= hi))
-        return "key '" + std::string(key) + "' " + context + " must be between " + std::to_string(int64_t(lo)) +
-               " and " + std::to_string(int64_t(hi)) + " seconds (" + where(*n) + ")";
-    out = *v;
-    return {};
-}
-
-std::string read_strings(const toml::table& t, std::string_view key, std::vector<std::string>& out,
-                         const std::string& context)
-{
-    const toml::node* n = t.get(key);
-    if (!n)
-        return {};
-    const toml::array* a = n->as_array();
-    std::string bad = "key '" + std::string(key) + "' " + context + " must be a list of strings (" + where(*n) + ")";
-    if (!a)
-        return bad;
-    out.clear();
-    for (const auto& e : *a) {
-        auto v = e.value<std::string>();
-        if (!v || !e.is_string())
-            return bad;
-        out.push_back(*v);
-    }
-    return {};
-}
-
-// The event names ukeyd emits (docs/ukeyd.md).
-const std::set<std::string>& event_names()
-{
-    static const std::set<std::string> names{
-        "key-inserted", "key-removed",  "reader-added", "reader-removed", "pin-locked",
-        "cert-expiring", "cert-expired", "pcsc-down",   "pcsc-up",        "renewal"};
-    return names;
-}
-
-std::string parse_daemon(const toml::table& root, Config& cfg)
-{
-    auto& d = cfg.daemon;
-    if (const toml::node* n = root.get("daemon")) {
-        const toml::table* t = n->as_table();
-        if (!t)
-            return "[daemon] must be a table (" + where(*n) + ")";
-        const std::string ctx = "in [daemon]";
-        if (auto e = check_keys(*t, {"socket", "allow_users", "allow_groups", "pcsc", "rescan_interval", "scan_timeout"},
-                                ctx);
-            !e.empty())
-            return e;
-        std::string socket = d.socket.string();
-        for (auto e : {read_value(*t, "socket", socket, ctx), read_strings(*t, "allow_users", d.allow_users, ctx),
-                       read_strings(*t, "allow_groups", d.allow_groups, ctx), read_value(*t, "pcsc", d.pcsc, ctx),
-                       read_seconds(*t, "rescan_interval", d.rescan_interval_s, 0, 86400, ctx),
-                       read_seconds(*t, "scan_timeout", d.scan_timeout_s, 1, 600, ctx)})
-            if (!e.empty())
-                return e;
-        d.socket = socket;
-        if (!d.socket.is_absolute() || socket.size() >= 108)
-            return "[daemon] socket must be an absolute path shorter than 108 bytes, not '" + socket + "'";
-    }
-    if (const toml::node* n = root.get("expiry")) {
-        const toml::table* t = n->as_table();
-        if (!t)
-            return "[expiry] must be a table (" + where(*n) + ")";
-        const std::string ctx = "in [expiry]";
-        if (auto e = check_keys(*t, {"thresholds", "check_interval"}, ctx); !e.empty())
-            return e;
-        if (auto e = read_seconds(*t, "check_interval", d.expiry_check_interval_s, 1, 7 * 86400, ctx); !e.empty())
-            return e;
-        if (const toml::node* th = t->get("thresholds")) {
-            const toml::array* a = th->as_array();
-            if (!a)
-                return "[expiry] thresholds must be a list of days (" + where(*th) + ")";
-            std::set<unsigned, std::greater<>> days;
-            for (const auto& e : *a) {
-                auto v = e.is_integer() ? e.value<int64_t>() : std::nullopt; // see read_value
-                if (!v || *v < 1 || *v > 3650)
-                    return "[expiry] thresholds must be whole days between 1 and 3650 (" + where(e) + ")";
-                days.insert(unsigned(*v));
-            }
-            d.expiry_thresholds.assign(days.begin(), days.end()); // largest first
-        }
-    }
-    if (const toml::node* n = root.get("hook")) {
-        const toml::array* hooks = n->as_array();
-        if (!hooks)
-            return "hooks are written [[hook]] (" + where(*n) + ")";
-        for (std::size_t i = 0; i < hooks->size(); ++i) {
-            const toml::table* t = (*hooks)[i].as_table();
-            const std::string ctx = "in [[hook]] #" + std::to_string(i + 1);
-            if (!t)
-                return ctx + " is not a table";
-            if (auto e = check_keys(*t, {"events", "command", "timeout"}, ctx); !e.empty())
-                return e;
-            HookConfig h;
-            for (auto e : {read_strings(*t, "events", h.events, ctx), read_strings(*t, "command", h.command, ctx),
-                           read_seconds(*t, "timeout", h.timeout_s, 1, 3600, ctx)})
-                if (!e.empty())
-                    return e;
-            for (const auto& ev : h.events)
-                if (!event_names().count(ev))
-                    return ctx + ": unknown event '" + ev + "' (see docs/ukeyd.md for the list)";
-            if (h.command.empty() || !std::filesystem::path(h.command[0]).is_absolute())
-                return ctx + ": command must be a list whose first element is an absolute path, e.g. "
-                             "[\"/usr/local/bin/on-key\", \"--notify\"] (it runs without a shell)";
-            cfg.hooks.push_back(std::move(h));
-        }
-    }
-    return {};
-}
-
-// [renewal] and its [[renewal.ca]] entries (docs/renewal.md).
-std::string parse_renewal(const toml::table& root, Config& cfg)
-{
-    const toml::node* n = root.get("renewal");
+    const toml::node* n = root.get("daemon");
     if (!n)
         return {};
     const toml::table* t = n->as_table();
     if (!t)
-        return "[renewal] must be a table (" + where(*n) + ")";
-    auto& r = cfg.renewal;
-    const std::string ctx = "in [renewal]";
-    if (auto e = check_keys(*t, {"threshold", "pin_file", "ukey", "timeout", "ca"}, ctx); !e.empty())
+        return "[daemon] must be a table (" + where(*n) + ")";
+    std::string socket = cfg.daemon_socket.string();
+    if (auto e = read_value(*t, "socket", socket, "in [daemon]"); !e.empty())
         return e;
-    auto read_days = [](const toml::table& tt, unsigned& out, const std::string& c) -> std::string {
-        const toml::node* d = tt.get("threshold");
-        if (!d)
-            return {};
-        auto v = d->is_integer() ? d->value<int64_t>() : std::nullopt; // see read_value
-        if (!v || *v < 1 || *v > 3650)
-            return "key 'threshold' " + c + " must be whole days between 1 and 3650 (" + where(*d) + ")";
-        out = unsigned(*v);
-        return {};
-    };
-    auto read_path = [](const toml::table& tt, std::string_view key, std::filesystem::path& out,
-                        const std::string& c) -> std::string {
-        std::string v;
-        if (auto e = read_value(tt, key, v, c); !e.empty())
-            return e;
-        if (!tt.get(key))
-            return {};
-        if (!std::filesystem::path(v).is_absolute())
-            return "key '" + std::string(key) + "' " + c + " must be an absolute path, not '" + v + "'";
-        out = v;
-        return {};
-    };
-    for (auto e : {read_days(*t, r.threshold_days, ctx), read_path(*t, "pin_file", r.pin_file, ctx),
-                   read_path(*t, "ukey", r.ukey, ctx), read_seconds(*t, "timeout", r.timeout_s, 1, 3600, ctx)})
-        if (!e.empty())
-            return e;
-    const toml::node* cn = t->get("ca");
-    if (!cn)
-        return {};
-    const toml::array* cas = cn->as_array();
-    if (!cas)
-        return "CAs for renewal are written [[renewal.ca]] (" + where(*cn) + ")";
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < cas->size(); ++i) {
-        const toml::table* ct = (*cas)[i].as_table();
-        const std::string c = "in [[renewal.ca]] #" + std::to_string(i + 1);
-        if (!ct)
-            return c + " is not a table";
-        if (auto e = check_keys(*ct, {"name", "url", "fingerprint", "keys", "issuer", "threshold", "mode",
-                                      "keep_old", "timeout", "challenge_file"},
-                                c);
-            !e.empty())
-            return e;
-        RenewalCa ca;
-        std::string mode = "rekey";
-        for (auto e : {read_value(*ct, "name", ca.name, c), read_value(*ct, "url", ca.url, c),
-                       read_value(*ct, "fingerprint", ca.fingerprint, c), read_strings(*ct, "keys", ca.keys, c),
-                       read_value(*ct, "issuer", ca.issuer, c), read_days(*ct, ca.threshold_days, c),
-                       read_value(*ct, "mode", mode, c), read_value(*ct, "keep_old", ca.keep_old, c),
-                       read_seconds(*ct, "timeout", ca.timeout_s, 1, 3600, c),
-                       read_path(*ct, "challenge_file", ca.challenge_file, c)})
-            if (!e.empty())
-                return e;
-        if (!valid_name(ca.name))
-            return c + ": name must be 1-32 letters, digits, '-', '_' or '.'";
-        if (!names.insert(ca.name).second)
-            return c + ": the name '" + ca.name + "' is used twice";
-        if (ca.url.rfind("http://", 0) != 0 || ca.url.size() <= 7)
-            return c + " ('" + ca.name + "'): url must be an http:// URL of the SCEP service, not '" + ca.url +
-                   "' (SCEP protects its messages itself; https is not supported)";
-        std::string fp;
-        for (char ch : ca.fingerprint)
-            if (ch != ':' && ch != ' ')
-                fp += char(std::tolower(static_cast<unsigned char>(ch)));
-        if (fp.size() != 64 || fp.find_first_not_of("0123456789abcdef") != std::string::npos)
-            return c + " ('" + ca.name + "'): fingerprint must be the CA certificate's SHA-256 in hex (64 digits, "
-                       "colons allowed), as `openssl x509 -noout -fingerprint -sha256` prints it";
-        ca.fingerprint = fp;
-        if (mode == "rekey")
-            ca.rekey = true;
-        else if (mode == "same-key")
-            ca.rekey = false;
-        else
-            return c + " ('" + ca.name + "'): mode must be \"rekey\" or \"same-key\", not '" + mode + "'";
-        r.cas.push_back(std::move(ca));
-    }
+    cfg.daemon_socket = socket;
+    if (!cfg.daemon_socket.is_absolute() || socket.size() >= 108)
+        return "[daemon] socket must be an absolute path shorter than 108 bytes, not '" + socket + "'";
     return {};
 }
 
@@ -329,40 +79,6 @@ std::string parse_audit(const toml::table& root, Config& cfg)
 
 } // namespace
 
-bool glob_match(std::string_view p, std::string_view t)
-{
-    std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
-    while (ti < t.size()) {
-        if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
-            ++pi;
-            ++ti;
-        } else if (pi < p.size() && p[pi] == '*') {
-            star = pi++;
-            mark = ti;
-        } else if (star != std::string_view::npos) {
-            pi = star + 1;
-            ti = ++mark;
-        } else {
-            return false;
-        }
-    }
-    while (pi < p.size() && p[pi] == '*')
-        ++pi;
-    return pi == p.size();
-}
-
-const RenewalCa* renewal_ca_for(const Config& cfg, const std::string& key_label, const std::string& key_serial,
-                                const std::string& issuer)
-{
-    for (const auto& ca : cfg.renewal.cas) {
-        bool key_ok = ca.keys.empty();
-        for (const auto& g : ca.keys)
-            key_ok = key_ok || glob_match(g, key_label) || glob_match(g, key_serial);
-        if (key_ok && (ca.issuer.empty() || issuer.find(ca.issuer) != std::string::npos))
-            return &ca;
-    }
-    return nullptr;
-}
 
 std::filesystem::path config_path()
 {
@@ -391,8 +107,12 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
 
     Config cfg;
     cfg.source = source;
-    if (auto e = check_keys(root, {"state_dir", "log", "pin", "backend", "daemon", "expiry", "hook", "renewal", "audit"}, "at top level"); !e.empty())
-        return config_error(source, e);
+    for (const auto& [k, v] : root) {
+        const bool tools = std::find(tool_sections.begin(), tool_sections.end(), k.str()) != tool_sections.end();
+        if (!tools && k.str() != "state_dir" && k.str() != "log" && k.str() != "pin" && k.str() != "backend" &&
+            k.str() != "audit")
+            return config_error(source, "unknown key '" + std::string(k.str()) + "' at top level (" + where(v) + ")");
+    }
 
     std::string state_dir = "~/.local/state/ukey";
     if (auto e = read_value(root, "state_dir", state_dir, "at top level"); !e.empty())
@@ -498,9 +218,7 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
                                             counter + "'");
         cfg.backends.push_back(std::move(b));
     }
-    if (auto e = parse_daemon(root, cfg); !e.empty())
-        return config_error(source, e);
-    if (auto e = parse_renewal(root, cfg); !e.empty())
+    if (auto e = read_daemon_socket(root, cfg); !e.empty())
         return config_error(source, e);
     if (auto e = parse_audit(root, cfg); !e.empty())
         return config_error(source, e);

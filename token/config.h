@@ -6,7 +6,9 @@
 #include "token/pin_rules.h"
 #include "token/result.h"
 
+#include <array>
 #include <filesystem>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -28,59 +30,12 @@ struct BackendConfig {
     bool fixes = true;     // correct this backend's known deviations (docs/backend-fixes.md)
 };
 
-// A command ukeyd runs on chosen events (docs/ukeyd.md, "Hooks"): argv as
-// written, no shell; details in UKEY_* environment variables.
-struct HookConfig {
-    std::vector<std::string> events;  // event names; empty = every event
-    std::vector<std::string> command; // argv[0] is an absolute path
-    double timeout_s = 30;            // then SIGTERM, 2 s later SIGKILL
-};
+inline constexpr const char* default_daemon_socket = "/run/ukey/ukeyd.sock";
 
-// ukeyd: the management daemon (docs/ukeyd.md).
-struct DaemonConfig {
-    std::filesystem::path socket = "/run/ukey/ukeyd.sock";
-    // Who may use the socket (SO_PEERCRED); both empty = every local user.
-    // root and the daemon's own user are always allowed.
-    std::vector<std::string> allow_users;
-    std::vector<std::string> allow_groups;
-    bool pcsc = true;              // watch PC/SC readers through pcscd
-    double rescan_interval_s = 10; // fallback backend rescan; 0 = only after PC/SC changes
-    double scan_timeout_s = 20;    // a scan taking longer is killed
-    // Days before notAfter at which cert-expiring fires, once per crossing.
-    std::vector<unsigned> expiry_thresholds{28, 7, 3, 2, 1};
-    double expiry_check_interval_s = 86400; // re-check of present Keys
-};
-
-// One CA that renews certificates over SCEP (docs/renewal.md), and which
-// Keys and certificates it serves.
-struct RenewalCa {
-    std::string name;        // names it in logs and on `ukey renew --ca-name`
-    std::string url;         // http://host[:port]/path of the SCEP service
-    std::string fingerprint; // SHA-256 of the CA certificate, lowercase hex (64 digits)
-    // Which Keys: globs (*, ?) on the Key's label or serial; empty = every Key.
-    std::vector<std::string> keys;
-    // Which certificates: a substring of the issuer (RFC 2253); empty = any.
-    std::string issuer;
-    unsigned threshold_days = 0; // 0: the [renewal] default
-    bool rekey = true;           // a new key pair (else the same key)
-    bool keep_old = false;       // keep superseded objects, relabelled
-    double timeout_s = 0;        // 0: the [renewal] default
-    // The CA's challenge password, if it wants one for renewals too
-    // (scepserver does): like pin_file, root's and 0600 for --unattended.
-    std::filesystem::path challenge_file;
-};
-
-// [renewal]: automatic renewal by ukeyd (docs/renewal.md).
-struct RenewalConfig {
-    unsigned threshold_days = 14;
-    // The user PIN for unattended renewals: root-owned, mode 0600 or stricter,
-    // checked by `ukey renew --unattended` before it is read. Empty: none.
-    std::filesystem::path pin_file;
-    // The ukey binary ukeyd runs; empty: `ukey` next to ukeyd's own binary.
-    std::filesystem::path ukey;
-    double timeout_s = 120; // SCEP: total time for one renewal's CA exchanges
-    std::vector<RenewalCa> cas;
-};
+// Top-level keys of the tools' sections (tools/common/tool_config.h): the
+// module accepts them unread (of [daemon] it reads the socket), and the tools
+// check them as strictly as the module checks its own.
+inline constexpr std::array<std::string_view, 4> tool_sections{"daemon", "expiry", "hook", "renewal"};
 
 struct Config {
     std::filesystem::path source; // the file it was read from
@@ -91,18 +46,10 @@ struct Config {
     PinCounts pin_defaults; // limits for Keys ukey counts for, until set per Key
     PinRules pin_rules;
     std::vector<BackendConfig> backends;
-    DaemonConfig daemon;
-    std::vector<HookConfig> hooks;
-    RenewalConfig renewal;
+    // [daemon] socket: where ukeyd listens, and C_WaitForSlotEvent subscribes.
+    std::filesystem::path daemon_socket = default_daemon_socket;
     AuditSettings audit; // [audit]: dir defaults to <state_dir>/audit
 };
-
-// The first [[renewal.ca]] serving a Key (label, serial) and a certificate
-// issuer; nullptr if none.
-const RenewalCa* renewal_ca_for(const Config& cfg, const std::string& key_label, const std::string& key_serial,
-                                const std::string& issuer);
-// A glob with * and ? (no classes).
-bool glob_match(std::string_view pattern, std::string_view text);
 
 // The most backends one module aggregates: object handles carry the backend
 // index in their low bits.

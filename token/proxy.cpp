@@ -76,7 +76,7 @@ Proxy::Proxy(Config cfg, std::optional<MutexCallbacks> cb)
     : callbacks_(cb), config_(std::move(cfg)), slots_(callbacks_ ? &*callbacks_ : nullptr),
       sessions_(callbacks_ ? &*callbacks_ : nullptr), objects_(callbacks_ ? &*callbacks_ : nullptr),
       tags_lock_(callbacks_ ? &*callbacks_ : nullptr), keys_lock_(callbacks_ ? &*callbacks_ : nullptr),
-      events_(config_.daemon.socket, callbacks_ ? &*callbacks_ : nullptr)
+      events_(config_.daemon_socket, callbacks_ ? &*callbacks_ : nullptr)
 {
 }
 

@@ -1,6 +1,8 @@
 #include "token/slot_events.h"
 
 #include "token/log.h"
+#include "token/ukeyd_client.h"
+#include "token/ukeyd_events.h"
 
 #include <nlohmann/json.hpp>
 
@@ -14,15 +16,11 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 namespace ukey {
 
 namespace {
-
-constexpr char subscribe_request[] = "{\"request\":\"subscribe\",\"events\":[\"key-inserted\",\"key-removed\"]}\n";
 
 // Without the application's consent to OS locks a waiter cannot sleep on a
 // condition variable; this is how often it looks again instead.
@@ -79,7 +77,10 @@ void SlotEvents::Monitor::notify_all()
 }
 
 SlotEvents::SlotEvents(std::filesystem::path socket, const MutexCallbacks* cb)
-    : socket_(std::move(socket)), m_(cb), scan_lock_(cb)
+    : socket_(std::move(socket)), m_(cb), scan_lock_(cb),
+      daemon_(std::make_unique<UkeydClient>(max_line, [this](int fd, short events, Clock::time_point deadline) {
+          return wait_fd(fd, events, deadline);
+      }))
 {
     // O_CLOEXEC like every descriptor of ours: a library must not leak
     // descriptors into the programs its application runs.
@@ -91,7 +92,6 @@ SlotEvents::SlotEvents(std::filesystem::path socket, const MutexCallbacks* cb)
 
 SlotEvents::~SlotEvents()
 {
-    close_fd(fd_);
     close_fd(wake_fd_);
 }
 
@@ -119,7 +119,7 @@ void SlotEvents::forget_after_fork()
 {
     // The parent's connection stays the parent's: a child reading from it
     // would steal the parent's events.
-    close_fd(fd_);
+    daemon_->close();
     close_fd(wake_fd_);
 }
 
@@ -172,13 +172,10 @@ CK_RV SlotEvents::next(bool block, const SlotSource& src, CK_SLOT_ID& out)
             // too, at its first call: it then learns of Keys its own
             // backends cannot see yet (other processes' SoftHSM2 tokens).
             Reading r(*this, g);
-            if (fd_ < 0 && Clock::now() >= next_connect_)
+            if (!daemon_->connected() && Clock::now() >= next_connect_)
                 try_connect();
-            if (fd_ >= 0) {
-                const char* why = nullptr;
-                if (!pump(why))
-                    disconnect(why);
-            }
+            if (std::string why; daemon_->connected() && !pump(why))
+                disconnect(why);
         }
         g.unlock();
         scan(src);
@@ -231,19 +228,18 @@ void SlotEvents::read_round(const SlotSource& src)
     // the background otherwise.
     if (Clock::now() >= next_scan_) {
         scan(src);
-        next_scan_ = Clock::now() + (fd_ >= 0 ? Clock::duration(own_interval_with_daemon) : own_interval);
+        next_scan_ = Clock::now() + (daemon_->connected() ? Clock::duration(own_interval_with_daemon) : own_interval);
         return;
     }
-    if (fd_ < 0 && Clock::now() >= next_connect_) {
+    if (!daemon_->connected() && Clock::now() >= next_connect_) {
         try_connect();
         return;
     }
     Clock::time_point until = next_scan_;
-    if (fd_ < 0)
+    if (!daemon_->connected())
         until = std::min(until, next_connect_);
-    const int ready = wait_fd(fd_, POLLIN, until);
-    if (ready == 1 && fd_ >= 0) {
-        const char* why = nullptr;
+    const int ready = wait_fd(daemon_->fd(), POLLIN, until);
+    if (std::string why; ready == 1 && daemon_->connected()) {
         if (!pump(why))
             disconnect(why);
     } else if (ready < 0) {
@@ -277,144 +273,71 @@ int SlotEvents::wait_fd(int fd, short events, Clock::time_point deadline) const
 
 void SlotEvents::try_connect()
 {
-    if (connect_daemon()) {
-        const char* why = nullptr;
-        if (!handle_lines(why)) // what came with the handshake
-            disconnect(why);
-    } else {
+    if (!subscribe()) {
         next_connect_ = Clock::now() + reconnect_interval;
+        return;
     }
+    // What came with the reply.
+    while (auto line = daemon_->next_line())
+        handle_line(*line);
 }
 
-bool SlotEvents::connect_daemon()
+bool SlotEvents::subscribe()
 {
     const std::string path = socket_.string();
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof addr.sun_path) {
-        if (!warned_)
-            log::warning("[daemon] socket '" + path +
-                         "' is not a usable socket path; C_WaitForSlotEvent polls instead");
-        warned_ = true;
-        return false;
-    }
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0)
-        return false;
-    in_.clear();
     const auto deadline = Clock::now() + connect_timeout;
-    auto fail = [&](const std::string& why, bool misbehaves) {
-        if (misbehaves && !warned_) {
-            log::warning("ukeyd at " + path + ": " + why + "; C_WaitForSlotEvent polls instead");
-            warned_ = true;
-        } else {
-            log::debug("C_WaitForSlotEvent: no ukeyd at " + path + ": " + why);
-        }
-        close_fd(fd_);
-        in_.clear();
-        return false;
-    };
-
-    // A Unix socket connects at once or not at all (EAGAIN: its backlog is
-    // full); EINPROGRESS is handled for completeness.
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-        if (errno != EINPROGRESS)
-            return fail(std::strerror(errno), false);
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (wait_fd(fd_, POLLOUT, deadline) != 1 || ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
-            err != 0)
-            return fail("connect did not complete", false);
+    UkeydFailure f{UkeydFailure::failed, {}};
+    auto e = daemon_->connect(path, deadline);
+    if (!e) {
+        const std::vector<std::string> events{std::string(event_name(UkeydEvent::key_inserted)),
+                             std::string(event_name(UkeydEvent::key_removed))};
+        if (!daemon_->request(UkeydClient::subscribe_request(events), deadline, f))
+            e = f;
     }
-    std::size_t sent = 0;
-    while (sent < sizeof subscribe_request - 1) {
-        const ssize_t n = ::send(fd_, subscribe_request + sent, sizeof subscribe_request - 1 - sent, MSG_NOSIGNAL);
-        if (n > 0)
-            sent += static_cast<std::size_t>(n);
-        else if (n < 0 && errno == EINTR)
-            continue;
-        else if (n < 0 && errno == EAGAIN && wait_fd(fd_, POLLOUT, deadline) == 1)
-            continue;
-        else
-            return fail("sending the subscription failed", false);
+    if (!e) {
+        log::info("C_WaitForSlotEvent: subscribed to ukeyd at " + path);
+        return true;
     }
-    std::size_t nl;
-    while ((nl = in_.find('\n')) == std::string::npos) {
-        if (in_.size() > max_line)
-            return fail("reply longer than 64 KiB", true);
-        if (wait_fd(fd_, POLLIN, deadline) != 1)
-            return fail("no reply to the subscription within 1 s", !stopped_);
-        const char* why = nullptr;
-        if (!read_daemon(why))
-            return fail(std::string("connection ended before the reply (") + why + ")", true);
+    daemon_->close();
+    if (e->kind == UkeydFailure::bad_path) {
+        if (!warned_)
+            log::warning("[daemon] socket '" + path + "' is not a usable socket path; C_WaitForSlotEvent polls instead");
+        warned_ = true;
+    } else if (e->misbehaved() && !stopped_ && !warned_) {
+        log::warning("ukeyd at " + path + ": " + (e->kind == UkeydFailure::timeout ? "no reply to the subscription within 1 s" : e->why) +
+                     "; C_WaitForSlotEvent polls instead");
+        warned_ = true;
+    } else {
+        log::debug("C_WaitForSlotEvent: no ukeyd at " + path + ": " + e->why);
     }
-    const auto reply = nlohmann::json::parse(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(nl), nullptr,
-                                             false);
-    in_.erase(0, nl + 1);
-    if (!reply.is_object() || reply.value("ok", nlohmann::json()) != true)
-        return fail("subscription refused or reply not understood", true);
-    log::info("C_WaitForSlotEvent: subscribed to ukeyd at " + path);
-    return true;
+    return false;
 }
 
-void SlotEvents::disconnect(const char* why)
+void SlotEvents::disconnect(const std::string& why)
 {
-    log::info(std::string("C_WaitForSlotEvent: ukeyd connection ended (") + why + "); polling the slot list");
-    close_fd(fd_);
-    in_.clear();
+    log::info("C_WaitForSlotEvent: ukeyd connection ended (" + why + "); polling the slot list");
+    daemon_->close();
     const auto now = Clock::now();
     next_connect_ = now + reconnect_interval;
     next_scan_ = now; // an event may have been lost with the connection
 }
 
-bool SlotEvents::read_daemon(const char*& why)
+bool SlotEvents::pump(std::string& why)
 {
-    char buf[4096];
-    // Bounded so that a flood cannot keep the reader from its other work.
-    for (int i = 0; i < 256; ++i) {
-        const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-        if (n > 0) {
-            in_.append(buf, static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n == 0) {
-            why = "closed by the daemon";
-            return false;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return true;
-        why = "read error";
-        return false;
-    }
-    return true;
-}
-
-bool SlotEvents::pump(const char*& why)
-{
-    const bool open = read_daemon(why);
+    const auto ended = daemon_->receive();
     // Whole lines are handled even when the connection ended after them; a
     // partial last line is dropped with the connection.
-    const bool sane = handle_lines(why);
-    return open && sane;
-}
-
-bool SlotEvents::handle_lines(const char*& why)
-{
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = in_.find('\n', start)) != std::string::npos; start = nl + 1)
-        handle_line(std::string_view(in_).substr(start, nl - start));
-    in_.erase(0, start);
-    if (in_.size() > max_line) {
-        if (!warned_)
-            log::warning("ukeyd sent a line longer than 64 KiB; reconnecting");
+    while (auto line = daemon_->next_line())
+        handle_line(*line);
+    auto e = ended ? ended : daemon_->overlong();
+    if (!e)
+        return true;
+    if (e->kind == UkeydFailure::too_long && !warned_) {
+        log::warning("ukeyd sent a line longer than 64 KiB; reconnecting");
         warned_ = true;
-        why = "line too long";
-        return false;
     }
-    return true;
+    why = e->why;
+    return false;
 }
 
 void SlotEvents::handle_line(std::string_view line)
@@ -428,8 +351,8 @@ void SlotEvents::handle_line(std::string_view line)
     const auto key = j.find("key");
     if (ev == j.end() || key == j.end() || !ev->is_string() || !key->is_object())
         return;
-    const std::string& name = ev->get_ref<const std::string&>();
-    if (name != "key-inserted" && name != "key-removed")
+    const auto name = event_named(ev->get_ref<const std::string&>());
+    if (name != UkeydEvent::key_inserted && name != UkeydEvent::key_removed)
         return;
     // A card no backend recognises ("source": "pcsc") has no slot ID.
     const auto sid = key->find("slot_id");
@@ -439,7 +362,7 @@ void SlotEvents::handle_line(std::string_view line)
     if (id == 0 || id > static_cast<std::uint64_t>(static_cast<CK_SLOT_ID>(-1)))
         return;
     std::lock_guard<Monitor> g(m_);
-    note(static_cast<CK_SLOT_ID>(id), name == "key-inserted");
+    note(static_cast<CK_SLOT_ID>(id), name == UkeydEvent::key_inserted);
     m_.notify_all();
 }
 

@@ -34,6 +34,8 @@
 
 namespace ukey {
 
+class UkeydClient; // token/ukeyd_client.h: nlohmann/json stays out of this header
+
 // How SlotEvents sees the slot list, without knowing the Proxy.
 struct SlotSource {
     // Refreshes the list from the backends; every ID seen → listed with a
@@ -102,18 +104,13 @@ private:
     bool pop(CK_SLOT_ID& out);
 
     // Daemon connection, reader only.
-    // Connects, or schedules the next attempt.
+    // Subscribes, or schedules the next attempt.
     void try_connect();
-    bool connect_daemon();
-    void disconnect(const char* why);
-    // Reads what is there without waiting; false (and why) when the
-    // connection ended.
-    bool read_daemon(const char*& why);
-    // Reads and handles what the daemon sent; false when the connection
-    // must end.
-    bool pump(const char*& why);
-    // Handles the whole lines read; false when a partial line is too long.
-    bool handle_lines(const char*& why);
+    bool subscribe();
+    void disconnect(const std::string& why);
+    // Reads and handles what the daemon sent; false (and why) when the
+    // connection must end.
+    bool pump(std::string& why);
     void handle_line(std::string_view line);
     // Waits for fd to be ready for `events` (or the wake descriptor) until
     // the deadline: 1 ready, 0 timed out or woken, -1 error.
@@ -131,8 +128,7 @@ private:
     std::deque<CK_SLOT_ID> queue_;
 
     // The reader's.
-    int fd_ = -1;
-    std::string in_;
+    std::unique_ptr<UkeydClient> daemon_;
     Clock::time_point next_scan_{};
     Clock::time_point next_connect_{};
     bool warned_ = false; // one warning per Proxy about a daemon that misbehaves

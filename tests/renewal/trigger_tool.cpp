@@ -10,7 +10,7 @@
 
 int main()
 {
-    auto cfg = ukey::load_config(ukey::config_path());
+    auto cfg = ukey::load_tool_config(ukey::config_path());
     if (!cfg) {
         std::cerr << cfg.error().message << "\n";
         return 2;

@@ -18,7 +18,9 @@
 #include "client/certs.h"
 #include "cli.h"
 
-#include "token/config.h"
+#include "tool_config.h"
+#include "token/ukeyd_client.h"
+#include "token/ukeyd_events.h"
 
 #include <cerrno>
 #include <chrono>
@@ -27,11 +29,8 @@
 #include <ctime>
 #include <iostream>
 #include <poll.h>
-#include <set>
 #include <sstream>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 namespace ukey::cli {
@@ -71,145 +70,76 @@ std::string socket_path(const std::string& option)
     std::error_code ec;
     const bool explicit_conf = secure_getenv("UKEY_CONF") && *secure_getenv("UKEY_CONF");
     if (!explicit_conf && !std::filesystem::exists(conf, ec))
-        return DaemonConfig{}.socket.string();
-    auto cfg = load_config(conf);
+        return default_daemon_socket;
+    auto cfg = load_tool_config(conf);
     if (!cfg)
         throw Failure(setup, "cannot tell where ukeyd listens: " + cfg.error().message +
                                  " (or give the socket with --socket PATH)");
-    return cfg->daemon.socket.string();
+    return cfg->daemon_socket.string();
 }
 
+// The socket client (token/ukeyd_client.h), its failures in the CLI's
+// words and exit codes.
 class Connection {
 public:
-    explicit Connection(std::string path) : path_(std::move(path))
+    explicit Connection(std::string path) : path_(std::move(path)), client_(max_reply)
     {
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        if (path_.empty() || path_.size() >= sizeof addr.sun_path)
+        const auto e = client_.connect(path_, deadline());
+        if (!e)
+            return;
+        switch (e->kind) {
+        case UkeydFailure::bad_path:
             throw Failure(usage, "the socket path '" + path_ + "' is empty or too long");
-        std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd_ < 0)
-            throw Failure(failure, std::string("cannot make a socket: ") + std::strerror(errno));
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-            const int e = errno;
-            ::close(fd_);
-            fd_ = -1;
-            if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
-                throw Failure(no_daemon, std::string("ukeyd is not running: ") + start_hint + " (no daemon at " +
-                                             path_ + ": " + std::strerror(e) + ")");
-            if (e == EACCES || e == EPERM)
-                throw Failure(no_daemon, "cannot connect to ukeyd at " + path_ + ": " + std::strerror(e) +
-                                             " (is your user in [daemon] allow_users or allow_groups?)");
-            throw Failure(no_daemon, "cannot connect to ukeyd at " + path_ + ": " + std::strerror(e));
+        case UkeydFailure::absent:
+            throw Failure(no_daemon, std::string("ukeyd is not running: ") + start_hint + " (no daemon at " + path_ +
+                                         ": " + e->why + ")");
+        case UkeydFailure::denied:
+            throw Failure(no_daemon, "cannot connect to ukeyd at " + path_ + ": " + e->why +
+                                         " (is your user in [daemon] allow_users or allow_groups?)");
+        default:
+            throw Failure(no_daemon, "cannot connect to ukeyd at " + path_ + ": " + e->why);
         }
     }
-    ~Connection()
-    {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    Connection(const Connection&) = delete;
-    Connection& operator=(const Connection&) = delete;
 
-    int fd() const { return fd_; }
+    int fd() const { return client_.fd(); }
     const std::string& path() const { return path_; }
-
-    void send(const nlohmann::json& request)
-    {
-        std::string line = json_text(request, -1) + "\n";
-        std::size_t done = 0;
-        while (done < line.size()) {
-            ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                throw gone(std::string("sending to it failed: ") + std::strerror(errno));
-            done += std::size_t(n);
-        }
-    }
-
-    // A complete line already received, if any.
-    std::optional<std::string> buffered_line()
-    {
-        auto nl = buf_.find('\n');
-        if (nl == std::string::npos)
-            return std::nullopt;
-        std::string line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        return line;
-    }
-
-    // Reads what is there (the socket is readable). False on end of stream.
-    bool fill()
-    {
-        char chunk[65536];
-        for (;;) {
-            ssize_t n = ::recv(fd_, chunk, sizeof chunk, MSG_DONTWAIT);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                return true;
-            if (n < 0)
-                throw gone(std::string("reading from it failed: ") + std::strerror(errno));
-            if (n == 0)
-                return false;
-            buf_.append(chunk, std::size_t(n));
-            if (buf_.size() > max_reply)
-                throw Failure(failure, "ukeyd at " + path_ + " sent a line longer than 64 MiB");
-            return true;
-        }
-    }
-
-    // The next line, waiting at most timeout_ms.
-    std::string read_line(int timeout_ms)
-    {
-        const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-        for (;;) {
-            if (auto line = buffered_line())
-                return *line;
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-            if (left <= 0)
-                throw Failure(failure, "ukeyd at " + path_ + " did not answer within " +
-                                           std::to_string(timeout_ms / 1000) + " s (see its log: journalctl -u ukeyd)");
-            pollfd p{fd_, POLLIN, 0};
-            int r = ::poll(&p, 1, int(left));
-            if (r < 0 && errno != EINTR)
-                throw Failure(failure, std::string("poll: ") + std::strerror(errno));
-            if (r > 0 && !fill())
-                throw gone("it closed the connection");
-        }
-    }
+    UkeydClient& client() { return client_; }
 
     // A request and its reply; a reply with "ok": false is a failure.
-    nlohmann::json request(const nlohmann::json& req)
+    nlohmann::json request(const std::string& req)
     {
-        send(req);
-        return parse_reply(read_line(reply_timeout_ms));
+        UkeydFailure f{UkeydFailure::failed, {}};
+        auto j = client_.request(req, deadline(), f);
+        if (!j)
+            throw failed(f);
+        return *j;
     }
 
-    nlohmann::json parse_reply(const std::string& line) const
+    Failure failed(const UkeydFailure& f) const
     {
-        nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object())
-            throw Failure(failure, "ukeyd at " + path_ + " answered something that is not a JSON object");
-        if (!flag(j, "ok", false)) {
-            std::string msg = j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : "";
-            std::string err = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "error";
-            throw Failure(failure, "ukeyd refused the request: " + err + (msg.empty() ? "" : ": " + msg));
+        switch (f.kind) {
+        case UkeydFailure::timeout:
+            return Failure(failure, "ukeyd at " + path_ + " did not answer within " +
+                                        std::to_string(reply_timeout_ms / 1000) +
+                                        " s (see its log: journalctl -u ukeyd)");
+        case UkeydFailure::too_long:
+        case UkeydFailure::not_json:
+            return Failure(failure, "ukeyd at " + path_ + " " + f.why.substr(f.why.rfind("it ", 0) == 0 ? 3 : 0));
+        case UkeydFailure::refused:
+            return Failure(failure, "ukeyd refused the request: " + f.why);
+        default:
+            return Failure(no_daemon, "ukeyd went away (" + f.why + "); socket " + path_);
         }
-        return j;
-    }
-
-    Failure gone(const std::string& why) const
-    {
-        return Failure(no_daemon, "ukeyd went away (" + why + "); socket " + path_);
     }
 
 private:
+    static UkeydClient::Clock::time_point deadline()
+    {
+        return UkeydClient::Clock::now() + std::chrono::milliseconds(reply_timeout_ms);
+    }
+
     std::string path_;
-    int fd_ = -1;
-    std::string buf_;
+    UkeydClient client_;
 };
 
 // --- text output ------------------------------------------------------------
@@ -425,20 +355,17 @@ std::string event_line(const nlohmann::json& e)
 
 std::vector<std::string> split_events(const std::string& list)
 {
-    static const std::set<std::string> known{"key-inserted", "key-removed",   "reader-added", "reader-removed",
-                                             "pin-locked",   "cert-expiring", "cert-expired", "pcsc-down",
-                                             "pcsc-up",      "renewal"};
     std::vector<std::string> out;
     std::stringstream in(list);
     std::string item;
     while (std::getline(in, item, ',')) {
         if (item.empty())
             continue;
-        if (!known.count(item)) {
+        if (!event_named(item)) {
             std::string all;
-            for (const auto& k : known)
-                all += (all.empty() ? "" : ", ") + k;
-            throw Failure(usage, "unknown event '" + item + "' in --events; the events are: " + all);
+            for (const auto& k : ukeyd_event_names)
+                all += (all.empty() ? "" : ", ") + std::string(k);
+            throw Failure(usage, "unknown event '" + shown(item) + "' in --events; the events are: " + all);
         }
         out.push_back(item);
     }
@@ -456,8 +383,8 @@ void add_daemon(CLI::App& app, Context& ctx)
         cmd->add_option("--socket", socket, "ukeyd's socket (default: [daemon] socket of ukey.conf)");
         cmd->callback([&ctx] {
             Connection c(socket_path(socket));
-            nlohmann::json st = c.request({{"request", "status"}});
-            nlohmann::json ls = c.request({{"request", "list"}});
+            nlohmann::json st = c.request(R"({"request":"status"})");
+            nlohmann::json ls = c.request(R"({"request":"list"})");
             nlohmann::json status = object(st, "status");
             nlohmann::json keys = ls.contains("keys") && ls["keys"].is_array() ? ls["keys"] : nlohmann::json::array();
             nlohmann::json doc = {{"socket", c.path()}, {"status", status}, {"keys", keys}};
@@ -494,11 +421,7 @@ void add_daemon(CLI::App& app, Context& ctx)
                 } closer{sfd};
 
                 Connection c(socket_path(socket));
-                nlohmann::json req = {{"request", "subscribe"}};
-                if (!wanted.empty())
-                    req["events"] = wanted;
-                c.send(req);
-                c.parse_reply(c.read_line(reply_timeout_ms));
+                c.request(UkeydClient::subscribe_request(wanted));
                 if (!ctx.json && !ctx.quiet)
                     std::cerr << "ukey: watching ukeyd's events (" << shown(c.path()) << "); Ctrl-C ends" << std::endl;
 
@@ -514,9 +437,11 @@ void add_daemon(CLI::App& app, Context& ctx)
                     return count > 0 && ++seen >= count;
                 };
                 for (;;) {
-                    while (auto line = c.buffered_line())
+                    while (auto line = c.client().next_line())
                         if (emit(*line))
                             return;
+                    if (auto e = c.client().overlong())
+                        throw c.failed(*e);
                     int wait_ms = -1;
                     if (timeout > 0) {
                         auto left =
@@ -535,11 +460,13 @@ void add_daemon(CLI::App& app, Context& ctx)
                         throw Failure(failure, std::string("poll: ") + std::strerror(errno));
                     if (r > 0 && (p[1].revents & POLLIN))
                         return; // SIGINT or SIGTERM: a clean end
-                    if (r > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !c.fill()) {
-                        while (auto line = c.buffered_line()) // what came before the end
+                    if (r <= 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                        continue;
+                    if (auto e = c.client().receive()) {
+                        while (auto line = c.client().next_line()) // what came before the end
                             if (emit(*line))
                                 return;
-                        throw c.gone("it closed the connection");
+                        throw c.failed(*e);
                     }
                 }
             };

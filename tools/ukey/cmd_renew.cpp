@@ -36,6 +36,7 @@
 #include "cli.h"
 #include "client/certs.h"
 #include "client/enrolment.h"
+#include "tool_config.h"
 #include "client/journal.h"
 #include "client/messages.h"
 #include "client/renewal.h"
@@ -71,9 +72,9 @@ void crash_point(client::Step step)
         raise(SIGKILL);
 }
 
-Config load_cfg()
+ToolConfig load_cfg()
 {
-    auto cfg = load_config(config_path());
+    auto cfg = load_tool_config(config_path());
     if (!cfg)
         throw Failure(setup, cfg.error().message);
     return std::move(*cfg);
@@ -406,7 +407,7 @@ void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, cli
     out.state = "completed";
 }
 
-CaChoice choose_ca(const Config& cfg, const Args& a, const client::KeyInfo& k, const std::string& issuer, bool enroll)
+CaChoice choose_ca(const ToolConfig& cfg, const Args& a, const client::KeyInfo& k, const std::string& issuer, bool enroll)
 {
     CaChoice c;
     const RenewalCa* rc = nullptr;
@@ -448,7 +449,7 @@ void run_cmd(Context& ctx, Args& a, bool enroll)
 {
     if (a.rekey && a.same_key)
         throw Failure(usage, "--rekey and --same-key exclude each other");
-    Config cfg = load_cfg();
+    ToolConfig cfg = load_cfg();
     client::KeyInfo k = select_key(ctx, a.spec);
     const auto path = client::journal_path(
         cfg.state_dir, client::key_identity(k.backend_name(), k.manufacturer(), k.model(), k.serial()));

@@ -57,14 +57,9 @@ std::set<std::string> fingerprints(const json& key)
     return out;
 }
 
-bool pin_locked(const json& key, const char* which)
-{
-    return key.contains(which) && key[which].is_object() && key[which].value("locked", false);
-}
-
 } // namespace
 
-Daemon::Daemon(Config cfg, std::filesystem::path config_file, std::string self_exe)
+Daemon::Daemon(ToolConfig cfg, std::filesystem::path config_file, std::string self_exe)
     : cfg_(std::move(cfg)), config_file_(std::move(config_file)), self_exe_(self_exe), scanner_(self_exe)
 {
 }
@@ -130,7 +125,7 @@ bool Daemon::setup()
     }
     server_ = std::make_unique<Server>(ep_, [this](const json& r) { return answer(r); });
     waiters_ = std::make_unique<BackendWaiters>(ep_, self_exe_);
-    if (std::string e = server_->listen(cfg_.daemon.socket); !e.empty()) {
+    if (std::string e = server_->listen(cfg_.daemon_socket); !e.empty()) {
         log::error("ukeyd: " + e);
         return false;
     }
@@ -141,7 +136,7 @@ bool Daemon::setup()
     return true;
 }
 
-void Daemon::apply(const Config& cfg)
+void Daemon::apply(const ToolConfig& cfg)
 {
     hooks_.configure(cfg.hooks);
     waiters_->configure(cfg.backends);
@@ -155,7 +150,7 @@ void Daemon::apply(const Config& cfg)
         stop_pcsc();
 }
 
-std::filesystem::path Daemon::state_base(const Config& cfg) const
+std::filesystem::path Daemon::state_base(const ToolConfig& cfg) const
 {
     // Under systemd (StateDirectory=) the daemon's own state goes to
     // /var/lib/ukey; otherwise next to the PIN counters.
@@ -163,7 +158,7 @@ std::filesystem::path Daemon::state_base(const Config& cfg) const
     return sd && *sd == '/' ? std::filesystem::path(sd) : cfg.state_dir;
 }
 
-void Daemon::snapshot_config(const Config& cfg, const std::string& text)
+void Daemon::snapshot_config(const ToolConfig& cfg, const std::string& text)
 {
     const auto file = state_base(cfg) / "ukeyd" / "config-in-force.toml";
     if (std::string e = client::write_private_file(file, text); !e.empty()) {
@@ -196,7 +191,7 @@ void Daemon::stop_pcsc()
     pcsc_->stop();
     pcsc_.reset();
     pcsc_state_ = "disabled";
-    readers_.clear();
+    keys_.forget_readers();
 }
 
 void Daemon::reload()
@@ -204,23 +199,23 @@ void Daemon::reload()
     sd_notify("RELOADING=1");
     // Checked again (file_trust.h): the file may have changed hands.
     auto text = read_config_text(config_file_);
-    auto c = text ? parse_config(*text, config_file_) : Result<Config>(text.error());
+    auto c = text ? parse_tool_config(*text, config_file_) : Result<ToolConfig>(text.error());
     if (!c) {
         log::error("ukeyd: the config was not reloaded, the old one stays in force: " + c.error().message);
         sd_notify("READY=1");
         return;
     }
-    if (c->daemon.socket != cfg_.daemon.socket)
-        log::warning("ukeyd: the new socket path " + c->daemon.socket.string() +
-                     " takes effect at the next restart; still serving " + cfg_.daemon.socket.string());
-    c->daemon.socket = cfg_.daemon.socket;
+    if (c->daemon_socket != cfg_.daemon_socket)
+        log::warning("ukeyd: the new socket path " + c->daemon_socket.string() +
+                     " takes effect at the next restart; still serving " + cfg_.daemon_socket.string());
+    c->daemon_socket = cfg_.daemon_socket;
     cfg_ = std::move(*c);
     apply(cfg_);
     snapshot_config(cfg_, *text);
     log::info("ukeyd: config " + config_file_.string() + " reloaded; rescanning");
     scanner_.request();
     // The Keys present are checked again with the new thresholds.
-    for (const auto& [id, key] : published_)
+    for (const auto& [id, key] : keys_.published())
         check_expiry(key, now_ms());
     expiry_.save();
     sd_notify("READY=1");
@@ -269,28 +264,6 @@ void Daemon::on_pcsc()
         handle(e);
 }
 
-bool Daemon::reader_has_slot(const std::string& reader) const
-{
-    for (const auto& s : slots_) {
-        const std::string d = s.value("description", "");
-        // Slot descriptions are 64 bytes at most: a long reader name is cut.
-        if (!d.empty() && (d == reader || (d.size() >= 60 && reader.rfind(d, 0) == 0)))
-            return true;
-    }
-    return false;
-}
-
-std::string Daemon::reader_of(const json& key) const
-{
-    const std::string d = key.value("slot_description", "");
-    if (d.empty())
-        return {};
-    for (const auto& [name, r] : readers_)
-        if (d == name || (d.size() >= 60 && name.rfind(d, 0) == 0))
-            return name;
-    return {};
-}
-
 void Daemon::handle(const PcscEvent& e)
 {
     using K = PcscEvent::Kind;
@@ -320,7 +293,7 @@ void Daemon::handle(const PcscEvent& e)
         break;
     }
     case K::reader_added: {
-        readers_[e.reader] = Reader{};
+        keys_.reader_added(e.reader);
         json ev = make_event("reader-added", e.time_ms);
         ev["reader"] = e.reader;
         emit(ev);
@@ -328,9 +301,8 @@ void Daemon::handle(const PcscEvent& e)
         break;
     }
     case K::reader_removed: {
-        if (!readers_.erase(e.reader))
+        if (!keys_.reader_removed(e.reader))
             break;
-        awaiting_scan_.erase(e.reader);
         reconcile(e.time_ms); // its card's Key is gone with it
         json ev = make_event("reader-removed", e.time_ms);
         ev["reader"] = e.reader;
@@ -341,27 +313,16 @@ void Daemon::handle(const PcscEvent& e)
     case K::reader_unusable:
         log::warning("ukeyd: reader '" + e.reader +
                      "' is listed by pcscd but its driver failed; it is ignored (check the reader's driver)");
-        readers_[e.reader].unusable = true;
+        keys_.reader_unusable(e.reader);
         break;
     case K::card_inserted: {
-        Reader& r = readers_[e.reader];
-        r.card = true;
-        r.atr = e.atr;
-        // A backend slot behind this reader names the Key: wait for the scan,
-        // so that one key-inserted carries both the reader and the token.
-        if (reader_has_slot(e.reader))
-            awaiting_scan_.insert(e.reader);
+        keys_.card_inserted(e.reader, e.atr);
         reconcile(e.time_ms);
         scanner_.request();
         break;
     }
     case K::card_removed: {
-        auto it = readers_.find(e.reader);
-        if (it != readers_.end()) {
-            it->second.card = false;
-            it->second.atr.clear();
-        }
-        awaiting_scan_.erase(e.reader);
+        keys_.card_removed(e.reader);
         reconcile(e.time_ms);
         scanner_.request();
         break;
@@ -378,18 +339,14 @@ void Daemon::on_scan(const ScanResult& r)
         if (!last_scan_error_.empty())
             log::info("ukeyd: backend scans work again");
         last_scan_error_.clear();
-        slots_ = r.data.value("slots", json::array());
-        backend_keys_.clear();
-        for (const auto& k : r.data["keys"])
-            if (k.is_object() && k.contains("id"))
-                backend_keys_[k["id"].get<std::string>()] = k;
+        keys_.scanned(r.data);
     } else {
         // The Keys last seen stay: a broken scan is not a removal.
         if (r.error != last_scan_error_)
             log::error("ukeyd: " + r.error);
         last_scan_error_ = r.error;
     }
-    awaiting_scan_.clear();
+    keys_.scan_finished();
     reconcile(now_ms());
     if (cfg_.daemon.rescan_interval_s > 0)
         next_rescan_ = mono_ms() + int64_t(cfg_.daemon.rescan_interval_s * 1000);
@@ -397,75 +354,29 @@ void Daemon::on_scan(const ScanResult& r)
 
 void Daemon::reconcile(int64_t time_ms)
 {
-    std::map<std::string, json> want;
-    std::set<std::string> claimed;
-    for (const auto& [id, k] : backend_keys_) {
-        json key = k;
-        const std::string reader = reader_of(k);
-        if (!reader.empty()) {
-            const Reader& r = readers_.at(reader);
-            if (!r.card)
-                continue; // the card is out: its token cannot be there, whatever the last scan said
-            key["reader"] = reader;
-            key["atr"] = r.atr;
-            claimed.insert(reader);
-        }
-        want[id] = std::move(key);
-    }
-    for (const auto& [name, r] : readers_) {
-        if (!r.card || claimed.count(name) || awaiting_scan_.count(name))
-            continue;
-        json key{{"id", "pcsc:" + name}, {"source", "pcsc"}, {"reader", name}, {"atr", r.atr},
-                 {"certificates", json::array()}};
-        bool uninitialised = false;
-        for (const auto& s : slots_)
-            if (s.value("description", "") == name && s.value("token", false) && !s.value("initialized", true))
-                uninitialised = true;
-        if (uninitialised) {
-            key["initialized"] = false;
-            key["note"] = "the Key is not initialised: initialise it with `ukey init`";
-        } else {
-            key["note"] = "a card is in the reader but no configured backend shows it as a token: "
-                          "install the Key's PKCS#11 module and add it as a [[backend]] in the config";
-        }
-        // Not want[key["id"]] = std::move(key): json's operator= takes its
-        // argument by value, and C++17 builds that (moving key out) before
-        // the left side is evaluated.
-        const std::string id = key["id"].get<std::string>();
-        want[id] = std::move(key);
-    }
-
-    for (const auto& [id, old] : published_) {
-        if (want.count(id))
-            continue;
-        for (const char* which : {"/user_pin", "/so_pin"}) {
-            lock_seen_.erase(id + which);
-            lock_announced_.erase(id + which);
-        }
+    const KeyTracker::Changes ch = keys_.reconcile();
+    for (const json& old : ch.removed) {
+        pin_locks_.forget(old.value("id", ""));
         json ev = make_event("key-removed", time_ms);
         ev["key"] = old;
         emit(ev);
     }
-    std::map<std::string, json> before;
-    before.swap(published_);
-    published_ = want;
     bool checked = false;
-    for (const auto& [id, key] : want) {
-        auto it = before.find(id);
-        if (it == before.end()) {
+    for (const auto& [key, before] : ch.present) {
+        if (!before) {
             json ev = make_event("key-inserted", time_ms);
             ev["key"] = key;
             emit(ev);
-            check_pin(key, nullptr, time_ms);
+            check_pin(key, time_ms);
             // An unfinished renewal (the Key was pulled out, or ukey died) is
             // completed or rolled back before anything else touches it.
-            if (auto argv = resume_command(cfg_, key); !argv.empty() && !renewing_.count(id))
+            if (auto argv = resume_command(cfg_, key); !argv.empty() && !renewals_.running(key.value("id", "")))
                 start_renewal(key, json::object(), std::move(argv), "resume");
             check_expiry(key, time_ms);
             checked = true;
         } else {
-            check_pin(key, &it->second, time_ms);
-            if (fingerprints(key) != fingerprints(it->second)) {
+            check_pin(key, time_ms);
+            if (fingerprints(key) != fingerprints(*before)) {
                 check_expiry(key, time_ms);
                 checked = true;
             }
@@ -475,32 +386,16 @@ void Daemon::reconcile(int64_t time_ms)
         expiry_.save();
 }
 
-void Daemon::check_pin(const json& key, const json* /*before*/, int64_t time_ms)
+void Daemon::check_pin(const json& key, int64_t time_ms)
 {
-    const std::string id = key.value("id", "");
-    for (const char* which : {"user_pin", "so_pin"}) {
-        const std::string kw = id + "/" + which;
-        if (!pin_locked(key, which)) {
-            lock_seen_.erase(kw);
-            lock_announced_.erase(kw);
-            continue;
-        }
-        if (lock_announced_.count(kw))
-            continue;
-        auto seen = lock_seen_.find(kw);
-        if (seen == lock_seen_.end()) {
-            lock_seen_[kw] = scans_;
-            scanner_.request(); // the confirming scan, at once
-            continue;
-        }
-        if (seen->second == scans_)
-            continue; // no newer scan yet
-        lock_seen_.erase(seen);
-        lock_announced_.insert(kw);
+    const PinLockWatch::Verdict v = pin_locks_.check(key, scans_);
+    if (v.confirm)
+        scanner_.request(); // the confirming scan, at once
+    for (const std::string& which : v.announce) {
         json ev = make_event("pin-locked", time_ms);
         ev["key"] = key;
-        ev["which"] = std::string(which) == "user_pin" ? "user" : "so";
-        ev["message"] = std::string(which) == "user_pin"
+        ev["which"] = which == "user_pin" ? "user" : "so";
+        ev["message"] = which == "user_pin"
                             ? "the user PIN is locked: unlock it with the SO PIN (`ukey pin unlock`)"
                             : "the SO PIN is locked: only the issuer, or the backend's own tools, can help (ukey(1), pin unlock)";
         emit(ev);
@@ -531,14 +426,7 @@ void Daemon::check_expiry(const json& key, int64_t time_ms)
 
 void Daemon::maybe_renew(const json& key, const json& cert, long days)
 {
-    const std::string id = key.value("id", "");
-    if (renewing_.count(id))
-        return;
-    // At most one attempt per Key per expiry check interval (a day by
-    // default): a CA down is not hammered, and a CA that issues certificates
-    // shorter than the threshold does not get a renewal after every scan.
-    if (auto it = renewed_at_.find(id);
-        it != renewed_at_.end() && now_ms() - it->second < int64_t(cfg_.daemon.expiry_check_interval_s * 1000))
+    if (!renewals_.due(key.value("id", ""), now_ms(), int64_t(cfg_.daemon.expiry_check_interval_s * 1000)))
         return;
     auto argv = renewal_command(cfg_, key, cert, days);
     if (!argv.empty())
@@ -548,7 +436,7 @@ void Daemon::maybe_renew(const json& key, const json& cert, long days)
 void Daemon::start_renewal(const json& key, const json& cert, std::vector<std::string> argv, const char* kind)
 {
     const std::string id = key.value("id", "");
-    renewing_.insert(id);
+    renewals_.started(id);
     std::vector<std::string> env{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
     const char* conf = secure_getenv("UKEY_CONF");
     env.push_back("UKEY_CONF=" + (conf && *conf ? std::string(conf) : config_file_.string()));
@@ -568,88 +456,17 @@ void Daemon::start_renewal(const json& key, const json& cert, std::vector<std::s
     emit(ev);
     hooks_.run(std::move(argv), std::move(env), renewal_timeout_s(cfg_), what,
                [this, key, cert, what, id](int status) {
-                   renewing_.erase(id);
-                   renewed_at_[id] = now_ms();
+                   renewals_.finished(id, now_ms());
                    json done = make_event("renewal", now_ms());
                    done["key"] = key;
                    if (!cert.empty())
                        done["certificate"] = cert;
-                   const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-                   if (code == 0) {
-                       done["state"] = "finished";
-                       done["message"] = what + " finished";
-                   } else if (code == 14) {
-                       done["state"] = "incomplete";
-                       done["message"] = what + " is incomplete; it is resumed when the Key is next seen";
-                   } else {
-                       done["state"] = "failed";
-                       done["message"] = what + (code == 13 ? " failed: the CA did not issue a certificate"
-                                                            : " failed") +
-                                         " (see the log lines above; `ukey renew` by hand says more)";
-                   }
+                   const RenewalOutcome out = renewal_outcome(status);
+                   done["state"] = out.state;
+                   done["message"] = what + out.message;
                    emit(done);
                    scanner_.request(); // the Key's new certificate
                });
-}
-
-json Daemon::status() const
-{
-    json readers = json::array();
-    for (const auto& [name, r] : readers_) {
-        json j{{"name", name}, {"card", r.card}};
-        if (r.card)
-            j["atr"] = r.atr;
-        if (r.unusable)
-            j["unusable"] = true;
-        readers.push_back(j);
-    }
-    json pcsc{{"state", pcsc_state_}, {"readers", readers}};
-    if (!pcsc_error_.is_null())
-        pcsc["error"] = pcsc_error_;
-    json scan{{"count", scans_},
-              {"running", scanner_.running()},
-              {"interval_s", cfg_.daemon.rescan_interval_s},
-              {"backends_waiting_for_events", waiters_->waiting()}};
-    if (last_scan_ms_) {
-        scan["last"] = iso_ms(last_scan_ms_);
-        scan["last_duration_ms"] = last_scan_duration_ms_;
-    }
-    if (!last_scan_error_.empty())
-        scan["error"] = last_scan_error_;
-    json keys = json::array();
-    for (const auto& [id, k] : published_)
-        keys.push_back(k);
-    return json{{"version", UKEY_VERSION},
-                {"pid", getpid()},
-                {"started", iso_ms(started_ms_)},
-                {"uptime_s", (now_ms() - started_ms_) / 1000},
-                {"config", config_file_.string()},
-                {"socket", cfg_.daemon.socket.string()},
-                {"pcsc", pcsc},
-                {"scan", scan},
-                {"slots", slots_},
-                {"keys", keys},
-                {"clients", server_->clients()},
-                {"subscribers", server_->subscribers()},
-                {"hooks", {{"configured", cfg_.hooks.size()}, {"running", hooks_.running()}, {"queued", hooks_.queued()}}},
-                {"renewals_running", renewing_},
-                {"expiry", {{"thresholds", cfg_.daemon.expiry_thresholds},
-                            {"check_interval_s", cfg_.daemon.expiry_check_interval_s}}}};
-}
-
-json Daemon::answer(const json& req)
-{
-    const json r = req.value("request", json());
-    if (r == "status")
-        return json{{"ok", true}, {"status", status()}};
-    if (r == "list") {
-        json keys = json::array();
-        for (const auto& [id, k] : published_)
-            keys.push_back(k);
-        return json{{"ok", true}, {"keys", keys}};
-    }
-    return error_reply(r.is_string() ? "unknown request '" + r.get<std::string>() + "': status, list or subscribe"
-                                     : "a request names \"request\": status, list or subscribe");
 }
 
 int64_t Daemon::next_timeout() const
@@ -669,7 +486,7 @@ int Daemon::run()
 {
     if (!setup())
         return 1;
-    log::info("ukeyd " UKEY_VERSION " listening on " + cfg_.daemon.socket.string() + " (config " +
+    log::info("ukeyd " UKEY_VERSION " listening on " + cfg_.daemon_socket.string() + " (config " +
               config_file_.string() + ")");
     sd_notify("READY=1\nSTATUS=watching Keys");
     while (!stopping_) {
@@ -724,7 +541,7 @@ int Daemon::run()
         }
         if (t >= next_expiry_) {
             next_expiry_ = t + int64_t(cfg_.daemon.expiry_check_interval_s * 1000);
-            for (const auto& [id, key] : published_)
+            for (const auto& [id, key] : keys_.published())
                 check_expiry(key, now_ms());
             expiry_.save();
         }

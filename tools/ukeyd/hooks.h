@@ -4,7 +4,7 @@
 // polling.
 #pragma once
 
-#include "token/config.h"
+#include "tool_config.h"
 
 #include <nlohmann/json.hpp>
 

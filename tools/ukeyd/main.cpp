@@ -5,7 +5,7 @@
 #include "daemon.h"
 #include "scan.h"
 
-#include "token/config.h"
+#include "tool_config.h"
 #include "token/file_trust.h"
 #include "token/log.h"
 #include "token/escape.h"
@@ -62,7 +62,7 @@ int main(int argc, char** argv)
             return ukey::daemon::run_scan(ukey::client::default_module_path());
 
         const auto path = ukey::config_path();
-        auto cfg = ukey::load_config(path);
+        auto cfg = ukey::load_tool_config(path);
         if (!cfg) {
             std::cerr << "ukeyd: " << ukey::escape::printable(cfg.error().message) << "\n";
             return 1;

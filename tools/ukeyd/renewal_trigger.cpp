@@ -29,7 +29,7 @@ std::string key_selector(const nlohmann::json& key)
 
 } // namespace
 
-std::filesystem::path ukey_binary(const Config& cfg)
+std::filesystem::path ukey_binary(const ToolConfig& cfg)
 {
     if (!cfg.renewal.ukey.empty())
         return cfg.renewal.ukey;
@@ -47,7 +47,7 @@ std::filesystem::path ukey_binary(const Config& cfg)
     return "/usr/bin/ukey";
 }
 
-std::vector<std::string> renewal_command(const Config& cfg, const nlohmann::json& key, const nlohmann::json& cert,
+std::vector<std::string> renewal_command(const ToolConfig& cfg, const nlohmann::json& key, const nlohmann::json& cert,
                                          long days_left)
 {
     const std::string slot = key_selector(key);
@@ -65,7 +65,7 @@ std::vector<std::string> renewal_command(const Config& cfg, const nlohmann::json
     return {ukey_binary(cfg).string(), "--json", "renew", slot, "--cert", id, "--ca-name", ca->name, "--unattended"};
 }
 
-std::vector<std::string> resume_command(const Config& cfg, const nlohmann::json& key)
+std::vector<std::string> resume_command(const ToolConfig& cfg, const nlohmann::json& key)
 {
     const std::string slot = key_selector(key);
     const std::string identity = str(key, "id");
@@ -77,7 +77,7 @@ std::vector<std::string> resume_command(const Config& cfg, const nlohmann::json&
     return {ukey_binary(cfg).string(), "--json", "renew", slot, "--resume", "--unattended"};
 }
 
-double renewal_timeout_s(const Config& cfg)
+double renewal_timeout_s(const ToolConfig& cfg)
 {
     double ca = cfg.renewal.timeout_s;
     for (const auto& c : cfg.renewal.cas)

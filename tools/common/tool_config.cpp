@@ -1,0 +1,222 @@
+#include "tool_config.h"
+
+#include "token/toml_read.h"
+#include "token/ukeyd_events.h"
+
+#include <fnmatch.h>
+
+#include <cctype>
+#include <functional>
+#include <set>
+
+namespace ukey {
+
+using namespace toml_read;
+
+namespace {
+
+std::string parse_daemon(const toml::table& root, ToolConfig& cfg)
+{
+    auto& d = cfg.daemon;
+    if (const toml::node* n = root.get("daemon")) {
+        const toml::table* t = n->as_table();
+        if (!t)
+            return "[daemon] must be a table (" + where(*n) + ")";
+        const std::string ctx = "in [daemon]";
+        // socket: read by the module (Config::daemon_socket).
+        if (auto e = check_keys(*t, {"socket", "allow_users", "allow_groups", "pcsc", "rescan_interval", "scan_timeout"},
+                                ctx);
+            !e.empty())
+            return e;
+        for (auto e : {read_strings(*t, "allow_users", d.allow_users, ctx),
+                       read_strings(*t, "allow_groups", d.allow_groups, ctx), read_value(*t, "pcsc", d.pcsc, ctx),
+                       read_seconds(*t, "rescan_interval", d.rescan_interval_s, 0, 86400, ctx),
+                       read_seconds(*t, "scan_timeout", d.scan_timeout_s, 1, 600, ctx)})
+            if (!e.empty())
+                return e;
+    }
+    if (const toml::node* n = root.get("expiry")) {
+        const toml::table* t = n->as_table();
+        if (!t)
+            return "[expiry] must be a table (" + where(*n) + ")";
+        const std::string ctx = "in [expiry]";
+        if (auto e = check_keys(*t, {"thresholds", "check_interval"}, ctx); !e.empty())
+            return e;
+        if (auto e = read_seconds(*t, "check_interval", d.expiry_check_interval_s, 1, 7 * 86400, ctx); !e.empty())
+            return e;
+        if (const toml::node* th = t->get("thresholds")) {
+            const toml::array* a = th->as_array();
+            if (!a)
+                return "[expiry] thresholds must be a list of days (" + where(*th) + ")";
+            std::set<unsigned, std::greater<>> days;
+            for (const auto& e : *a) {
+                auto v = whole_days(e);
+                if (!v)
+                    return "[expiry] thresholds must be whole days between 1 and 3650 (" + where(e) + ")";
+                days.insert(*v);
+            }
+            d.expiry_thresholds.assign(days.begin(), days.end()); // largest first
+        }
+    }
+    if (const toml::node* n = root.get("hook")) {
+        const toml::array* hooks = n->as_array();
+        if (!hooks)
+            return "hooks are written [[hook]] (" + where(*n) + ")";
+        for (std::size_t i = 0; i < hooks->size(); ++i) {
+            const toml::table* t = (*hooks)[i].as_table();
+            const std::string ctx = "in [[hook]] #" + std::to_string(i + 1);
+            if (!t)
+                return ctx + " is not a table";
+            if (auto e = check_keys(*t, {"events", "command", "timeout"}, ctx); !e.empty())
+                return e;
+            HookConfig h;
+            for (auto e : {read_strings(*t, "events", h.events, ctx), read_strings(*t, "command", h.command, ctx),
+                           read_seconds(*t, "timeout", h.timeout_s, 1, 3600, ctx)})
+                if (!e.empty())
+                    return e;
+            for (const auto& ev : h.events)
+                if (!event_named(ev))
+                    return ctx + ": unknown event '" + ev + "' (see docs/ukeyd.md for the list)";
+            if (h.command.empty() || !std::filesystem::path(h.command[0]).is_absolute())
+                return ctx + ": command must be a list whose first element is an absolute path, e.g. "
+                             "[\"/usr/local/bin/on-key\", \"--notify\"] (it runs without a shell)";
+            cfg.hooks.push_back(std::move(h));
+        }
+    }
+    return {};
+}
+
+std::string read_days(const toml::table& t, unsigned& out, const std::string& context)
+{
+    const toml::node* d = t.get("threshold");
+    if (!d)
+        return {};
+    auto v = whole_days(*d);
+    if (!v)
+        return "key 'threshold' " + context + " must be whole days between 1 and 3650 (" + where(*d) + ")";
+    out = *v;
+    return {};
+}
+
+std::string parse_ca(const toml::table& ct, const std::string& c, std::set<std::string>& names, RenewalCa& ca)
+{
+    if (auto e = check_keys(ct, {"name", "url", "fingerprint", "keys", "issuer", "threshold", "mode", "keep_old",
+                                 "timeout", "challenge_file"},
+                            c);
+        !e.empty())
+        return e;
+    std::string mode = "rekey";
+    for (auto e : {read_value(ct, "name", ca.name, c), read_value(ct, "url", ca.url, c),
+                   read_value(ct, "fingerprint", ca.fingerprint, c), read_strings(ct, "keys", ca.keys, c),
+                   read_value(ct, "issuer", ca.issuer, c), read_days(ct, ca.threshold_days, c),
+                   read_value(ct, "mode", mode, c), read_value(ct, "keep_old", ca.keep_old, c),
+                   read_seconds(ct, "timeout", ca.timeout_s, 1, 3600, c),
+                   read_path(ct, "challenge_file", ca.challenge_file, c)})
+        if (!e.empty())
+            return e;
+    if (!valid_name(ca.name))
+        return c + ": name must be 1-32 letters, digits, '-', '_' or '.'";
+    if (!names.insert(ca.name).second)
+        return c + ": the name '" + ca.name + "' is used twice";
+    if (ca.url.rfind("http://", 0) != 0 || ca.url.size() <= 7)
+        return c + " ('" + ca.name + "'): url must be an http:// URL of the SCEP service, not '" + ca.url +
+               "' (SCEP protects its messages itself; https is not supported)";
+    std::string fp;
+    for (char ch : ca.fingerprint)
+        if (ch != ':' && ch != ' ')
+            fp += char(std::tolower(static_cast<unsigned char>(ch)));
+    if (fp.size() != 64 || fp.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return c + " ('" + ca.name + "'): fingerprint must be the CA certificate's SHA-256 in hex (64 digits, "
+                   "colons allowed), as `openssl x509 -noout -fingerprint -sha256` prints it";
+    ca.fingerprint = fp;
+    if (mode == "rekey")
+        ca.rekey = true;
+    else if (mode == "same-key")
+        ca.rekey = false;
+    else
+        return c + " ('" + ca.name + "'): mode must be \"rekey\" or \"same-key\", not '" + mode + "'";
+    return {};
+}
+
+// [renewal] and its [[renewal.ca]] entries (docs/renewal.md).
+std::string parse_renewal(const toml::table& root, ToolConfig& cfg)
+{
+    const toml::node* n = root.get("renewal");
+    if (!n)
+        return {};
+    const toml::table* t = n->as_table();
+    if (!t)
+        return "[renewal] must be a table (" + where(*n) + ")";
+    auto& r = cfg.renewal;
+    const std::string ctx = "in [renewal]";
+    if (auto e = check_keys(*t, {"threshold", "pin_file", "ukey", "timeout", "ca"}, ctx); !e.empty())
+        return e;
+    for (auto e : {read_days(*t, r.threshold_days, ctx), read_path(*t, "pin_file", r.pin_file, ctx),
+                   read_path(*t, "ukey", r.ukey, ctx), read_seconds(*t, "timeout", r.timeout_s, 1, 3600, ctx)})
+        if (!e.empty())
+            return e;
+    const toml::node* cn = t->get("ca");
+    if (!cn)
+        return {};
+    const toml::array* cas = cn->as_array();
+    if (!cas)
+        return "CAs for renewal are written [[renewal.ca]] (" + where(*cn) + ")";
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < cas->size(); ++i) {
+        const toml::table* ct = (*cas)[i].as_table();
+        const std::string c = "in [[renewal.ca]] #" + std::to_string(i + 1);
+        if (!ct)
+            return c + " is not a table";
+        RenewalCa ca;
+        if (auto e = parse_ca(*ct, c, names, ca); !e.empty())
+            return e;
+        r.cas.push_back(std::move(ca));
+    }
+    return {};
+}
+
+} // namespace
+
+bool glob_match(const std::string& pattern, const std::string& text)
+{
+    return ::fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
+}
+
+const RenewalCa* renewal_ca_for(const ToolConfig& cfg, const std::string& key_label, const std::string& key_serial,
+                                const std::string& issuer)
+{
+    for (const auto& ca : cfg.renewal.cas) {
+        bool key_ok = ca.keys.empty();
+        for (const auto& g : ca.keys)
+            key_ok = key_ok || glob_match(g, key_label) || glob_match(g, key_serial);
+        if (key_ok && (ca.issuer.empty() || issuer.find(ca.issuer) != std::string::npos))
+            return &ca;
+    }
+    return nullptr;
+}
+
+Result<ToolConfig> parse_tool_config(std::string_view text, const std::filesystem::path& source)
+{
+    auto core = parse_config(text, source);
+    if (!core)
+        return core.error();
+    ToolConfig cfg;
+    static_cast<Config&>(cfg) = std::move(*core);
+    // parse_config accepted the text: it parses.
+    const toml::table root = toml::parse(text, source.string());
+    if (auto e = parse_daemon(root, cfg); !e.empty())
+        return config_error(source, e);
+    if (auto e = parse_renewal(root, cfg); !e.empty())
+        return config_error(source, e);
+    return cfg;
+}
+
+Result<ToolConfig> load_tool_config(const std::filesystem::path& path)
+{
+    auto text = read_config_text(path);
+    if (!text)
+        return text.error();
+    return parse_tool_config(*text, path);
+}
+
+} // namespace ukey
