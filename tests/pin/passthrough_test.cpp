@@ -36,7 +36,10 @@ public:
         if (with_softhsm)
             lines.push_back(BackendLine{"softhsm", softhsm2_module_path(), "ukey"});
         lines.push_back(BackendLine{"card", UKEY_TEST_FAKECARD_PATH, "token"});
-        env_.write_ukey_conf(conf_text(env_, lines));
+        // The audit log (docs/audit.md) records the logins wherever the PIN
+        // is counted; it lives beside state_dir here, so that state_dir
+        // shows exactly what ukey counted: nothing.
+        env_.write_ukey_conf(conf_text(env_, lines) + "\n[audit]\npath = \"" + (env_.dir() / "audit").string() + "\"\n");
         module_ = std::make_unique<Module>(module_path());
         vendor_ = vendor(*module_);
     }
