@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ukey audit show / verify on a log written through token/audit_log.h (by
-# the test-only writer $AUDIT_WRITER, as the module's Audit layer will):
+# the test-only writer $AUDIT_WRITER, which controls every field, so that
+# tampering and hostile text can be made; audit_events.sh has the module's):
 # records and their --json fields, the filters, hostile strings from a Key
 # (and from an edited file) escaped on output, tampering found and named
 # (exit 16), rotation verified across files (docs/audit.md).
