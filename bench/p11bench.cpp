@@ -81,7 +81,8 @@ int run(Options o) {
                                          "[[backend]]\n"
                                          "name = \"softhsm\"\n"
                                          "module = " + toml_string(o.direct_module) + "\n"
-                                         "pin_counter = \"ukey\"\n");
+                                         "pin_counter = \"ukey\"\n" +
+                                         (o.audit ? "" : "\n[audit]\nenabled = false\n"));
     set_env("SOFTHSM2_CONF", d + "/softhsm2.conf");
     set_env("UKEY_CONF", d + "/ukey.toml");
 
@@ -170,9 +171,12 @@ int main(int argc, char** argv) {
                  "latency lines report the fastest batch instead of the median "
                  "(robust on a noisy machine: interference only adds time)");
     app.add_flag("--json", o.json, "print the results as JSON");
+    bool no_audit = false;
+    app.add_flag("--no-audit", no_audit, "ukey without its audit log ([audit] enabled = false): what the log costs");
     try {
         app.parse(argc, argv);
         if (!positional.empty()) o.ukey_module = positional;
+        o.audit = !no_audit;
         if (o.ukey_module.empty())
             throw UsageError("no ukey module: pass its path (the module was not built with this tree)");
         if (o.batches > o.iterations) o.batches = static_cast<unsigned>(o.iterations);

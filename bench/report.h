@@ -73,6 +73,7 @@ struct Options {
     unsigned batches = 5;
     unsigned logins = 200;
     bool json = false;
+    bool audit = true;  // the module's audit log ([audit] enabled), on as by default
     double load_at_start = std::nan("");  // measured, not an option
 };
 

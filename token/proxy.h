@@ -74,6 +74,16 @@ private:
             return CKR_SESSION_HANDLE_INVALID;
         return (stack(r.backend).*fn)(r, args...);
     }
+    // Routes a slot call down its backend's stack; need_token: a Key that
+    // is out answers CKR_TOKEN_NOT_PRESENT.
+    template <class E, class... Args>
+    CK_RV slot_forward(CK_SLOT_ID slotID, bool need_token, E Stack::*fn, Args... args)
+    {
+        SlotEntry e;
+        if (CK_RV rv = slot(slotID, need_token, e); rv != CKR_OK)
+            return rv;
+        return (stack(e.backend).*fn)(e, args...);
+    }
     // Resolves the session, then runs fn(route).
     template <class Fn>
     CK_RV on_session(CK_SESSION_HANDLE hSession, Fn&& fn)
@@ -93,6 +103,16 @@ private:
             if (CK_RV rv = object(r, hObject, h, invalid); rv != CKR_OK)
                 return rv;
             return fn(r, h);
+        });
+    }
+    // Routes a call on one object (a key when invalid is
+    // CKR_KEY_HANDLE_INVALID) down its backend's stack.
+    template <class E, class... Args>
+    CK_RV object_forward(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_RV invalid, E Stack::*fn,
+                         Args... args)
+    {
+        return on_object(hSession, hObject, invalid, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
+            return (stack(r.backend).*fn)(r, h, args...);
         });
     }
     // The shapes of the data functions: data in and out (C_Encrypt, C_Sign,

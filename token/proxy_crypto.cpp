@@ -92,9 +92,7 @@ CK_RV Proxy::Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDa
 
 CK_RV Proxy::DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
-    return on_object(hSession, hKey, CKR_KEY_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE key) {
-        return stack(r.backend).DigestKey(r, key);
-    });
+    return object_forward(hSession, hKey, CKR_KEY_HANDLE_INVALID, &Stack::DigestKey);
 }
 
 CK_RV Proxy::GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,

@@ -42,18 +42,14 @@ CK_RV Proxy::CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK
 
 CK_RV Proxy::DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
-    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        return stack(r.backend).DestroyObject(r, h);
-    });
+    return object_forward(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, &Stack::DestroyObject);
 }
 
 CK_RV Proxy::GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
 {
     if (!pulSize)
         return CKR_ARGUMENTS_BAD;
-    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        return stack(r.backend).GetObjectSize(r, h, pulSize);
-    });
+    return object_forward(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, &Stack::GetObjectSize, pulSize);
 }
 
 CK_RV Proxy::GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
@@ -61,9 +57,7 @@ CK_RV Proxy::GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObj
 {
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
-    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        return stack(r.backend).GetAttributeValue(r, h, pTemplate, ulCount);
-    });
+    return object_forward(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, &Stack::GetAttributeValue, pTemplate, ulCount);
 }
 
 CK_RV Proxy::SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
@@ -71,9 +65,7 @@ CK_RV Proxy::SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObj
 {
     if (!pTemplate && ulCount)
         return CKR_ARGUMENTS_BAD;
-    return on_object(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, [&](const SessionRoute& r, CK_OBJECT_HANDLE h) {
-        return stack(r.backend).SetAttributeValue(r, h, pTemplate, ulCount);
-    });
+    return object_forward(hSession, hObject, CKR_OBJECT_HANDLE_INVALID, &Stack::SetAttributeValue, pTemplate, ulCount);
 }
 
 CK_RV Proxy::FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)

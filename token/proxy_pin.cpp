@@ -76,10 +76,7 @@ CK_RV Proxy::UkeyGetPinStatus(CK_SLOT_ID slotID, UKEY_PIN_STATUS* pStatus)
 {
     if (!pStatus)
         return CKR_ARGUMENTS_BAD;
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
-        return rv;
-    return stack(e.backend).UkeyGetPinStatus(e, pStatus);
+    return slot_forward(slotID, true, &Stack::UkeyGetPinStatus, pStatus);
 }
 
 CK_RV Proxy::UkeySetPinLimits(CK_SESSION_HANDLE hSession, CK_ULONG userMaxTries, CK_ULONG soMaxTries)

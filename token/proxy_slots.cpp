@@ -90,30 +90,21 @@ CK_RV Proxy::UkeyGetSlotBackend(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND* pInfo)
 {
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
-        return rv;
-    return stack(e.backend).UkeyGetSlotBackend(e, pInfo);
+    return slot_forward(slotID, false, &Stack::UkeyGetSlotBackend, pInfo);
 }
 
 CK_RV Proxy::GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
 {
     if (!pulCount)
         return CKR_ARGUMENTS_BAD;
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
-        return rv;
-    return stack(e.backend).GetMechanismList(e, pMechanismList, pulCount);
+    return slot_forward(slotID, true, &Stack::GetMechanismList, pMechanismList, pulCount);
 }
 
 CK_RV Proxy::GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
-        return rv;
-    return stack(e.backend).GetMechanismInfo(e, type, pInfo);
+    return slot_forward(slotID, true, &Stack::GetMechanismInfo, type, pInfo);
 }
 
 CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
