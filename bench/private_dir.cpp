@@ -17,7 +17,7 @@
 namespace ukey_bench {
 
 TempDir::TempDir() {
-    const char* base = std::getenv("TMPDIR");
+    const char* base = secure_getenv("TMPDIR");
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/ukey-bench.XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');

@@ -121,11 +121,18 @@ std::vector<std::string> scrub_backend_environment()
     // Known variables of the backends ukey documents (docs/security.md).
     static const char* const names[] = {"SOFTHSM2_CONF", "SOFTHSM_CONF",  "OPENSC_CONF",
                                         "OPENSC_DRIVER", "PCSCLITE_CSOCK_NAME", "PCSCLITE_DEBUG"};
-    for (const char* n : names)
-        if (std::getenv(n)) { // only existence matters here; its value is never used
+    // secure_getenv would hide them here (AT_SECURE), so their presence is
+    // read from the environment block by name; no value is ever used.
+    for (const char* n : names) {
+        const std::size_t len = std::strlen(n);
+        bool present = false;
+        for (char** e = environ; e && *e && !present; ++e)
+            present = std::strncmp(*e, n, len) == 0 && (*e)[len] == '=';
+        if (present) {
             unsetenv(n);
             removed.emplace_back(n);
         }
+    }
     return removed;
 }
 
