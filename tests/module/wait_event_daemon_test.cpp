@@ -74,6 +74,12 @@ public:
         }
         return line;
     }
+    // Reads the subscription request and accepts it, as ukeyd does.
+    void subscribed(int fd)
+    {
+        read_line(fd);
+        send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+    }
     static void send(int fd, const std::string& s)
     {
         std::size_t done = 0;
@@ -149,8 +155,7 @@ const std::vector<std::string> kGarbageLines = {
 TEST_F(WaitEvent, DaemonGarbageLinesAreSurvived)
 {
     LineServer server(socket_, [](LineServer& s, int fd) {
-        s.read_line(fd);
-        LineServer::send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+        s.subscribed(fd);
         std::this_thread::sleep_for(200ms);
         for (const std::string& line : kGarbageLines)
             LineServer::send(fd, line);
@@ -173,8 +178,7 @@ TEST_F(WaitEvent, DaemonGarbageLinesAreSurvived)
 TEST_F(WaitEvent, DaemonLineInPieces)
 {
     LineServer server(socket_, [](LineServer& s, int fd) {
-        s.read_line(fd);
-        LineServer::send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+        s.subscribed(fd);
         std::string line = event_line("key-removed", 31337) + event_line("key-inserted", 31338);
         for (char c : line) {
             LineServer::send(fd, std::string(1, c));
@@ -200,8 +204,7 @@ TEST_F(WaitEvent, DaemonLineInPieces)
 TEST_F(WaitEvent, DaemonEventsReachDontBlock)
 {
     LineServer server(socket_, [](LineServer& s, int fd) {
-        s.read_line(fd);
-        LineServer::send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+        s.subscribed(fd);
         std::this_thread::sleep_for(100ms);
         LineServer::send(fd, event_line("key-inserted", 555));
         std::this_thread::sleep_for(500ms);
@@ -221,8 +224,7 @@ TEST_F(WaitEvent, DaemonEventsReachDontBlock)
 TEST_F(WaitEvent, DaemonClosesMidLine)
 {
     LineServer server(socket_, [](LineServer& s, int fd) {
-        s.read_line(fd);
-        LineServer::send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+        s.subscribed(fd);
         if (s.connections() == 1) {
             std::this_thread::sleep_for(200ms);
             LineServer::send(fd, "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":77");
@@ -310,8 +312,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(WaitEvent, DaemonConnectedStillSeesInProcessChanges)
 {
     LineServer server(socket_, [](LineServer& s, int fd) {
-        s.read_line(fd);
-        LineServer::send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+        s.subscribed(fd);
         s.hold();
     });
     init();
@@ -324,8 +325,7 @@ TEST_F(WaitEvent, DaemonConnectedStillSeesInProcessChanges)
 TEST_F(WaitEvent, ForkedChildDropsTheConnection)
 {
     LineServer server(socket_, [](LineServer& s, int fd) {
-        s.read_line(fd);
-        LineServer::send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+        s.subscribed(fd);
         std::this_thread::sleep_for(100ms);
         LineServer::send(fd, event_line("key-inserted", 555));
         s.hold();
