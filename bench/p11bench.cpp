@@ -69,20 +69,20 @@ std::string absolute(const std::string& p) {
 
 int run(Options o) {
     o.load_at_start = load_average();
-    TempDir dir;
-    const std::string& d = dir.path();
+    TempDir dir(temp_base(), "ukey-bench.");
+    const std::string d = dir.path().string();
     make_private_dir(d + "/tokens");
     make_private_dir(d + "/state");
-    write_private_file(d + "/softhsm2.conf", "directories.tokendir = " + d + "/tokens\n"
-                                             "objectstore.backend = file\n"
-                                             "log.level = ERROR\n");
-    write_private_file(d + "/ukey.toml", "state_dir = " + toml_string(d + "/state") + "\n"
-                                         "\n"
-                                         "[[backend]]\n"
-                                         "name = \"softhsm\"\n"
-                                         "module = " + toml_string(o.direct_module) + "\n"
-                                         "pin_counter = \"ukey\"\n" +
-                                         (o.audit ? "" : "\n[audit]\nenabled = false\n"));
+    write_file(d + "/softhsm2.conf", "directories.tokendir = " + d + "/tokens\n"
+                                     "objectstore.backend = file\n"
+                                     "log.level = ERROR\n");
+    write_file(d + "/ukey.toml", "state_dir = " + toml_string(d + "/state") + "\n"
+                                 "\n"
+                                 "[[backend]]\n"
+                                 "name = \"softhsm\"\n"
+                                 "module = " + toml_string(o.direct_module) + "\n"
+                                 "pin_counter = \"ukey\"\n" +
+                                 (o.audit ? "" : "\n[audit]\nenabled = false\n"));
     set_env("SOFTHSM2_CONF", d + "/softhsm2.conf");
     set_env("UKEY_CONF", d + "/ukey.toml");
 

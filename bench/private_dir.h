@@ -1,28 +1,22 @@
-// ukey-bench's private working folder (mode 0700, removed on exit) and the
-// configuration files it writes there.
+// ukey-bench's private working folder: a ukeytest::TempDir (the test
+// suites' tests/support/ukeytest/files.h, mode 0700, removed on exit) under
+// $TMPDIR or /tmp, the configuration files written there (mode 0600), and
+// the variables that point SoftHSM2 and ukey at them.
 #pragma once
 
+#include "ukeytest/files.h"
+
 #include <string>
-#include <string_view>
 
 namespace ukey_bench {
 
-class TempDir {
-   public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
+using ukeytest::make_private_dir;
+using ukeytest::TempDir;
+using ukeytest::toml_string;
+using ukeytest::write_file;
 
-   private:
-    std::string path_;
-};
-
-void make_private_dir(const std::string& path);
-void write_private_file(const std::string& path, const std::string& text);
-// A TOML basic string.
-std::string toml_string(std::string_view s);
+// $TMPDIR (secure_getenv: ukey-bench may run with privileges) or /tmp.
+std::string temp_base();
 void set_env(const char* name, const std::string& value);
 
 }  // namespace ukey_bench

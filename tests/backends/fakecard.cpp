@@ -174,6 +174,15 @@ CK_RV unsupported(A...)
     if (!g_initialized)                                                                                          \
     return CKR_CRYPTOKI_NOT_INITIALIZED
 
+// A slot function's checks, in the spec's order: initialised, its output
+// pointer, the slot.
+#define FC_CHECK_SLOT_CALL(slot, out)                                                                            \
+    FC_CHECK_INIT();                                                                                             \
+    if (!(out))                                                                                                  \
+        return CKR_ARGUMENTS_BAD;                                                                                \
+    if ((slot) != FAKECARD_SLOT_ID)                                                                              \
+    return CKR_SLOT_ID_INVALID
+
 #define FC_SESSION(h)                                                                                            \
     auto session_it = g_sessions.find(h);                                                                        \
     if (session_it == g_sessions.end())                                                                          \
@@ -253,11 +262,7 @@ CK_RV fc_GetSlotList(CK_BBOOL, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 
 CK_RV fc_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
-    FC_CHECK_INIT();
-    if (!pInfo)
-        return CKR_ARGUMENTS_BAD;
-    if (slotID != FAKECARD_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
+    FC_CHECK_SLOT_CALL(slotID, pInfo);
     std::memset(pInfo, 0, sizeof *pInfo);
     pad(pInfo->slotDescription, sizeof pInfo->slotDescription, text_of(FAKECARD_READER_ENV, "fakecard reader"));
     pad(pInfo->manufacturerID, sizeof pInfo->manufacturerID, FAKECARD_MANUFACTURER);
@@ -281,11 +286,7 @@ CK_FLAGS pin_flags(unsigned left, CK_FLAGS low, CK_FLAGS final_try, CK_FLAGS loc
 
 CK_RV fc_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
-    FC_CHECK_INIT();
-    if (!pInfo)
-        return CKR_ARGUMENTS_BAD;
-    if (slotID != FAKECARD_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
+    FC_CHECK_SLOT_CALL(slotID, pInfo);
     CardState now;
     CK_RV rv = with_state([&](CardState& s, bool&) -> CK_RV {
         now = s;
@@ -330,32 +331,20 @@ CK_RV fc_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 
 CK_RV fc_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR, CK_ULONG_PTR pulCount)
 {
-    FC_CHECK_INIT();
-    if (!pulCount)
-        return CKR_ARGUMENTS_BAD;
-    if (slotID != FAKECARD_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
+    FC_CHECK_SLOT_CALL(slotID, pulCount);
     *pulCount = 0;
     return CKR_OK;
 }
 
 CK_RV fc_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE, CK_MECHANISM_INFO_PTR pInfo)
 {
-    FC_CHECK_INIT();
-    if (!pInfo)
-        return CKR_ARGUMENTS_BAD;
-    if (slotID != FAKECARD_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
+    FC_CHECK_SLOT_CALL(slotID, pInfo);
     return CKR_MECHANISM_INVALID;
 }
 
 CK_RV fc_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR, CK_NOTIFY, CK_SESSION_HANDLE_PTR phSession)
 {
-    FC_CHECK_INIT();
-    if (!phSession)
-        return CKR_ARGUMENTS_BAD;
-    if (slotID != FAKECARD_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
+    FC_CHECK_SLOT_CALL(slotID, phSession);
     if (!(flags & CKF_SERIAL_SESSION))
         return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
     if (g_login == Who::so && !(flags & CKF_RW_SESSION))

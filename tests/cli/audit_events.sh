@@ -7,12 +7,7 @@
 need pkcs11-tool openssl
 cli_setup
 
-SO=So-Audit-pin-4Kd9
-U1=User-audit-Qw12
-U2=User-audit-Er34
-U3=User-audit-Ty56
-WRONG=Wrong-audit-Zz00
-pin "$SO"; pin "$U1"; pin "$U2"; pin "$U3"; pin "$WRONG"
+new_pins SO U1 U2 U3 WRONG
 
 # kinds [ukey audit show ARGS]: the kinds of the records, in order, one line.
 kinds() {

@@ -25,9 +25,7 @@ pin_counter = \"token\""
 export UKEY_LOG_LEVEL=debug # log lines quote labels too: they must be clean
 export FAKECARD_STATE=$T/fakecard.state
 
-SO=So-esc-4Jf8
-U1=User-esc-8Qm3
-pin "$SO"; pin "$U1"
+new_pins SO U1
 
 # The hostile strings.
 OSC52=$'\e]52;c;ZXZpbA==\a'   # writes "evil" to the clipboard

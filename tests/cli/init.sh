@@ -6,13 +6,8 @@
 need pkcs11-tool
 cli_setup
 
-SO=So-Pin-init-4Rt8
-U1=User-init-Hq52
-U2=User-init-Lm83
-U3=User-init-Pz64
-NEW=User-init-Xk19
+new_pins SO U1 U2 U3 NEW
 TRANSPORT=1111            # the NBCA-style transport PIN: trivial on purpose
-pin "$SO"; pin "$U1"; pin "$U2"; pin "$U3"; pin "$NEW"
 
 blank_count() { uk --json list; expect_rc 0 "list"; jr "$OUT" '[.keys[] | select(.initialized == false)] | length'; }
 

@@ -136,6 +136,20 @@ PINS=()
 # PINs that cannot occur by chance in output (letters and digits mixed).
 pin() { PINS+=("$1"); }
 
+# new_pins NAME...: sets each variable NAME to a PIN of its own and registers
+# it (pin). A PIN is the variable's name, the test's, and 8 hex digits of
+# their hash: distinct across tests, the same in every run, and nothing
+# ukey would print by chance.
+new_pins() {
+    local name test value
+    test=$(basename "$0" .sh)
+    for name in "$@"; do
+        value="$name-$test-$(printf '%s/%s' "$test" "$name" | sha256sum | cut -c1-8)"
+        printf -v "$name" '%s' "$value"
+        pin "$value"
+    done
+}
+
 # check_no_pin_leaks: no registered PIN in anything ukey printed (stdout,
 # stderr, --json) during the whole test, nor in any file of the state folder.
 check_no_pin_leaks() {

@@ -7,10 +7,7 @@
 need pkcs11-tool openssl
 cli_setup
 
-SO=So-Pin-list-7f3K
-U1=User-list-Qa91
-U2=User-list-Wz27
-pin "$SO"; pin "$U1"; pin "$U2"
+new_pins SO U1 U2
 
 # check_key JSON: the fields every Key object has, with their types.
 check_key_schema() {

@@ -6,16 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cli_setup
 
-SO=So-Pin-pin-8Wq2
-SO2=So-Pin-pin-3Hn6
-U1=User-pin-Ab37
-U2=User-pin-Cd48
-U3=User-pin-Ef59
-U4=User-pin-Gh60
-U5=User-pin-Jk71
-WRONG=Wrong-pin-Zz00
-WRONG_SO=Wrong-so-Yy11
-pin "$SO"; pin "$SO2"; pin "$U1"; pin "$U2"; pin "$U3"; pin "$U4"; pin "$U5"; pin "$WRONG"; pin "$WRONG_SO"
+new_pins SO SO2 U1 U2 U3 U4 U5 WRONG WRONG_SO
 
 init_key alice "$SO" "$U1"
 

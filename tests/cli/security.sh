@@ -8,15 +8,8 @@
 cli_setup
 export UKEY_LOG_LEVEL=debug   # the log must not carry a PIN either
 
-SO=So-Pin-sec-6Gd9
-SO2=So-Pin-sec-2Kx4
-U1=User-sec-Mn58
-U2=User-sec-Pq69
-U3=User-sec-Rs70
-WRONG=Wrong-sec-Tu81
-WRONG_SO=Wrong-sec-so-Vw92
+new_pins SO SO2 U1 U2 U3 WRONG WRONG_SO
 ARGV_PIN=Argv-sec-Xy03
-pin "$SO"; pin "$SO2"; pin "$U1"; pin "$U2"; pin "$U3"; pin "$WRONG"; pin "$WRONG_SO"
 # ARGV_PIN is on the test's own command lines (a user's mistake): it is
 # checked by its own step, not by the transcript check.
 

@@ -6,10 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cli_setup
 
-SO=So-Pin-sel-5Bv1
-UA=User-sel-Ta42
-UB=User-sel-Tb43
-pin "$SO"; pin "$UA"; pin "$UB"
+new_pins SO UA UB
 
 step "one initialised Key: no KEY needed"
 init_key alice "$SO" "$UA"

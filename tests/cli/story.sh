@@ -10,9 +10,7 @@ need openssl pkcs11-tool
 [[ -r $ENGINE_SO ]] || skip "libp11 engine $ENGINE_SO not installed (libengine-pkcs11-openssl)"
 cli_setup
 
-SO=So-Pin-story-2Fh7
-U=User-story-Kp35
-pin "$SO"; pin "$U"
+new_pins SO U
 EC_SUBJECT="CN=ukey story ec,O=ukey tests"   # RFC 2253 of /O=ukey tests/CN=ukey story ec
 KEY_OBJ_FIELDS="class id label type bits curve has_certificate"
 CERT_FIELDS="label id subject issuer serial not_before not_after days_left status category has_key"

@@ -11,6 +11,14 @@ DAEMON_RESCAN=0.5
 daemon_setup
 BOUND=$(scan_bound 2)
 
+# timed_event EVENT N T0: waits (bound BOUND) for the N-th EVENT, logs how
+# long after T0 (ms) it came; the EVENT lines in ev.
+timed_event() {
+    wait_events all ".event == \"$1\"" "$2" "$BOUND"
+    log "$1 after $(($(now_ms) - $3)) ms (bound ${BOUND}s)"
+    ev=$(events all ".event == \"$1\"")
+}
+
 daemon_start
 watch_start all
 watch_start kr --events key-inserted,key-removed
@@ -43,9 +51,7 @@ assert_contains "$OUT" "PC/SC: not watched"
 step "a token appears (softhsm2-util --init-token in another process)"
 t0=$(now_ms)
 new_token Alice
-wait_events all '.event == "key-inserted"' 1 "$BOUND"
-log "key-inserted after $(($(now_ms) - t0)) ms (bound ${BOUND}s)"
-ev=$(events all '.event == "key-inserted"')
+timed_event key-inserted 1 "$t0"
 jeq "$ev" '.key.label' '"Alice"' "key-inserted"
 jeq "$ev" '.key.serial' "\"$TOKEN_SERIAL\"" "key-inserted"
 jeq "$ev" '.key.backend' '"softhsm"' "key-inserted"
@@ -91,9 +97,7 @@ BOB=$TOKEN_SERIAL
 wait_events all '.event == "key-inserted"' 2 "$BOUND"
 t0=$(now_ms)
 delete_token Alice
-wait_events all '.event == "key-removed"' 1 "$BOUND"
-log "key-removed after $(($(now_ms) - t0)) ms"
-ev=$(events all '.event == "key-removed"')
+timed_event key-removed 1 "$t0"
 jeq "$ev" '.key.label' '"Alice"' "key-removed"
 jeq "$ev" '.key.slot_id' "$SLOT" "key-removed"
 wait_hooks key-removed 1 "UKEY_TOKEN_LABEL=Alice" "$BOUND"

@@ -13,10 +13,7 @@ using namespace ukey;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
-    auto& http = fuzz::HttpServer::instance();
-    std::string body(reinterpret_cast<const char*>(data), size);
-    http.set_answer([body](const fuzz::HttpRequest&) { return body; });
-    client::ScepClient c(http.url(), std::chrono::seconds(10));
+    client::ScepClient c = fuzz::client_answered_with(data, size);
     auto caps = c.get_caps();
     if (caps)
         for (const auto& line : caps->raw)

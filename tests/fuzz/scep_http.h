@@ -5,11 +5,15 @@
 // One process-wide instance, never freed (its thread runs until exit).
 #pragma once
 
+#include "client/scep.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -121,5 +125,14 @@ private:
     std::mutex mu_;
     Answer answer_;
 };
+
+// A client of the server, which answers every request with `data`.
+inline client::ScepClient client_answered_with(const uint8_t* data, size_t size)
+{
+    auto& http = HttpServer::instance();
+    std::string body(reinterpret_cast<const char*>(data), size);
+    http.set_answer([body](const HttpRequest&) { return body; });
+    return client::ScepClient(http.url(), std::chrono::seconds(10));
+}
 
 } // namespace ukey::fuzz

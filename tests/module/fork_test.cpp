@@ -52,21 +52,14 @@ void PrintTo(const ForkParam& p, std::ostream* os)
     *os << p.name;
 }
 
-class Fork : public testing::TestWithParam<ForkParam> {
+class Fork : public modtest::ModuleTest<testing::TestWithParam<ForkParam>> {
 protected:
     void SetUp() override
     {
         BackendSpec b;
         b.softhsm_conf_extra = GetParam().softhsm_conf_extra;
-        env_ = std::make_unique<TestEnv>(std::vector<BackendSpec>{b});
-        module_ = std::make_unique<Module>(module_path());
+        load(std::make_unique<TestEnv>(std::vector<BackendSpec>{b}));
     }
-    void TearDown() override
-    {
-        module_.reset();
-        env_.reset();
-    }
-    CK_FUNCTION_LIST* fl() { return module_->fl(); }
 
     // Parent: initialised, logged in, an EC and an RSA key pair on the token.
     void parent_ready()
@@ -130,8 +123,6 @@ protected:
     }
 
     const TokenSpec kDefaultToken{};
-    std::unique_ptr<TestEnv> env_;
-    std::unique_ptr<Module> module_;
     CK_SLOT_ID slot_ = 0;
     CK_SESSION_HANDLE session_ = 0;
     KeyPair ec_{KeyKind::EcP256}, rsa_{KeyKind::Rsa2048};

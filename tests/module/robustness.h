@@ -28,6 +28,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <type_traits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -166,41 +167,23 @@ struct Ctx {
     void must(CK_RV rv, const char* what) { check(rv, std::string("row setup: ") + what); }
 
     CK_SESSION_HANDLE fresh() { return open_session(fl, slot, true); }
-    CK_SESSION_HANDLE encrypting()
+    // A fresh session with an operation started by `init` (C_EncryptInit...).
+    template <class... Args>
+    CK_SESSION_HANDLE started(CK_RV (*init)(CK_SESSION_HANDLE, Args...), const char* what,
+                              std::type_identity_t<Args>... args)
     {
         auto s = fresh();
-        must(fl->C_EncryptInit(s, &aes_cbc, aes), "C_EncryptInit");
+        must(init(s, args...), what);
         return s;
     }
-    CK_SESSION_HANDLE decrypting()
-    {
-        auto s = fresh();
-        must(fl->C_DecryptInit(s, &aes_cbc, aes), "C_DecryptInit");
-        return s;
-    }
-    CK_SESSION_HANDLE digesting()
-    {
-        auto s = fresh();
-        must(fl->C_DigestInit(s, &sha256), "C_DigestInit");
-        return s;
-    }
-    CK_SESSION_HANDLE signing()
-    {
-        auto s = fresh();
-        must(fl->C_SignInit(s, &hmac_mech, hmac), "C_SignInit(HMAC)");
-        return s;
-    }
-    CK_SESSION_HANDLE verifying()
-    {
-        auto s = fresh();
-        must(fl->C_VerifyInit(s, &hmac_mech, hmac), "C_VerifyInit(HMAC)");
-        return s;
-    }
+    CK_SESSION_HANDLE encrypting() { return started(fl->C_EncryptInit, "C_EncryptInit", &aes_cbc, aes); }
+    CK_SESSION_HANDLE decrypting() { return started(fl->C_DecryptInit, "C_DecryptInit", &aes_cbc, aes); }
+    CK_SESSION_HANDLE digesting() { return started(fl->C_DigestInit, "C_DigestInit", &sha256); }
+    CK_SESSION_HANDLE signing() { return started(fl->C_SignInit, "C_SignInit(HMAC)", &hmac_mech, hmac); }
+    CK_SESSION_HANDLE verifying() { return started(fl->C_VerifyInit, "C_VerifyInit(HMAC)", &hmac_mech, hmac); }
     CK_SESSION_HANDLE finding()
     {
-        auto s = fresh();
-        must(fl->C_FindObjectsInit(s, find_tmpl.data(), find_tmpl.size()), "C_FindObjectsInit");
-        return s;
+        return started(fl->C_FindObjectsInit, "C_FindObjectsInit", find_tmpl.data(), find_tmpl.size());
     }
     // Two operations at once for the dual-function calls; best effort, as
     // backends may not allow concurrent operations in one session.

@@ -12,19 +12,9 @@ namespace {
 // (d) C_Initialize arguments, C_Finalize, configuration errors
 // ============================================================================
 
-class InitTest : public testing::Test {
+class InitTest : public modtest::ModuleTest<> {
 protected:
-    void SetUp() override
-    {
-        env_ = std::make_unique<TestEnv>();
-        module_ = std::make_unique<Module>(module_path());
-    }
-    void TearDown() override
-    {
-        module_.reset();
-        env_.reset();
-    }
-    CK_FUNCTION_LIST* fl() { return module_->fl(); }
+    void SetUp() override { load(std::make_unique<TestEnv>()); }
     // The module is not initialised: a plain call says so.
     void expect_not_initialized()
     {
@@ -37,8 +27,6 @@ protected:
     {
         EXPECT_NO_THROW(slot_by_label(fl(), modtest::kDefaultToken.label));
     }
-    std::unique_ptr<TestEnv> env_;
-    std::unique_ptr<Module> module_;
 };
 
 // Application-supplied mutex callbacks that work (and count their use).

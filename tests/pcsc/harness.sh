@@ -14,6 +14,8 @@
 #                       returns once its TCP connection to vpcd is up (pcscd
 #                       notices the card 0.2-0.6 s later: its 400 ms polling)
 #   card_remove [SLOT]  SIGTERM that vcard (connection closed = card removed)
+#   timed_card in|out SLOT   card_insert/card_remove, then the watcher's line
+#                       for it (the suite's wait_event) and its latency
 #   pcsc_reader_name [SLOT]   "Virtual PCD 00 0SLOT"
 #   pcsc_wait_card SLOT present|empty   poll pcscd (probe --list) until so
 #   pcsc_cleanup [RC]   everything down, private dir removed (EXIT trap)
@@ -148,6 +150,24 @@ ev_ms() { printf '%s\n' "${1%% *}"; }
 # re_name NAME: a reader name as a regex matching whole event words
 # ("card-inserted Virtual PCD 00 00 atr=").
 re_name() { printf '%s' "${1// /\\ }"; }
+# timed_card in|out SLOT: the virtual card into (out of) reader SLOT, then
+# the watcher's event line for it, through the suite's own wait_event REGEX
+# FROM. The line in EV_LINE; the ms from card_insert (card_remove) to it in
+# EV_LATENCY.
+timed_card() {
+    local m re since
+    re="$(re_name "$(pcsc_reader_name "$2")")"
+    m=$(ev_mark)
+    if [[ $1 == in ]]; then
+        card_insert "$2"
+        re="card-inserted $re atr=3B80800101" since=$PCSC_LAST_INSERT_MS
+    else
+        card_remove "$2"
+        re="card-removed $re" since=$PCSC_LAST_REMOVE_MS
+    fi
+    EV_LINE=$(wait_event "^[0-9]+ $re\$" "$m")
+    EV_LATENCY=$(($(ev_ms "$EV_LINE") - since))
+}
 
 pcsc_reader_name() { printf '%s%s' "$PCSC_READER_PREFIX" "${1:-0}"; }
 

@@ -74,12 +74,9 @@ log "connect to the empty reader: $out"
 step "card in / card out, $CYCLES cycles"
 ins_lat=() rem_lat=() det_lat=()
 for ((i = 1; i <= CYCLES; i++)); do
-    m=$(ev_mark)
-    card_insert 0
-    ready_ms=$(<"$PCSC_DIR/vcard0.ready")
-    line=$(wait_event "^[0-9]+ card-inserted $(re_name "$R0") atr=3B80800101\$" "$m")
-    ins_lat+=($(( $(ev_ms "$line") - PCSC_LAST_INSERT_MS )))
-    det_lat+=($(( $(ev_ms "$line") - ready_ms )))
+    timed_card in 0
+    ins_lat+=("$EV_LATENCY")
+    det_lat+=($(( $(ev_ms "$EV_LINE") - $(<"$PCSC_DIR/vcard0.ready") )))
     if [[ $i -eq 1 ]]; then
         out=$("$PCSC_BIN_DIR/probe" --transmit "$R0" 00A4040007A0000000031010) \
             || fail "transmit SELECT failed"
@@ -88,10 +85,8 @@ for ((i = 1; i <= CYCLES; i++)); do
         [[ $out == *"response 6D00" ]] || fail "GET DATA answered '$out', expected 6D00"
         log "APDUs through pcscd: SELECT -> 6A82, GET DATA -> 6D00 ($out)"
     fi
-    m=$(ev_mark)
-    card_remove 0
-    line=$(wait_event "^[0-9]+ card-removed $(re_name "$R0")\$" "$m")
-    rem_lat+=($(( $(ev_ms "$line") - PCSC_LAST_REMOVE_MS )))
+    timed_card out 0
+    rem_lat+=("$EV_LATENCY")
 done
 log "insert latency ms (card_insert -> card-inserted): ${ins_lat[*]}"
 log "  of which after the vcard was connected:         ${det_lat[*]}"

@@ -105,14 +105,10 @@ assert_idle "pcscd up, no card"
 step "card in / card out"
 ins=() rem=()
 for i in 1 2; do
-    m=$(ev_mark)
-    card_insert 0
-    line=$(wait_event "${T}card-inserted $(re_name "$R0") atr=3B80800101\$" "$m")
-    ins+=($(( $(ev_ms "$line") - PCSC_LAST_INSERT_MS )))
-    m=$(ev_mark)
-    card_remove 0
-    line=$(wait_event "${T}card-removed $(re_name "$R0")\$" "$m")
-    rem+=($(( $(ev_ms "$line") - PCSC_LAST_REMOVE_MS )))
+    timed_card in 0
+    ins+=("$EV_LATENCY")
+    timed_card out 0
+    rem+=("$EV_LATENCY")
 done
 log "card_insert -> card-inserted ms: ${ins[*]}; card_remove -> card-removed ms: ${rem[*]}"
 m=$(ev_mark)

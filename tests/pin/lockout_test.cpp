@@ -40,9 +40,6 @@ CK_FLAGS expected_bits(unsigned left, unsigned max, bool so = false)
     return f;
 }
 
-#define EXPECT_FLAGS(expected, actual) \
-    EXPECT_EQ(flag_names(expected), flag_names(actual))
-
 #define EXPECT_COUNTS(k, user_left, user_max, so_left, so_max)                                 \
     do {                                                                                       \
         UKEY_PIN_STATUS st_ = (k).status();                                                    \
@@ -254,8 +251,7 @@ TEST(Lockout, RightPinRestoresTheFullCount)
     SpyKey k;
     k.start();
     CK_SESSION_HANDLE s = k.open();
-    for (int i = 0; i < 3; ++i)
-        EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong"));
+    expect_wrong_pins(k.fl(), s, CKU_USER, 3);
     EXPECT_COUNTS(k, 3, 6, 6, 6);
     EXPECT_RV(CKR_OK, try_login(k.fl(), s, CKU_USER, SpyKey::kUser));
     EXPECT_COUNTS(k, 6, 6, 6, 6);
@@ -266,8 +262,7 @@ TEST(Lockout, RightPinRestoresTheFullCount)
     EXPECT_COUNTS(k, 6, 6, 6, 6);
     EXPECT_RV(CKR_OK, k.fl()->C_Logout(s));
 
-    for (int i = 0; i < 5; ++i)
-        EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_SO, "wrong"));
+    expect_wrong_pins(k.fl(), s, CKU_SO, 5);
     EXPECT_FLAGS(CKF_SO_PIN_COUNT_LOW | CKF_SO_PIN_FINAL_TRY, k.flags());
     EXPECT_RV(CKR_OK, try_login(k.fl(), s, CKU_SO, SpyKey::kSo));
     EXPECT_COUNTS(k, 6, 6, 6, 6);
@@ -307,8 +302,7 @@ TEST(Lockout, SetPinWhileLockedNeverReachesTheToken)
     SpyKey k;
     k.start();
     CK_SESSION_HANDLE s = k.open();
-    for (int i = 0; i < 6; ++i)
-        EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong"));
+    expect_wrong_pins(k.fl(), s, CKU_USER, 6);
     EXPECT_RV(CKR_PIN_LOCKED, set_pin(k.fl(), s, SpyKey::kUser, "other-pin-1357"));
     EXPECT_COUNTS(k, 0, 6, 6, 6);
     // Restore the counts without touching the PIN: the old PIN still works,
@@ -331,8 +325,7 @@ TEST(Lockout, UnknownUserTypesNeverReachTheToken)
         EXPECT_RV(CKR_USER_TYPE_INVALID, try_login(k.fl(), s, t, SpyKey::kUser));
         EXPECT_EQ(0, spy_logins(k.spy_log(), t)) << "a PIN of user type " << t << " reached the token";
     }
-    for (int i = 0; i < 6; ++i)
-        EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong"));
+    expect_wrong_pins(k.fl(), s, CKU_USER, 6);
     EXPECT_RV(CKR_USER_TYPE_INVALID, try_login(k.fl(), s, CK_USER_TYPE(0x80000001UL), SpyKey::kUser));
     EXPECT_EQ(0, spy_logins(k.spy_log(), CK_USER_TYPE(0x80000001UL)));
     EXPECT_COUNTS(k, 0, 6, 6, 6);

@@ -14,8 +14,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-#define EXPECT_FLAGS(expected, actual) EXPECT_EQ(flag_names(expected), flag_names(actual))
-
 std::vector<BackendSpec> softhsm_backends(bool with_token)
 {
     BackendSpec b;
@@ -71,7 +69,7 @@ public:
     }
     void set_card(unsigned user_left, unsigned so_left) const
     {
-        write_file(state_, "fakecard 1 user_left=" + std::to_string(user_left) + " so_left=" +
+        overwrite_file(state_, "fakecard 1 user_left=" + std::to_string(user_left) + " so_left=" +
                                std::to_string(so_left) + " user_pin=" FAKECARD_DEFAULT_USER_PIN
                                " so_pin=" FAKECARD_DEFAULT_SO_PIN "\n");
     }

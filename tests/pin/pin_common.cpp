@@ -141,6 +141,12 @@ CK_STATE session_state(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s)
     return si.state;
 }
 
+void expect_wrong_pins(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s, CK_USER_TYPE who, int n)
+{
+    for (int i = 0; i < n; ++i)
+        EXPECT_RV(CKR_PIN_INCORRECT, try_login(fl, s, who, "wrong")) << "wrong PIN " << i + 1 << " of " << n;
+}
+
 // ---- spy log -----------------------------------------------------------------------
 
 namespace {
@@ -191,17 +197,7 @@ fs::path pin_file(const ukeytest::TestEnv& env)
     return found[0];
 }
 
-std::string read_file(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    if (!in)
-        throw std::runtime_error("cannot read " + p.string());
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write_file(const fs::path& p, const std::string& data)
+void overwrite_file(const fs::path& p, const std::string& data)
 {
     std::ofstream out(p, std::ios::binary | std::ios::trunc);
     if (!out || !(out << data) || !out.flush())
@@ -269,39 +265,47 @@ void SpyKey::unlock() const
 
 // ---- stderr ---------------------------------------------------------------------------
 
+void Fd::reset(int fd)
+{
+    if (fd_ >= 0)
+        close(fd_);
+    fd_ = fd;
+}
+
+Pipe make_pipe()
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    return Pipe{Fd(fds[0]), Fd(fds[1])};
+}
+
 StderrCapture::StderrCapture()
 {
     std::fflush(stderr);
     char templ[] = "/tmp/ukey-pin-stderr-XXXXXX";
-    fd_ = mkstemp(templ);
-    if (fd_ < 0)
+    file_.reset(mkstemp(templ));
+    if (file_.get() < 0)
         throw std::runtime_error(std::string("mkstemp: ") + std::strerror(errno));
     unlink(templ);
-    saved_ = dup(STDERR_FILENO);
-    dup2(fd_, STDERR_FILENO);
-}
-
-StderrCapture::~StderrCapture()
-{
-    stop();
+    saved_.reset(dup(STDERR_FILENO));
+    dup2(file_.get(), STDERR_FILENO);
 }
 
 std::string StderrCapture::stop()
 {
-    if (saved_ >= 0) {
+    if (saved_.get() >= 0) {
         std::fflush(stderr);
-        dup2(saved_, STDERR_FILENO);
-        close(saved_);
-        saved_ = -1;
+        dup2(saved_.get(), STDERR_FILENO);
+        saved_.reset();
         char buf[4096];
         ssize_t n;
         off_t off = 0;
-        while ((n = pread(fd_, buf, sizeof buf, off)) > 0) {
+        while ((n = pread(file_.get(), buf, sizeof buf, off)) > 0) {
             text_.append(buf, static_cast<size_t>(n));
             off += n;
         }
-        close(fd_);
-        fd_ = -1;
+        file_.reset();
     }
     return text_;
 }
@@ -310,14 +314,12 @@ std::string StderrCapture::stop()
 
 Child::Child(const std::function<std::string()>& fn)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    Pipe channel = make_pipe();
     pid_ = fork();
     if (pid_ < 0)
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     if (pid_ == 0) {
-        close(fds[0]);
+        channel.read.reset();
         alarm(120); // a hung child must not hang the suite
         std::string out;
         int code = 0;
@@ -332,7 +334,7 @@ Child::Child(const std::function<std::string()>& fn)
         }
         size_t off = 0;
         while (off < out.size()) {
-            ssize_t n = write(fds[1], out.data() + off, out.size() - off);
+            ssize_t n = write(channel.write.get(), out.data() + off, out.size() - off);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
@@ -341,8 +343,7 @@ Child::Child(const std::function<std::string()>& fn)
         }
         _exit(code);
     }
-    close(fds[1]);
-    fd_ = fds[0];
+    output_ = std::move(channel.read);
 }
 
 Child::~Child()
@@ -351,8 +352,6 @@ Child::~Child()
         kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
     }
-    if (fd_ >= 0)
-        close(fd_);
 }
 
 std::string Child::wait(std::chrono::milliseconds timeout)
@@ -365,14 +364,14 @@ std::string Child::wait(std::chrono::milliseconds timeout)
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
             break;
-        pollfd p{fd_, POLLIN, 0};
+        pollfd p{output_.get(), POLLIN, 0};
         int r = poll(&p, 1, static_cast<int>(left.count()));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
         char buf[4096];
-        ssize_t n = read(fd_, buf, sizeof buf);
+        ssize_t n = read(output_.get(), buf, sizeof buf);
         if (n > 0)
             out.append(buf, static_cast<size_t>(n));
         else if (n == 0 || errno != EINTR)
@@ -389,36 +388,19 @@ std::string Child::wait(std::chrono::milliseconds timeout)
                                 : "signal " + std::to_string(WTERMSIG(st));
     }
     pid_ = -1;
-    close(fd_);
-    fd_ = -1;
+    output_.reset();
     return out;
-}
-
-StartGate::StartGate()
-{
-    if (pipe(fds_) != 0)
-        throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-}
-
-StartGate::~StartGate()
-{
-    for (int& fd : fds_)
-        if (fd >= 0)
-            close(fd);
 }
 
 void StartGate::child_side()
 {
-    if (fds_[1] >= 0) {
-        close(fds_[1]);
-        fds_[1] = -1;
-    }
+    pipe_.write.reset();
 }
 
 void StartGate::wait() const
 {
     char c;
-    while (read(fds_[0], &c, 1) < 0 && errno == EINTR) {
+    while (read(pipe_.read.get(), &c, 1) < 0 && errno == EINTR) {
     }
 }
 
@@ -427,23 +409,10 @@ void StartGate::release()
     child_side();
 }
 
-ReadyPipe::ReadyPipe()
-{
-    if (pipe(fds_) != 0)
-        throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-}
-
-ReadyPipe::~ReadyPipe()
-{
-    for (int& fd : fds_)
-        if (fd >= 0)
-            close(fd);
-}
-
 void ReadyPipe::signal() const
 {
     char c = 'r';
-    while (write(fds_[1], &c, 1) < 0 && errno == EINTR) {
+    while (write(pipe_.write.get(), &c, 1) < 0 && errno == EINTR) {
     }
 }
 
@@ -456,14 +425,14 @@ bool ReadyPipe::wait_for(int n, std::chrono::milliseconds timeout) const
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
             return false;
-        pollfd p{fds_[0], POLLIN, 0};
+        pollfd p{pipe_.read.get(), POLLIN, 0};
         int r = poll(&p, 1, static_cast<int>(left.count()));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             return false;
         char buf[64];
-        ssize_t k = read(fds_[0], buf, std::min<size_t>(sizeof buf, static_cast<size_t>(n - got)));
+        ssize_t k = read(pipe_.read.get(), buf, std::min<size_t>(sizeof buf, static_cast<size_t>(n - got)));
         if (k > 0)
             got += static_cast<int>(k);
     }

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifndef UKEY_MODULE_PATH
@@ -46,6 +47,11 @@ constexpr CK_FLAGS kPinBits = kUserBits | kSoBits | CKF_USER_PIN_TO_BE_CHANGED;
 
 // "CKF_USER_PIN_COUNT_LOW|CKF_USER_PIN_LOCKED" (only the PIN bits), "0" if none.
 std::string flag_names(CK_FLAGS f);
+// Compares PIN flags by name, so that a failure says which bits differ.
+#define EXPECT_FLAGS(expected, actual) EXPECT_EQ(pintest::flag_names(expected), pintest::flag_names(actual))
+
+// A transport PIN as issuers set them: trivial on purpose.
+inline const std::string kTransport = "123456";
 
 // ---- ukey.conf --------------------------------------------------------------
 
@@ -77,6 +83,8 @@ CK_RV init_token(CK_FUNCTION_LIST* fl, CK_SLOT_ID slot, const std::string& so_pi
 // PIN bits (kPinBits) of C_GetTokenInfo; throws if it fails.
 CK_FLAGS pin_flags(CK_FUNCTION_LIST* fl, CK_SLOT_ID slot);
 CK_STATE session_state(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s);
+// n logins in a row with a wrong PIN, each expected to be CKR_PIN_INCORRECT.
+void expect_wrong_pins(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s, CK_USER_TYPE who, int n);
 
 // ---- the spy's log ------------------------------------------------------------
 
@@ -96,8 +104,9 @@ std::vector<fs::path> pin_dir_entries(const ukeytest::TestEnv& env);
 // The single .pin file there; throws unless there is exactly one.
 fs::path pin_file(const ukeytest::TestEnv& env);
 
-std::string read_file(const fs::path& p);
-void write_file(const fs::path& p, const std::string& data); // keeps an existing file's mode
+using ukeytest::read_file;
+// Unlike ukeytest::write_file, keeps an existing file's mode.
+void overwrite_file(const fs::path& p, const std::string& data);
 
 // ---- a Key behind the spy, behind ukey ------------------------------------
 
@@ -150,19 +159,43 @@ private:
     CK_SLOT_ID slot_ = 0;
 };
 
+// ---- descriptors ----------------------------------------------------------------------
+
+// A descriptor of ours, closed when the Fd goes (or on reset()).
+class Fd {
+public:
+    explicit Fd(int fd = -1) : fd_(fd) {}
+    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    Fd& operator=(Fd&& o) noexcept
+    {
+        reset(std::exchange(o.fd_, -1));
+        return *this;
+    }
+    ~Fd() { reset(); }
+    int get() const { return fd_; }
+    void reset(int fd = -1);
+
+private:
+    int fd_;
+};
+
+struct Pipe {
+    Fd read, write;
+};
+// A new pipe; throws if there is none.
+Pipe make_pipe();
+
 // ---- stderr -------------------------------------------------------------------------
 
 // Redirects fd 2 into a temp file until stop() (or destruction).
 class StderrCapture {
 public:
     StderrCapture();
-    ~StderrCapture();
-    StderrCapture(const StderrCapture&) = delete;
-    StderrCapture& operator=(const StderrCapture&) = delete;
+    ~StderrCapture() { stop(); }
     std::string stop(); // restores stderr, returns what was written
 private:
-    int saved_ = -1;
-    int fd_ = -1;
+    Fd saved_;
+    Fd file_;
     std::string text_;
 };
 
@@ -174,8 +207,6 @@ class Child {
 public:
     explicit Child(const std::function<std::string()>& fn);
     ~Child(); // SIGKILLs and reaps a child still running
-    Child(const Child&) = delete;
-    Child& operator=(const Child&) = delete;
     pid_t pid() const { return pid_; }
     // Waits (killing it after `timeout`); returns its output. status():
     // "exit 0", "exit N", "signal N", "timeout".
@@ -185,7 +216,7 @@ public:
 
 private:
     pid_t pid_ = -1;
-    int fd_ = -1;
+    Fd output_;
     std::string status_;
 };
 
@@ -194,26 +225,22 @@ private:
 // them at once.
 class StartGate {
 public:
-    StartGate();
-    ~StartGate();
     void child_side(); // in a child: close the inherited write end
     void wait() const; // in a child: block until released
     void release();    // in the parent
 private:
-    int fds_[2] = {-1, -1};
+    Pipe pipe_ = make_pipe();
 };
 
 // Children write one byte each when ready; the parent waits for n of them.
 class ReadyPipe {
 public:
-    ReadyPipe();
-    ~ReadyPipe();
     void signal() const; // in a child
     // In the parent: true once n bytes arrived, false after `timeout`.
     bool wait_for(int n, std::chrono::milliseconds timeout) const;
 
 private:
-    int fds_[2] = {-1, -1};
+    Pipe pipe_ = make_pipe();
 };
 
 } // namespace pintest

@@ -9,14 +9,10 @@
 
 using namespace pintest;
 using namespace ukeytest;
-using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kTransport = "123456"; // trivial on purpose, like issuers' defaults
 const std::string kNew = "new-pin-5173";
-
-#define EXPECT_FLAGS(expected, actual) EXPECT_EQ(flag_names(expected), flag_names(actual))
 
 // A ukey.conf for "another user" of the same Key: its state in its own folder.
 fs::path other_user_conf(SpyKey& k, const std::string& name)
@@ -25,7 +21,7 @@ fs::path other_user_conf(SpyKey& k, const std::string& name)
     const std::string from = k.env().state_dir().string();
     text.replace(text.find(from), from.size(), (k.env().dir() / ("state-" + name)).string());
     const fs::path p = k.env().dir() / ("ukey-" + name + ".conf");
-    write_file(p, text);
+    overwrite_file(p, text);
     return p;
 }
 
@@ -45,21 +41,46 @@ void issue(SpyKey& k, CK_ULONG tries, bool transport)
     check(k.fl()->C_CloseSession(so), "C_CloseSession");
 }
 
+// The Key issued with 4 tries and no transport PIN; ukey finalised.
+void issued_then_stopped(SpyKey& k)
+{
+    k.start();
+    issue(k, 4, false);
+    k.stop();
+}
+
+// With ukey finalised, code that goes around it: fn on the Key's policy
+// object, straight on SoftHSM2.
+void around_ukey(SpyKey& k,
+                 const std::function<void(CK_FUNCTION_LIST*, CK_SESSION_HANDLE, CK_OBJECT_HANDLE)>& fn)
+{
+    k.env().with_softhsm(0, [&](CK_FUNCTION_LIST* fl) {
+        CK_SESSION_HANDLE s = open_session(fl, slot_by_label(fl, "ukey-test"), true);
+        char app[] = "ukey-policy";
+        auto hs = find_objects(fl, s, {{CKA_APPLICATION, app, sizeof app - 1}});
+        ASSERT_EQ(1U, hs.size());
+        fn(fl, s, hs[0]);
+        fl->C_CloseSession(s);
+    });
+}
+
+// A data object on the token; `extra` attributes go after the usual ones.
 CK_RV create_data(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s, bool priv, const std::string& application,
-                  CK_OBJECT_HANDLE* out = nullptr)
+                  CK_OBJECT_HANDLE* out = nullptr, const std::vector<CK_ATTRIBUTE>& extra = {})
 {
     CK_OBJECT_CLASS cls = CKO_DATA;
     CK_BBOOL yes = CK_TRUE, p = priv ? CK_TRUE : CK_FALSE;
     std::string app = application, label = "note";
     CK_BYTE value[] = {1, 2, 3};
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls},
-                        {CKA_TOKEN, &yes, sizeof yes},
-                        {CKA_PRIVATE, &p, sizeof p},
-                        {CKA_LABEL, label.data(), label.size()},
-                        {CKA_APPLICATION, app.data(), app.size()},
-                        {CKA_VALUE, value, sizeof value}};
+    std::vector<CK_ATTRIBUTE> t = {{CKA_CLASS, &cls, sizeof cls},
+                                   {CKA_TOKEN, &yes, sizeof yes},
+                                   {CKA_PRIVATE, &p, sizeof p},
+                                   {CKA_LABEL, label.data(), label.size()},
+                                   {CKA_APPLICATION, app.data(), app.size()},
+                                   {CKA_VALUE, value, sizeof value}};
+    t.insert(t.end(), extra.begin(), extra.end());
     CK_OBJECT_HANDLE h = 0;
-    return fl->C_CreateObject(s, t, 6, out ? out : &h);
+    return fl->C_CreateObject(s, t.data(), t.size(), out ? out : &h);
 }
 
 std::string application_of(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
@@ -200,14 +221,9 @@ TEST(KeyPolicy, HiddenFromApplicationsAndNotTheirsToChange)
     EXPECT_RV(CKR_ATTRIBUTE_VALUE_INVALID, k.fl()->C_CopyObject(s, mine, &rename, 1, &other));
     {
         CK_OBJECT_CLASS cls = CKO_DATA;
-        CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
         char x[] = "x";
-        CK_ATTRIBUTE twice[] = {{CKA_CLASS, &cls, sizeof cls},
-                                {CKA_TOKEN, &yes, sizeof yes},
-                                {CKA_PRIVATE, &no, sizeof no},
-                                {CKA_APPLICATION, x, 1},
-                                {CKA_APPLICATION, app, sizeof app - 1}};
-        EXPECT_RV(CKR_ATTRIBUTE_VALUE_INVALID, k.fl()->C_CreateObject(s, twice, 5, &other));
+        EXPECT_RV(CKR_ATTRIBUTE_VALUE_INVALID,
+                  create_data(k.fl(), s, false, x, &other, {{CKA_APPLICATION, app, sizeof app - 1}}));
         CK_ATTRIBUTE set_twice[] = {{CKA_LABEL, x, 1}, {CKA_APPLICATION, app, sizeof app - 1}};
         EXPECT_RV(CKR_ATTRIBUTE_VALUE_INVALID, k.fl()->C_SetAttributeValue(s, mine, set_twice, 2));
         EXPECT_TRUE(find_objects(k.fl(), s, {{CKA_APPLICATION, x, 1}, {CKA_APPLICATION, app, sizeof app - 1}}).empty());
@@ -228,19 +244,11 @@ TEST(KeyPolicy, HiddenFromApplicationsAndNotTheirsToChange)
 TEST(KeyPolicy, RemovedAroundUkeyFailsClosed)
 {
     SpyKey k;
-    k.start();
-    issue(k, 4, false);
-    k.stop();
+    issued_then_stopped(k);
 
     // Code that goes around ukey cannot simply delete it (not destroyable)...
-    k.env().with_softhsm(0, [&](CK_FUNCTION_LIST* fl) {
-        const CK_SLOT_ID slot = slot_by_label(fl, "ukey-test");
-        CK_SESSION_HANDLE s = open_session(fl, slot, true);
-        char app[] = "ukey-policy";
-        auto hs = find_objects(fl, s, {{CKA_APPLICATION, app, sizeof app - 1}});
-        ASSERT_EQ(1U, hs.size());
-        EXPECT_RV(CKR_ACTION_PROHIBITED, fl->C_DestroyObject(s, hs[0]));
-        fl->C_CloseSession(s);
+    around_ukey(k, [](CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE policy) {
+        EXPECT_RV(CKR_ACTION_PROHIBITED, fl->C_DestroyObject(s, policy));
     });
     // ... but can remove it from the token's storage.
     auto files = token_files_with(k, "ukey-policy 1 ");
@@ -280,19 +288,11 @@ TEST(KeyPolicy, RemovedAroundUkeyFailsClosed)
 TEST(KeyPolicy, AlteredAroundUkeyFailsClosed)
 {
     SpyKey k;
-    k.start();
-    issue(k, 4, false);
-    k.stop();
-    k.env().with_softhsm(0, [&](CK_FUNCTION_LIST* fl) {
-        const CK_SLOT_ID slot = slot_by_label(fl, "ukey-test");
-        CK_SESSION_HANDLE s = open_session(fl, slot, true);
-        char app[] = "ukey-policy";
-        auto hs = find_objects(fl, s, {{CKA_APPLICATION, app, sizeof app - 1}});
-        ASSERT_EQ(1U, hs.size());
+    issued_then_stopped(k);
+    around_ukey(k, [](CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE policy) {
         std::string junk = "ukey-policy 1 user_max=99 so_max=15 must_change=0";
         CK_ATTRIBUTE v{CKA_LABEL, junk.data(), junk.size()};
-        EXPECT_RV(CKR_OK, fl->C_SetAttributeValue(s, hs[0], &v, 1));
-        fl->C_CloseSession(s);
+        EXPECT_RV(CKR_OK, fl->C_SetAttributeValue(s, policy, &v, 1));
     });
     k.start();
     EXPECT_TRUE(k.status().flags & UKEY_PIN_STATE_DAMAGED) << describe(k.status());

@@ -153,7 +153,7 @@ TEST_F(DamagedKey, ChecksumByteFlipped)
     std::string text = read_file(file);
     const size_t p = sum_at(text, 0);
     text[p] = flip_hex(text[p]);
-    write_file(file, text);
+    overwrite_file(file, text);
     expect_locked(file, "corrupt");
     expect_init_token_refused_then_removal_repairs();
 }
@@ -166,7 +166,7 @@ TEST_F(DamagedKey, ChecksumsOfBothRecordsFlipped)
         const size_t p = sum_at(text, at) + 7;
         text[p] = flip_hex(text[p]);
     }
-    write_file(file, text);
+    overwrite_file(file, text);
     expect_locked(file, "corrupt");
 }
 
@@ -176,7 +176,7 @@ TEST_F(DamagedKey, CountEditedWithoutFixingTheChecksum)
     const size_t p = text.find("user=5/6");
     ASSERT_NE(std::string::npos, p);
     text[p + 5] = '6'; // "user=6/6": one try back, if it were believed
-    write_file(file, text);
+    overwrite_file(file, text);
     expect_locked(file, "corrupt");
 }
 
@@ -186,7 +186,7 @@ TEST_F(DamagedKey, Garbage)
     std::string junk(512, 'x');
     for (char& c : junk)
         c = static_cast<char>(1 + rng() % 255);
-    write_file(file, junk);
+    overwrite_file(file, junk);
     expect_locked(file, "corrupt");
     expect_init_token_refused_then_removal_repairs();
 }
@@ -202,7 +202,7 @@ TEST_F(DamagedKey, TruncatedToNothing)
 
 TEST_F(DamagedKey, FilledWithZeros)
 {
-    write_file(file, std::string(2 * kRecord, '\0'));
+    overwrite_file(file, std::string(2 * kRecord, '\0'));
     expect_locked(file, "blank");
 }
 
@@ -226,7 +226,7 @@ TEST_F(DamagedKey, Version1RecordStillReads)
     std::string record = body + " sum=" + sum;
     record.resize(kRecord - 1, ' ');
     record += '\n';
-    write_file(file, record + std::string(kRecord, '\0'));
+    overwrite_file(file, record + std::string(kRecord, '\0'));
     EXPECT_EQ("user 3/6, so 6/6, flags 0x1", describe(k.status()));
     EXPECT_RV(CKR_PIN_INCORRECT, try_login(k.fl(), s, CKU_USER, "wrong"));
     EXPECT_EQ("user 2/6, so 6/6, flags 0x1", describe(k.status()));
@@ -244,7 +244,7 @@ TEST_F(DamagedKey, Truncated)
 TEST_F(DamagedKey, WrongSizeLonger)
 {
     std::string text = read_file(file);
-    write_file(file, text + "x");
+    overwrite_file(file, text + "x");
     expect_locked(file);
 }
 

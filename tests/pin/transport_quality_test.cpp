@@ -16,14 +16,10 @@
 
 using namespace pintest;
 using namespace ukeytest;
-using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kTransport = "123456"; // trivial on purpose, like issuers' defaults
 const std::string kGood = "good-pin-4826";
-
-#define EXPECT_FLAGS(expected, actual) EXPECT_EQ(flag_names(expected), flag_names(actual))
 
 CK_RV set_transport(SpyKey& k, const std::string& pin)
 {

@@ -3,6 +3,8 @@
 #include "token/audit_file.h"
 #include "token/audit_log.h"
 
+#include "ukeytest/files.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -25,12 +27,8 @@ class Audit : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        char tmpl[] = "/tmp/ukey-audit-test.XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        root_ = tmpl;
         s_.dir = root_ / "state" / "audit";
     }
-    void TearDown() override { std::filesystem::remove_all(root_); }
 
     std::unique_ptr<AuditLog> log()
     {
@@ -107,7 +105,8 @@ protected:
         return p.record ? *p.record : AuditRecord{};
     }
 
-    std::filesystem::path root_;
+    ukeytest::TempDir tmp_{"/tmp", "ukey-audit-test."};
+    const std::filesystem::path root_ = tmp_.path();
     AuditSettings s_;
 };
 

@@ -22,4 +22,12 @@ std::string error_message(const Parsed& r, const std::string& text)
     return r ? std::string() : r.error().message;
 }
 
+// The message of `parse` (parse_config, parse_tool_config) on `text` as
+// /etc/ukey/ukey.conf, which must fail.
+template <class Parse>
+std::string error_of(Parse parse, const std::string& text)
+{
+    return error_message(parse(text, "/etc/ukey/ukey.conf"), text);
+}
+
 } // namespace config_cases

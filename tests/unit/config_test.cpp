@@ -15,7 +15,7 @@ using config_cases::one_backend;
 
 std::string error_of(const std::string& text)
 {
-    return config_cases::error_message(parse_config(text, "/etc/ukey/ukey.conf"), text);
+    return config_cases::error_of(parse_config, text);
 }
 
 } // namespace

@@ -205,6 +205,15 @@ protected:
         return j;
     }
 
+    // A fresh Key, and a run (the default journal) killed after `last`.
+    void killed_after(Step last)
+    {
+        key = FakeKey{};
+        SetUp();
+        Journal j = started();
+        run_until(j, last);
+    }
+
     // What a run does up to and including `last` (the journal and the Key),
     // then it is killed.
     void run_until(Journal& j, Step last)
@@ -357,10 +366,7 @@ TEST_F(RenewalTest, InterruptedBeforeTheCertificateRollsBack)
 {
     for (Step last : {Step::started, Step::key_generated, Step::request_sent}) {
         SCOPED_TRACE(step_name(last));
-        key = FakeKey{};
-        SetUp();
-        Journal j = started();
-        run_until(j, last);
+        killed_after(last);
         EXPECT_EQ(resume(), ResumeAction::roll_back);
         expect_old_pair_only();
     }
@@ -370,10 +376,7 @@ TEST_F(RenewalTest, InterruptedFromTheCertificateOnRollsForward)
 {
     for (Step last : {Step::cert_received, Step::cert_written, Step::old_retired}) {
         SCOPED_TRACE(step_name(last));
-        key = FakeKey{};
-        SetUp();
-        Journal j = started();
-        run_until(j, last);
+        killed_after(last);
         const int writes = key.writes;
         Result<Finished> done = Error{};
         EXPECT_EQ(resume(&done), ResumeAction::roll_forward);

@@ -3,6 +3,8 @@
 #include "token/ukeyd_client.h"
 #include "token/ukeyd_events.h"
 
+#include "ukeytest/files.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -23,9 +25,6 @@ class UkeydClientTest : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        char t[] = "/tmp/ukeyd-client-XXXXXX";
-        ASSERT_NE(mkdtemp(t), nullptr);
-        dir = t;
         path = (dir / "ukeyd.sock").string();
         listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_un addr{};
@@ -39,7 +38,6 @@ protected:
         if (peer >= 0)
             ::close(peer);
         ::close(listener);
-        std::filesystem::remove_all(dir);
     }
     // Connects the client and takes the daemon's end.
     void connect(UkeydClient& c)
@@ -60,7 +58,8 @@ protected:
         return UkeydClient::Clock::now() + std::chrono::milliseconds(ms);
     }
 
-    std::filesystem::path dir;
+    ukeytest::TempDir tmp{"/tmp", "ukeyd-client-"};
+    const std::filesystem::path dir = tmp.path();
     std::string path;
     int listener = -1, peer = -1;
 };

@@ -1,5 +1,7 @@
 #include "expiry.h"
 
+#include "ukeytest/files.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -16,15 +18,10 @@ namespace {
 constexpr std::time_t day = 86400;
 const std::time_t now = 1'800'000'000;
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir()
-    {
-        char t[] = "/tmp/ukeyd-expiry-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-};
+ukeytest::TempDir temp_dir()
+{
+    return ukeytest::TempDir("/tmp", "ukeyd-expiry-");
+}
 
 } // namespace
 
@@ -40,9 +37,9 @@ TEST(Expiry, DaysLeftRoundsUpWhileValid)
 
 TEST(Expiry, OneNoticePerCrossingAtTheSmallestThreshold)
 {
-    TempDir d;
+    const ukeytest::TempDir d = temp_dir();
     ExpiryWatch w;
-    w.open(d.path);
+    w.open(d.path());
     EXPECT_FALSE(w.check("a", now + 40 * day, now));
     auto n = w.check("b", now + 6 * day, now);
     ASSERT_TRUE(n);
@@ -66,21 +63,21 @@ TEST(Expiry, OneNoticePerCrossingAtTheSmallestThreshold)
 
 TEST(Expiry, StateSurvivesARestartAndIsPrivate)
 {
-    TempDir d;
+    const ukeytest::TempDir d = temp_dir();
     {
         ExpiryWatch w;
-        w.open(d.path);
+        w.open(d.path());
         ASSERT_TRUE(w.check("b", now + 6 * day, now));
         ASSERT_TRUE(w.check("c", now - day, now));
         w.save();
     }
     struct stat st{};
-    ASSERT_EQ(stat((d.path / "ukeyd" / "expiry.json").c_str(), &st), 0);
+    ASSERT_EQ(stat((d.path() / "ukeyd" / "expiry.json").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
-    ASSERT_EQ(stat((d.path / "ukeyd").c_str(), &st), 0);
+    ASSERT_EQ(stat((d.path() / "ukeyd").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0700u);
     ExpiryWatch w;
-    w.open(d.path);
+    w.open(d.path());
     EXPECT_FALSE(w.check("b", now + 6 * day, now + 60));
     EXPECT_FALSE(w.check("c", now - day, now + 60));
     EXPECT_TRUE(w.check("d", now + 2 * day, now)); // a new certificate still fires
@@ -88,23 +85,23 @@ TEST(Expiry, StateSurvivesARestartAndIsPrivate)
 
 TEST(Expiry, DamagedStateStartsAfresh)
 {
-    TempDir d;
-    std::filesystem::create_directories(d.path / "ukeyd");
-    std::ofstream(d.path / "ukeyd" / "expiry.json") << "{not json";
+    const ukeytest::TempDir d = temp_dir();
+    std::filesystem::create_directories(d.path() / "ukeyd");
+    std::ofstream(d.path() / "ukeyd" / "expiry.json") << "{not json";
     ExpiryWatch w;
-    w.open(d.path);
+    w.open(d.path());
     EXPECT_TRUE(w.check("b", now + 6 * day, now));
     w.save();
     ExpiryWatch again;
-    again.open(d.path);
+    again.open(d.path());
     EXPECT_FALSE(again.check("b", now + 6 * day, now));
 }
 
 TEST(Expiry, ConfiguredThresholds)
 {
-    TempDir d;
+    const ukeytest::TempDir d = temp_dir();
     ExpiryWatch w;
-    w.open(d.path);
+    w.open(d.path());
     w.set_thresholds({30, 10});
     auto n = w.check("a", now + 25 * day, now);
     ASSERT_TRUE(n);

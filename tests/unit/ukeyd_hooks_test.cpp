@@ -1,6 +1,8 @@
 #include "clock.h"
 #include "hooks.h"
 
+#include "ukeytest/files.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -101,8 +103,8 @@ TEST(Hooks, EnvironmentValuesAreEscaped)
 
 TEST(Hooks, RunWithoutAShellAndOnlyForTheirEvents)
 {
-    char dir[] = "/tmp/ukeyd-hooks-XXXXXX";
-    ASSERT_TRUE(mkdtemp(dir));
+    ukeytest::TempDir tmp("/tmp", "ukeyd-hooks-");
+    const std::string dir = tmp.path().string();
     const std::string out = std::string(dir) + "/out";
     Hooks h;
     // The label would run `touch` if a shell ever saw it.
@@ -115,7 +117,6 @@ TEST(Hooks, RunWithoutAShellAndOnlyForTheirEvents)
     reap_until(h, [&] { return h.running() == 0; });
     EXPECT_EQ(slurp(out), label);
     EXPECT_NE(access((std::string(dir) + "/pwned").c_str(), F_OK), 0);
-    std::filesystem::remove_all(dir);
 }
 
 TEST(Hooks, TimeoutStopsAHangingHookAndItsChildren)

@@ -4,6 +4,8 @@
 
 #include "token/log.h"
 
+#include "ukeytest/files.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -31,8 +33,6 @@ class ServerTest : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        char t[] = "/tmp/ukeyd-server-XXXXXX";
-        dir = mkdtemp(t);
         path = dir / "run" / "ukeyd.sock";
         ep = epoll_create1(EPOLL_CLOEXEC);
         server = std::make_unique<Server>(ep, [](const json& r) {
@@ -46,7 +46,6 @@ protected:
     {
         server.reset();
         close(ep);
-        std::filesystem::remove_all(dir);
     }
     // One round of the daemon's loop.
     void pump(int ms = 20)
@@ -101,7 +100,9 @@ protected:
         }
         return false;
     }
-    std::filesystem::path dir, path;
+    ukeytest::TempDir tmp{"/tmp", "ukeyd-server-"};
+    const std::filesystem::path dir = tmp.path();
+    std::filesystem::path path;
     int ep = -1;
     std::unique_ptr<Server> server;
 };

@@ -1,5 +1,6 @@
 #include "ukeytest/env.h"
 
+#include "ukeytest/files.h"
 #include "ukeytest/module.h"
 
 #include <sys/stat.h>
@@ -8,9 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 namespace fs = std::filesystem;
@@ -19,55 +18,6 @@ namespace ukeytest {
 namespace {
 
 const char kSoftHsmConfVar[] = "SOFTHSM2_CONF";
-
-std::string read_file(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    if (!in)
-        throw std::runtime_error("cannot read " + p.string());
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write_file(const fs::path& p, const std::string& data, mode_t mode = 0600)
-{
-    {
-        std::ofstream out(p, std::ios::binary | std::ios::trunc);
-        if (!out)
-            throw std::runtime_error("cannot write " + p.string());
-        out << data;
-        if (!out.flush())
-            throw std::runtime_error("cannot write " + p.string());
-    }
-    if (chmod(p.c_str(), mode) != 0)
-        throw std::runtime_error("chmod " + p.string() + ": " + std::strerror(errno));
-}
-
-void make_private_dir(const fs::path& p)
-{
-    fs::create_directories(p);
-    if (chmod(p.c_str(), 0700) != 0)
-        throw std::runtime_error("chmod " + p.string() + ": " + std::strerror(errno));
-}
-
-std::string toml_string(const std::string& s)
-{
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04X", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
-}
 
 // Copy SoftHSM2 to `to`, making it read its config path from `variable`
 // instead of SOFTHSM2_CONF (see env.h).
@@ -135,30 +85,21 @@ TestEnv::TestEnv(std::vector<BackendSpec> backends) : backends_(std::move(backen
         if (!names.insert(b.name).second)
             throw std::invalid_argument("duplicate backend name " + b.name);
 
-    std::string templ = temp_base() + "/ukey-test-XXXXXX";
-    if (!mkdtemp(templ.data()))
-        throw std::runtime_error("mkdtemp(" + templ + "): " + std::strerror(errno));
-    dir_ = templ;
-    try {
-        make_private_dir(dir_);
-        make_private_dir(state_dir());
-        env_.push_back(std::make_unique<ScopedEnvVar>("UKEY_CONF", ukey_conf_path().string()));
-        for (size_t i = 0; i < backends_.size(); ++i)
-            prepare_backend(i);
-        rewrite_ukey_conf();
-        for (size_t i = 0; i < backends_.size(); ++i) {
-            if (backends_[i].tokens.empty())
-                continue;
-            with_softhsm(i, [&](CK_FUNCTION_LIST* fl) {
-                for (const auto& spec : backends_[i].tokens)
-                    tokens_.push_back(init_token(fl, i, spec));
-            });
-        }
-    } catch (...) {
-        env_.clear();
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-        throw;
+    // Should this throw, the members go: env_ restores the variables, dir_
+    // removes the folder.
+    dir_ = std::make_unique<TempDir>(temp_base(), "ukey-test-");
+    make_private_dir(state_dir());
+    env_.push_back(std::make_unique<ScopedEnvVar>("UKEY_CONF", ukey_conf_path().string()));
+    for (size_t i = 0; i < backends_.size(); ++i)
+        prepare_backend(i);
+    rewrite_ukey_conf();
+    for (size_t i = 0; i < backends_.size(); ++i) {
+        if (backends_[i].tokens.empty())
+            continue;
+        with_softhsm(i, [&](CK_FUNCTION_LIST* fl) {
+            for (const auto& spec : backends_[i].tokens)
+                tokens_.push_back(init_token(fl, i, spec));
+        });
     }
 }
 
@@ -166,14 +107,12 @@ TestEnv::~TestEnv()
 {
     while (!env_.empty())
         env_.pop_back();  // restore in reverse order
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
 }
 
 void TestEnv::prepare_backend(size_t i)
 {
     const auto& b = backends_[i];
-    fs::path bdir = dir_ / ("backend-" + b.name);
+    fs::path bdir = dir() / ("backend-" + b.name);
     make_private_dir(bdir);
     make_private_dir(token_dir(i));
     std::string conf = "# written by ukeytest::TestEnv\n"
@@ -194,17 +133,17 @@ fs::path TestEnv::softhsm_library(size_t backend) const
 {
     if (backend == 0)
         return softhsm2_module_path();
-    return dir_ / ("backend-" + backends_.at(backend).name) / "libsofthsm2.so";
+    return dir() / ("backend-" + backends_.at(backend).name) / "libsofthsm2.so";
 }
 
 fs::path TestEnv::softhsm_conf(size_t backend) const
 {
-    return dir_ / ("backend-" + backends_.at(backend).name) / "softhsm2.conf";
+    return dir() / ("backend-" + backends_.at(backend).name) / "softhsm2.conf";
 }
 
 fs::path TestEnv::token_dir(size_t backend) const
 {
-    return dir_ / ("backend-" + backends_.at(backend).name) / "tokens";
+    return dir() / ("backend-" + backends_.at(backend).name) / "tokens";
 }
 
 std::string TestEnv::softhsm_conf_variable(size_t backend) const

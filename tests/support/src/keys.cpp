@@ -194,42 +194,51 @@ bool verify(EVP_PKEY* pub, KeyKind kind, const std::vector<uint8_t>& data,
            EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), data.data(), data.size()) == 1;
 }
 
-CK_OBJECT_HANDLE generate_aes_key(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE session,
-                                  const std::string& label, bool on_token)
+namespace {
+
+// A 32-byte secret key, extractable and not sensitive (tests compare
+// values), with `usage` (CKA_ENCRYPT..., each CK_TRUE) and `more` attributes.
+CK_OBJECT_HANDLE generate_secret_key(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE session, const std::string& label,
+                                     bool on_token, CK_MECHANISM_TYPE mechanism,
+                                     std::initializer_list<CK_ATTRIBUTE_TYPE> usage,
+                                     std::vector<CK_ATTRIBUTE> more, const char* what)
 {
     std::string lbl = label;
     CK_BBOOL token = on_token ? CK_TRUE : CK_FALSE;
     CK_ULONG len = 32;
     std::vector<CK_ATTRIBUTE> t = {
-        {CKA_TOKEN, &token, sizeof token},      {CKA_LABEL, lbl.data(), lbl.size()},
-        {CKA_VALUE_LEN, &len, sizeof len},      {CKA_ENCRYPT, &kTrue, sizeof kTrue},
-        {CKA_DECRYPT, &kTrue, sizeof kTrue},    {CKA_WRAP, &kTrue, sizeof kTrue},
-        {CKA_UNWRAP, &kTrue, sizeof kTrue},     {CKA_DERIVE, &kTrue, sizeof kTrue},
-        {CKA_EXTRACTABLE, &kTrue, sizeof kTrue}, {CKA_SENSITIVE, &kFalse, sizeof kFalse},
+        {CKA_TOKEN, &token, sizeof token},
+        {CKA_LABEL, lbl.data(), lbl.size()},
+        {CKA_VALUE_LEN, &len, sizeof len},
+        {CKA_EXTRACTABLE, &kTrue, sizeof kTrue},
+        {CKA_SENSITIVE, &kFalse, sizeof kFalse},
     };
-    CK_MECHANISM mech{CKM_AES_KEY_GEN, nullptr, 0};
+    for (CK_ATTRIBUTE_TYPE u : usage)
+        t.push_back({u, &kTrue, sizeof kTrue});
+    t.insert(t.end(), more.begin(), more.end());
+    CK_MECHANISM mech{mechanism, nullptr, 0};
     CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-    check(fl->C_GenerateKey(session, &mech, t.data(), t.size(), &key), "C_GenerateKey(AES)");
+    check(fl->C_GenerateKey(session, &mech, t.data(), t.size(), &key), what);
     return key;
+}
+
+}  // namespace
+
+CK_OBJECT_HANDLE generate_aes_key(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE session,
+                                  const std::string& label, bool on_token)
+{
+    return generate_secret_key(fl, session, label, on_token, CKM_AES_KEY_GEN,
+                               {CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP, CKA_DERIVE}, {},
+                               "C_GenerateKey(AES)");
 }
 
 CK_OBJECT_HANDLE generate_hmac_key(CK_FUNCTION_LIST* fl, CK_SESSION_HANDLE session,
                                    const std::string& label, bool on_token)
 {
-    std::string lbl = label;
-    CK_BBOOL token = on_token ? CK_TRUE : CK_FALSE;
-    CK_ULONG len = 32;
     CK_KEY_TYPE type = CKK_GENERIC_SECRET;
-    std::vector<CK_ATTRIBUTE> t = {
-        {CKA_TOKEN, &token, sizeof token},   {CKA_LABEL, lbl.data(), lbl.size()},
-        {CKA_KEY_TYPE, &type, sizeof type},  {CKA_VALUE_LEN, &len, sizeof len},
-        {CKA_SIGN, &kTrue, sizeof kTrue},    {CKA_VERIFY, &kTrue, sizeof kTrue},
-        {CKA_EXTRACTABLE, &kTrue, sizeof kTrue}, {CKA_SENSITIVE, &kFalse, sizeof kFalse},
-    };
-    CK_MECHANISM mech{CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
-    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-    check(fl->C_GenerateKey(session, &mech, t.data(), t.size(), &key), "C_GenerateKey(HMAC)");
-    return key;
+    return generate_secret_key(fl, session, label, on_token, CKM_GENERIC_SECRET_KEY_GEN,
+                               {CKA_SIGN, CKA_VERIFY}, {{CKA_KEY_TYPE, &type, sizeof type}},
+                               "C_GenerateKey(HMAC)");
 }
 
 }  // namespace ukeytest

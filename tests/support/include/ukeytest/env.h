@@ -28,6 +28,8 @@
 // loading/initialising the module under test and destroy it after.
 #pragma once
 
+#include "ukeytest/files.h"
+
 #include <ukey/pkcs11.h>
 
 #include <filesystem>
@@ -83,9 +85,9 @@ public:
     TestEnv(const TestEnv&) = delete;
     TestEnv& operator=(const TestEnv&) = delete;
 
-    const std::filesystem::path& dir() const { return dir_; }
-    std::filesystem::path ukey_conf_path() const { return dir_ / "ukey.conf"; }
-    std::filesystem::path state_dir() const { return dir_ / "state"; }
+    const std::filesystem::path& dir() const { return dir_->path(); }
+    std::filesystem::path ukey_conf_path() const { return dir() / "ukey.conf"; }
+    std::filesystem::path state_dir() const { return dir() / "state"; }
 
     const std::vector<BackendSpec>& backends() const { return backends_; }
     // The SoftHSM2 library backend i loads (system path for i == 0).
@@ -120,7 +122,7 @@ private:
     void prepare_backend(size_t i);
     TokenRecord init_token(CK_FUNCTION_LIST* fl, size_t backend, const TokenSpec& spec) const;
 
-    std::filesystem::path dir_;
+    std::unique_ptr<TempDir> dir_;
     std::vector<BackendSpec> backends_;
     std::vector<TokenRecord> tokens_;
     std::vector<std::unique_ptr<ScopedEnvVar>> env_;

@@ -38,15 +38,13 @@ testing::AssertionResult rv_in(const char* allowed_expr, const char* actual_expr
 #define EXPECT_RV(expected, actual) EXPECT_PRED_FORMAT2(::ukeytest::rv_eq, expected, actual)
 #define ASSERT_RV(expected, actual) ASSERT_PRED_FORMAT2(::ukeytest::rv_eq, expected, actual)
 // EXPECT_RV_IN(rv, CKR_OK, CKR_NO_EVENT): rv must be one of the listed values.
-#define EXPECT_RV_IN(actual, ...)                                                          \
+#define EXPECT_RV_IN(actual, ...) UKEYTEST_RV_IN_(ADD_FAILURE, #actual, #__VA_ARGS__, actual, __VA_ARGS__)
+#define ASSERT_RV_IN(actual, ...) UKEYTEST_RV_IN_(FAIL, #actual, #__VA_ARGS__, actual, __VA_ARGS__)
+// fail: ADD_FAILURE (the test goes on) or FAIL (it returns). The texts are
+// made above, before the arguments' macros (CKR_*) are expanded.
+#define UKEYTEST_RV_IN_(fail, actual_text, allowed_text, actual, ...)                      \
     do {                                                                                   \
-        if (auto ukeytest_r_ = ::ukeytest::rv_in(#__VA_ARGS__, #actual, {__VA_ARGS__}, (actual)); \
+        if (auto ukeytest_r_ = ::ukeytest::rv_in(allowed_text, actual_text, {__VA_ARGS__}, (actual)); \
             !ukeytest_r_)                                                                  \
-            ADD_FAILURE() << ukeytest_r_.message();                                        \
-    } while (0)
-#define ASSERT_RV_IN(actual, ...)                                                          \
-    do {                                                                                   \
-        if (auto ukeytest_r_ = ::ukeytest::rv_in(#__VA_ARGS__, #actual, {__VA_ARGS__}, (actual)); \
-            !ukeytest_r_)                                                                  \
-            FAIL() << ukeytest_r_.message();                                               \
+            fail() << ukeytest_r_.message();                                               \
     } while (0)

@@ -1,0 +1,174 @@
+// C_WaitForSlotEvent (PKCS#11 v2.40 §5.5) on ukey's aggregated slot list:
+// what its two test binaries share (one binary per concern, so that they
+// run in parallel):
+//   wait_event_test         the module's own means: arguments, CKF_DONT_BLOCK,
+//                           blocking callers, C_Finalize, application mutexes
+//   wait_event_daemon_test  the ukeyd protocol, against peers the real daemon
+//                           cannot be made to be
+//
+// A SoftHSM2 backend always shows one empty (uninitialised) slot; C_InitToken
+// on it is an in-process slot event the module must see by its own means
+// (no daemon, or a daemon that cannot see inside this process). Every
+// ukey.conf names a private socket path, so a ukeyd running on the machine
+// is never reached.
+#pragma once
+
+#include "common.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace waitevent {
+
+using namespace ukeytest;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t)
+{
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// A blocking C_WaitForSlotEvent on its own thread. Destroyed while still
+// blocked (a failed test), it C_Finalize's the module to get its thread back.
+class Waiter {
+public:
+    explicit Waiter(Module& m)
+        : module_(m), future_(std::async(std::launch::async, [fl = m.fl(), this] {
+              CK_SLOT_ID slot = 0;
+              CK_RV rv = fl->C_WaitForSlotEvent(0, &slot, nullptr);
+              slot_ = slot;
+              return rv;
+          }))
+    {
+    }
+    ~Waiter()
+    {
+        if (!rv_ && future_.wait_for(0ms) != std::future_status::ready && module_.initialized())
+            module_.finalize();
+    }
+    // The answer, if it came within `most`.
+    std::optional<CK_RV> result(std::chrono::milliseconds most)
+    {
+        if (!rv_ && future_.wait_for(most) == std::future_status::ready)
+            rv_ = future_.get();
+        return rv_;
+    }
+    CK_SLOT_ID slot() const { return slot_; }
+
+private:
+    Module& module_;
+    std::atomic<CK_SLOT_ID> slot_{0};
+    std::optional<CK_RV> rv_;
+    std::future<CK_RV> future_;
+};
+
+// Waits up to `most` for cond().
+inline bool eventually(std::chrono::milliseconds most, const std::function<bool()>& cond)
+{
+    const auto until = Clock::now() + most;
+    while (Clock::now() < until) {
+        if (cond())
+            return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return cond();
+}
+
+class WaitEvent : public modtest::ModuleTest<> {
+protected:
+    void SetUp() override
+    {
+        auto env = std::make_unique<TestEnv>();
+        socket_ = env->dir() / "ukeyd.sock";
+        env->write_ukey_conf(env->ukey_conf_text() + "\n[daemon]\nsocket = \"" + socket_.string() + "\"\n");
+        load(std::move(env));
+    }
+    void init() { ASSERT_RV(CKR_OK, module_->initialize()); }
+
+    // SoftHSM2's free slot: a token that is present and not initialised.
+    CK_SLOT_ID empty_slot()
+    {
+        for (CK_SLOT_ID s : slot_list(fl(), true))
+            if (!(token_info(fl(), s).flags & CKF_TOKEN_INITIALIZED))
+                return s;
+        throw std::runtime_error("no empty SoftHSM2 slot");
+    }
+    // C_InitToken through ukey on the free slot; the Key's (new) slot ID.
+    CK_SLOT_ID init_token(const std::string& label)
+    {
+        CK_SLOT_ID slot = empty_slot();
+        std::string pin = modtest::kDefaultToken.so_pin;
+        std::string padded = padded_label(label);
+        check(fl()->C_InitToken(slot, reinterpret_cast<CK_UTF8CHAR_PTR>(pin.data()), pin.size(),
+                                reinterpret_cast<CK_UTF8CHAR_PTR>(padded.data())),
+              "C_InitToken");
+        return slot_by_label(fl(), label);
+    }
+    // Every event CKF_DONT_BLOCK has now, in order.
+    std::vector<CK_SLOT_ID> drain()
+    {
+        std::vector<CK_SLOT_ID> out;
+        for (int i = 0; i < 20; ++i) {
+            CK_SLOT_ID s = 0;
+            CK_RV rv = fl()->C_WaitForSlotEvent(CKF_DONT_BLOCK, &s, nullptr);
+            if (rv == CKR_NO_EVENT)
+                return out;
+            EXPECT_RV(CKR_OK, rv);
+            if (rv != CKR_OK)
+                return out;
+            out.push_back(s);
+        }
+        ADD_FAILURE() << "CKF_DONT_BLOCK never ran out of events";
+        return out;
+    }
+    // A blocked waiter returns CKR_CRYPTOKI_NOT_INITIALIZED promptly after C_Finalize.
+    void finalize_wakes(Waiter& w)
+    {
+        auto t = Clock::now();
+        ASSERT_RV(CKR_OK, module_->finalize());
+        auto rv = w.result(2s);
+        ASSERT_TRUE(rv) << "C_WaitForSlotEvent still blocked 2 s after C_Finalize";
+        EXPECT_RV(CKR_CRYPTOKI_NOT_INITIALIZED, *rv);
+        EXPECT_LT(seconds_since(t), 1.0) << "C_Finalize + wake-up took too long";
+    }
+    // Blocks, C_InitToken's on another thread: the Key's ID within `most`.
+    void expect_init_token_seen(std::chrono::milliseconds most)
+    {
+        Waiter w(*module_);
+        ASSERT_FALSE(w.result(300ms)) << "returned at once: " << rv_name(*w.result(0ms)) << " slot " << w.slot();
+        auto t = Clock::now();
+        CK_SLOT_ID key = 0;
+        std::thread other([&] { key = init_token("fresh"); });
+        other.join();
+        auto rv = w.result(most);
+        if (!rv) {
+            finalize_wakes(w);
+            FAIL() << "C_InitToken not seen within " << most.count() << " ms";
+        }
+        EXPECT_RV(CKR_OK, *rv);
+        EXPECT_EQ(w.slot(), key) << "expected the new Key's slot ID first";
+        EXPECT_LT(seconds_since(t), most.count() / 1000.0);
+    }
+
+    std::filesystem::path socket_;
+};
+
+}  // namespace waitevent

@@ -1,0 +1,374 @@
+// C_WaitForSlotEvent and the ukeyd protocol (wait_event.h), exercised only
+// for what the real daemon cannot be made to do: a tiny line server in the
+// test plays a peer that closes mid-line, sends garbage, refuses, stays
+// silent or floods.
+#include "wait_event.h"
+
+using namespace waitevent;
+
+namespace {
+
+const char kSubscribe[] = "{\"request\":\"subscribe\",\"events\":[\"key-inserted\",\"key-removed\"]}";
+
+std::string event_line(const char* name, CK_SLOT_ID slot)
+{
+    return std::string("{\"event\":\"") + name +
+           "\",\"time\":\"2026-11-21T12:00:00.123Z\",\"time_ms\":1795262400123,\"key\":{\"id\":\"softhsm/x/y/z\","
+           "\"source\":\"backend\",\"slot_id\":" +
+           std::to_string(slot) + ",\"backend\":\"softhsm\"}}\n";
+}
+
+// A protocol peer: a Unix socket server that runs `script` on each
+// connection (on its own thread; the connection closes when it returns).
+class LineServer {
+public:
+    using Script = std::function<void(LineServer&, int fd)>;
+
+    LineServer(std::filesystem::path path, Script script) : path_(std::move(path)), script_(std::move(script))
+    {
+        listen_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::strncpy(a.sun_path, path_.c_str(), sizeof a.sun_path - 1);
+        std::filesystem::remove(path_);
+        if (listen_ < 0 || ::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_, 8) != 0)
+            throw std::runtime_error("LineServer: cannot listen on " + path_.string());
+        acceptor_ = std::thread([this] { accept_loop(); });
+    }
+    ~LineServer()
+    {
+        stop_ = true;
+        acceptor_.join();
+        for (auto& t : sessions_)
+            t.join();
+        ::close(listen_);
+        std::filesystem::remove(path_);
+    }
+
+    int connections() const { return connections_; }
+    bool stopping() const { return stop_; }
+    std::vector<std::string> requests() const
+    {
+        std::lock_guard<std::mutex> g(m_);
+        return requests_;
+    }
+
+    // Reads one request line (up to 2 s); records it.
+    std::string read_line(int fd)
+    {
+        std::string line;
+        const auto until = Clock::now() + 2s;
+        char c;
+        while (Clock::now() < until) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0)
+                continue;
+            if (::read(fd, &c, 1) != 1)
+                break;
+            if (c == '\n') {
+                std::lock_guard<std::mutex> g(m_);
+                requests_.push_back(line);
+                return line;
+            }
+            line += c;
+        }
+        return line;
+    }
+    // Reads the subscription request and accepts it, as ukeyd does.
+    void subscribed(int fd)
+    {
+        read_line(fd);
+        send(fd, "{\"ok\":true,\"subscribed\":true}\n");
+    }
+    static void send(int fd, const std::string& s)
+    {
+        std::size_t done = 0;
+        while (done < s.size()) {
+            ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+            if (n <= 0)
+                return;
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    // Sleeps until the server stops (the connection stays open meanwhile).
+    void hold() const
+    {
+        while (!stop_)
+            std::this_thread::sleep_for(20ms);
+    }
+
+private:
+    void accept_loop()
+    {
+        while (!stop_) {
+            pollfd p{listen_, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0)
+                continue;
+            int fd = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0)
+                continue;
+            ++connections_;
+            sessions_.emplace_back([this, fd] {
+                script_(*this, fd);
+                ::close(fd);
+            });
+        }
+    }
+
+    std::filesystem::path path_;
+    Script script_;
+    int listen_ = -1;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> connections_{0};
+    std::thread acceptor_;
+    std::vector<std::thread> sessions_;
+    mutable std::mutex m_;
+    std::vector<std::string> requests_;
+};
+
+// ---- protocol peers the real daemon cannot be made to be ---------------------
+
+// Lines a subscriber must survive: not JSON, not an event, an event
+// without a usable slot_id, an event it does not take, a line cut short.
+const std::vector<std::string> kGarbageLines = {
+    "not json at all\n",
+    "[1,2,3]\n",
+    "\n",
+    std::string("\x00\xff\xfe{\"event\"", 10) + "\n",
+    "{\"ok\":false,\"error\":\"bad-request\",\"message\":\"x\"}\n",
+    "{\"event\":\"key-inserted\"}\n",
+    "{\"event\":\"key-inserted\",\"key\":\"softhsm\"}\n",
+    "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":-5}}\n",
+    "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":\"12\"}}\n",
+    "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":1.5}}\n",
+    "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":0}}\n",
+    "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":1e400}}\n",
+    "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":99999999999999999999999}}\n",
+    "{\"event\":\"key-inserted\",\"key\":{\"source\":\"pcsc\",\"id\":\"pcsc:r\"}}\n",
+    "{\"event\":\"reader-added\",\"reader\":\"r\",\"key\":{\"slot_id\":5}}\n",
+    "{\"event\":\"pin-locked\",\"which\":\"user\",\"key\":{\"slot_id\":6}}\n",
+    "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":4242},\"unterminated\":\n",
+};
+
+// Subscribes with exactly the documented request; survives garbage lines and
+// still reports the good line after them.
+TEST_F(WaitEvent, DaemonGarbageLinesAreSurvived)
+{
+    LineServer server(socket_, [](LineServer& s, int fd) {
+        s.subscribed(fd);
+        std::this_thread::sleep_for(200ms);
+        for (const std::string& line : kGarbageLines)
+            LineServer::send(fd, line);
+        LineServer::send(fd, event_line("key-inserted", 4242));
+        s.hold();
+    });
+    init();
+    Waiter w(*module_);
+    auto rv = w.result(4s);
+    ASSERT_TRUE(rv) << "the good line after the garbage was not reported";
+    EXPECT_RV(CKR_OK, *rv);
+    EXPECT_EQ(w.slot(), 4242u);
+    ASSERT_FALSE(server.requests().empty());
+    EXPECT_EQ(server.requests().front(), kSubscribe);
+    EXPECT_EQ(server.connections(), 1) << "garbage lines must not cost the connection";
+    EXPECT_TRUE(drain().empty()) << "a garbage line became an event";
+}
+
+// An event line split across writes is put together; key-removed reports the slot.
+TEST_F(WaitEvent, DaemonLineInPieces)
+{
+    LineServer server(socket_, [](LineServer& s, int fd) {
+        s.subscribed(fd);
+        std::string line = event_line("key-removed", 31337) + event_line("key-inserted", 31338);
+        for (char c : line) {
+            LineServer::send(fd, std::string(1, c));
+            if (c == ':' || c == '\n')
+                std::this_thread::sleep_for(10ms);
+        }
+        s.hold();
+    });
+    init();
+    Waiter w1(*module_);
+    auto rv = w1.result(4s);
+    ASSERT_TRUE(rv);
+    EXPECT_RV(CKR_OK, *rv);
+    EXPECT_EQ(w1.slot(), 31337u);
+    Waiter w2(*module_);
+    rv = w2.result(4s);
+    ASSERT_TRUE(rv);
+    EXPECT_RV(CKR_OK, *rv);
+    EXPECT_EQ(w2.slot(), 31338u);
+}
+
+// Once subscribed, CKF_DONT_BLOCK also takes what the daemon sent, once.
+TEST_F(WaitEvent, DaemonEventsReachDontBlock)
+{
+    LineServer server(socket_, [](LineServer& s, int fd) {
+        s.subscribed(fd);
+        std::this_thread::sleep_for(100ms);
+        LineServer::send(fd, event_line("key-inserted", 555));
+        std::this_thread::sleep_for(500ms);
+        LineServer::send(fd, event_line("key-removed", 556) + event_line("key-inserted", 556));
+        s.hold();
+    });
+    init();
+    Waiter w(*module_);
+    ASSERT_TRUE(w.result(4s));
+    EXPECT_EQ(w.slot(), 555u);
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(drain(), std::vector<CK_SLOT_ID>{556});
+}
+
+// The daemon closes mid-line: no event from the half line, the own means
+// take over, and the module connects again a few seconds later.
+TEST_F(WaitEvent, DaemonClosesMidLine)
+{
+    LineServer server(socket_, [](LineServer& s, int fd) {
+        s.subscribed(fd);
+        if (s.connections() == 1) {
+            std::this_thread::sleep_for(200ms);
+            LineServer::send(fd, "{\"event\":\"key-inserted\",\"key\":{\"slot_id\":77");
+            return; // closes
+        }
+        s.hold();
+    });
+    init();
+    expect_init_token_seen(3000ms);
+    EXPECT_GE(server.connections(), 1);
+    // The slot of the half line never comes.
+    for (CK_SLOT_ID s : drain())
+        EXPECT_NE(s, 77u);
+    // Reconnects while a caller is blocked.
+    Waiter w(*module_);
+    EXPECT_TRUE(eventually(8s, [&] { return server.connections() >= 2; })) << "never reconnected";
+    EXPECT_FALSE(w.result(0ms));
+    finalize_wakes(w);
+}
+
+// Handshake failures: silence, a refusal, a hang-up, garbage, a line too
+// long. Each time the own means keep working and the module tries again
+// later, not in a loop.
+struct Handshake {
+    const char* name;
+    LineServer::Script script;
+};
+
+void PrintTo(const Handshake& h, std::ostream* os)
+{
+    *os << h.name;
+}
+
+class DaemonHandshake : public WaitEvent, public testing::WithParamInterface<Handshake> {};
+
+TEST_P(DaemonHandshake, OwnMeansStillWork)
+{
+    LineServer server(socket_, GetParam().script);
+    init();
+    auto start = Clock::now();
+    expect_init_token_seen(3500ms);
+    drain(); // the empty slots C_InitToken changed
+    Waiter w(*module_);
+    EXPECT_TRUE(eventually(8s, [&] { return server.connections() >= 2; })) << "never tried again";
+    const double elapsed = seconds_since(start);
+    EXPECT_LE(server.connections(), 2 + static_cast<int>(elapsed / 2.5)) << "reconnecting too often";
+    EXPECT_FALSE(w.result(0ms));
+    finalize_wakes(w);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Peers, DaemonHandshake,
+    testing::Values(
+        Handshake{"Silent", [](LineServer& s, int fd) {
+                      s.read_line(fd);
+                      s.hold();
+                  }},
+        Handshake{"Refuses", [](LineServer& s, int fd) {
+                      s.read_line(fd);
+                      LineServer::send(fd, "{\"ok\":false,\"error\":\"bad-request\",\"message\":\"no\"}\n");
+                      s.hold();
+                  }},
+        Handshake{"HangsUp", [](LineServer&, int) {}},
+        Handshake{"Garbage", [](LineServer& s, int fd) {
+                      s.read_line(fd);
+                      LineServer::send(fd, "HTTP/1.1 400 Bad Request\r\n\r\n");
+                      s.hold();
+                  }},
+        Handshake{"HalfReply", [](LineServer& s, int fd) {
+                      s.read_line(fd);
+                      LineServer::send(fd, "{\"ok\":tr");
+                  }},
+        Handshake{"EndlessLine", [](LineServer& s, int fd) {
+                      s.read_line(fd);
+                      LineServer::send(fd, "{\"ok\":true}\n");
+                      std::string junk(16 * 1024, 'x');
+                      for (int i = 0; i < 8 && !s.stopping(); ++i)
+                          LineServer::send(fd, junk);
+                      s.hold();
+                  }}),
+    [](const testing::TestParamInfo<Handshake>& i) { return std::string(i.param.name); });
+
+// With the daemon connected and silent, changes inside this process (which
+// the daemon cannot see) are still found by the slower own rescan.
+TEST_F(WaitEvent, DaemonConnectedStillSeesInProcessChanges)
+{
+    LineServer server(socket_, [](LineServer& s, int fd) {
+        s.subscribed(fd);
+        s.hold();
+    });
+    init();
+    expect_init_token_seen(7000ms);
+    EXPECT_EQ(server.connections(), 1);
+}
+
+// A forked child does not keep or use the parent's daemon connection, which
+// is close-on-exec in the parent.
+TEST_F(WaitEvent, ForkedChildDropsTheConnection)
+{
+    LineServer server(socket_, [](LineServer& s, int fd) {
+        s.subscribed(fd);
+        std::this_thread::sleep_for(100ms);
+        LineServer::send(fd, event_line("key-inserted", 555));
+        s.hold();
+    });
+    init();
+    Waiter w(*module_);
+    ASSERT_TRUE(w.result(4s));
+    ASSERT_EQ(w.slot(), 555u);
+    // Descriptors connected to our server's socket.
+    auto connected = [&](bool& cloexec) {
+        int n = 0;
+        cloexec = true;
+        for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+            int fd = std::stoi(e.path().filename());
+            sockaddr_un a{};
+            socklen_t len = sizeof a;
+            if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0 && a.sun_family == AF_UNIX &&
+                socket_.string() == a.sun_path) {
+                ++n;
+                cloexec = cloexec && (::fcntl(fd, F_GETFD) & FD_CLOEXEC);
+            }
+        }
+        return n;
+    };
+    bool cloexec = false;
+    ASSERT_EQ(connected(cloexec), 1);
+    EXPECT_TRUE(cloexec);
+    auto r = run_in_child(
+        [&](ChildReport& rep) {
+            module_->forget_initialized();
+            if (!rep.expect_rv(CKR_OK, module_->initialize(), "C_Initialize in the child"))
+                return;
+            bool c;
+            rep.expect(connected(c) == 0, "the child still holds the parent's connection");
+            CK_SLOT_ID s;
+            rep.expect_rv(CKR_NO_EVENT, fl()->C_WaitForSlotEvent(CKF_DONT_BLOCK, &s, nullptr),
+                          "C_WaitForSlotEvent(CKF_DONT_BLOCK) in the child");
+            rep.expect_rv(CKR_OK, module_->finalize(), "C_Finalize in the child");
+        },
+        20s);
+    EXPECT_TRUE(r.ok()) << r.describe();
+    // The parent's connection still works.
+    EXPECT_EQ(connected(cloexec), 1);
+}
+
+} // namespace
