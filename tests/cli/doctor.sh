@@ -188,8 +188,58 @@ assert_contains "$(jq -r '.findings[] | select(.id == "P6.cert-expiring") | .fix
 w=$(finding P7.cert-not-yet-valid problem)
 assert_contains "$w" "the certificate 'later' is valid only from " "not yet valid"
 assert_matches "$w" "(2|3) days from now by this computer's clock" "not yet valid: how far"
+# None of them has its CA on the Key, nor is the test CA installed here.
+jeq "$DOC" '[.findings[] | select(.id == "P9.chain-incomplete")] | length' 3 "chain: three certificates"
+w=$(jq -r '[.findings[] | select(.id == "P9.chain-incomplete")][0].what' <<<"$DOC")
+assert_contains "$w" "was issued by 'CN=ukey test CA,O=ukey tests', whose certificate is neither on the Key nor installed here" "chain"
+assert_contains "$TEXT" "[P9.chain-incomplete]" "chain (text)"
 # Worst first: problems before warnings.
 jeq "$DOC" '[.findings[].severity] | . == (sort_by(if . == "problem" then 0 elif . == "warning" then 1 else 2 end))' true "order"
+
+step "the CA certificate written to the Key completes the chain"
+openssl x509 -in "$T/ca/ca.pem" -outform DER -out "$T/ca.der"
+p11 --login --pin "$U1" --write-object "$T/ca.der" --type cert --id c0 --label "test CA" >/dev/null
+uk --json doctor alice
+DOC=$OUT
+no_finding P9.chain-incomplete
+
+step "revocation: a CRL served over HTTP on 127.0.0.1 (fresh, stale, revoking), then unreachable"
+: "${FILE_SERVER:?FILE_SERVER must name ukey-test-file-server}"
+mkdir -m 0700 "$T/www"
+"$FILE_SERVER" "$T/www" "$T/www.port" 2>"$T/www.err" &
+SERVER=$!
+wait_until 10 test -s "$T/www.port" || fail "the file server did not start"
+CRL_URL="http://127.0.0.1:$(cat "$T/www.port")/ca.crl"
+printf '[crl_ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\ncrlDistributionPoints = URI:%s\n' \
+    "$CRL_URL" >"$T/crl.ext"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/rev.key" \
+    -subj "/O=ukey tests/CN=Revoked One" -out "$T/rev.csr" 2>/dev/null || fail "openssl req"
+openssl ca -config "$T/ca/ca.cnf" -batch -notext -preserveDN -extfile "$T/crl.ext" -extensions crl_ext \
+    -in "$T/rev.csr" -out "$T/rev.pem" -days 30 >"$T/ca/last.log" 2>&1 || { cat "$T/ca/last.log" >&2; fail "issue"; }
+openssl x509 -in "$T/rev.pem" -outform DER -out "$T/rev.der"
+p11 --login --pin "$U1" --write-object "$T/rev.der" --type cert --id 14 --label revoked >/dev/null
+gencrl() { openssl ca -config "$T/ca/ca.cnf" -gencrl -out "$T/www/ca.crl" "$@" >"$T/ca/last.log" 2>&1 \
+    || { cat "$T/ca/last.log" >&2; fail "openssl ca -gencrl"; }; }
+gencrl -crldays 7
+uk --json doctor alice
+DOC=$OUT
+no_finding P10.revoked
+gencrl -crl_lastupdate "$(date -u -d '-3 days' +%Y%m%d%H%M%SZ)" -crl_nextupdate "$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)"
+doctor 18 alice
+w=$(finding P10.revoked warning)
+assert_contains "$w" "the revocation list at $CRL_URL is out of date (its next update was due " "stale CRL"
+openssl ca -config "$T/ca/ca.cnf" -revoke "$T/rev.pem" -crl_reason keyCompromise >"$T/ca/last.log" 2>&1 \
+    || { cat "$T/ca/last.log" >&2; fail "openssl ca -revoke"; }
+gencrl -crldays 7
+doctor 18 alice
+w=$(finding P10.revoked problem)
+assert_eq "$w" "the certificate 'revoked' was revoked by its CA on $(date -u +%Y-%m-%d) (the key was compromised): websites refuse it" "revoked"
+kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+doctor 18 alice
+w=$(finding P10.revoked warning)
+assert_contains "$w" "the revocation list of the certificate 'revoked' cannot be fetched from $CRL_URL (connection refused)" "unreachable CRL"
+doctor 18 alice --offline
+no_finding P10.revoked
 
 step "one Key asked about by name; an unknown one is exit 3"
 uk --json doctor alice

@@ -72,11 +72,12 @@ struct Facts {
     std::string module_error; // libukey-pkcs11.so did not load or initialise
     std::vector<KeyFacts> keys;
     std::string key_spec; // the KEY argument, when one Key was asked about
+    bool offline = false; // --offline: no network (CRLs)
     // From timedatectl when there is one; nullopt: unknown.
     std::optional<bool> clock_synchronised;
 };
 
-Facts gather(Context& ctx, const std::string& key_spec);
+Facts gather(Context& ctx, const std::string& key_spec, bool offline);
 
 struct Check {
     const char* id;      // stable: "P1.pcscd-down"

@@ -197,9 +197,10 @@ void look_at_key(const Facts& f, KeyFacts& k, const client::Module& m)
 
 } // namespace
 
-Facts gather(Context& ctx, const std::string& key_spec)
+Facts gather(Context& ctx, const std::string& key_spec, bool offline)
 {
     Facts f;
+    f.offline = offline;
     f.now = std::time(nullptr);
     f.key_spec = key_spec;
     f.config_path = config_path().string();
