@@ -82,10 +82,22 @@ j=$(ls "$T/state/renewal"/*.json)
 stat -c %a "$j" | grep -qx 600 || fail "the journal is not 0600"
 stat -c %a "$T/state/renewal" | grep -qx 700 || fail "the journal folder is not 0700"
 cp "$j" "$T/journal.bak"
+# ukey doctor finds the unfinished renewal, and says how far it got.
+uk --json doctor Alice
+expect_rc 18 "doctor after a crash"
+jeq "$OUT" '[.findings[] | select(.id == "P8.renewal-unfinished")] | length' 1 "doctor after a crash"
+assert_contains "$(jq -r '.findings[] | select(.id == "P8.renewal-unfinished") | .what' <<<"$OUT")" \
+    "a renewal of this Key stopped after the step 'cert_written'" "doctor after a crash"
+assert_contains "$(jq -r '.findings[] | select(.id == "P8.renewal-unfinished") | .fix' <<<"$OUT")" \
+    '`ukey renew --resume' "doctor after a crash"
 echo '{"step": "bogus"' >"$j"
 uk --json renew Alice --resume --pin-fd 3 3<<<"$USER_PIN"
 jerror 1 "damaged journal"
 assert_contains "$ERR" "damaged" "damaged journal"
+uk --json doctor Alice
+expect_rc 18 "doctor with a damaged journal"
+assert_contains "$(jq -r '.findings[] | select(.id == "P8.renewal-unfinished") | .what' <<<"$OUT")" \
+    "a renewal of this Key left a journal that cannot be read" "doctor with a damaged journal"
 # A journal that parses but whose key ID is not hex (found by fuzz.journal):
 # a clear error, not undefined behaviour (a sanitizer would fail the test).
 jq '.new_id = "not-hex"' "$T/journal.bak" >"$j"
@@ -96,5 +108,7 @@ cp "$T/journal.bak" "$j"
 ok --json renew Alice --resume --pin-fd 3 3<<<"$USER_PIN"
 jeq "$OUT" '.state' '"completed"' "resume with the journal restored"
 converged "$(jr "$OUT" '.key_id')" "after the damaged journal was restored"
+uk --json doctor Alice
+jeq "$OUT" '[.findings[] | select(.id == "P8.renewal-unfinished")] | length' 0 "doctor after the resume"
 
 finish

@@ -78,6 +78,7 @@ struct Context {
     bool json = false;
     bool quiet = false;
     bool json_error_done = false; // the command already printed its own JSON for the failure
+    Exit exit_code = ok;          // a command that succeeds with a verdict (ukey doctor) sets it
     std::unique_ptr<client::Module> module_;
 
     // Loads and initialises libukey-pkcs11.so on first use.
@@ -132,5 +133,6 @@ void add_csr(CLI::App& app, Context& ctx);
 void add_renew(CLI::App& app, Context& ctx); // after add_cert: adds `cert superseded`
 void add_daemon(CLI::App& app, Context& ctx); // status, watch (cmd_daemon.cpp)
 void add_audit(CLI::App& app, Context& ctx);  // audit show, audit verify (cmd_audit.cpp)
+void add_doctor(CLI::App& app, Context& ctx); // doctor (cmd_doctor.cpp, doctor/)
 
 } // namespace ukey::cli

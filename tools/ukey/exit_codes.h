@@ -23,6 +23,8 @@ enum Exit : int {
     incomplete = 14,     // a renewal stopped midway (Key removed?); the old certificate works: `ukey renew --resume`
     no_daemon = 15,      // ukeyd is not running, or went away (ukey status, ukey watch)
     audit_broken = 16,   // ukey audit verify: the audit log was tampered with or damaged
+    doctor_warnings = 17, // ukey doctor: warnings, no problem
+    doctor_problems = 18, // ukey doctor: at least one problem
 };
 
 // The exit code that fits a PKCS#11 result.

@@ -108,7 +108,7 @@ int main(int argc, char** argv)
     app.footer("Exit codes: 0 ok, 1 failure, 2 usage, 3 no Key, 4 several Keys match, 5 wrong PIN, 6 PIN locked,\n"
                "7 PIN must be changed, 8 Key error, 9 not found, 10 ukey not set up, 11 cancelled, 12 bad input,\n"
                "13 CA error, 14 renewal incomplete (run `ukey renew --resume`), 15 ukeyd not running,\n"
-               "16 audit log fails verification.\n"
+               "16 audit log fails verification, 17 doctor: warnings, 18 doctor: problems.\n"
                "See ukey(1) and docs/cli.md.");
 
     add_list(app, ctx);
@@ -121,6 +121,7 @@ int main(int argc, char** argv)
     add_renew(app, ctx);
     add_daemon(app, ctx);
     add_audit(app, ctx);
+    add_doctor(app, ctx);
 
     try {
         app.parse(argc, argv);
@@ -149,5 +150,5 @@ int main(int argc, char** argv)
         say(e.what());
         return failure;
     }
-    return ok;
+    return ctx.exit_code;
 }

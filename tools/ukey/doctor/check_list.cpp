@@ -1,0 +1,23 @@
+// Every check, in the order they run: a new check is one file and one line
+// here (and docs/doctor.md, which a test compares with `ukey doctor
+// --list-checks`).
+#include "doctor.h"
+
+namespace ukey::cli::doctor {
+
+extern const Check no_config, config_invalid, backend_fails, module_fails, pcscd_down, no_reader, no_key_found,
+    not_initialised, pin_state_damaged, user_pin_locked, so_pin_locked, pin_tries_low, transport_pin,
+    cert_expired, cert_expiring, cert_not_yet_valid, chain_incomplete, revocation, renewal_unfinished;
+
+std::span<const Check* const> checks()
+{
+    static const Check* const all[] = {
+        &no_config,       &config_invalid,    &backend_fails,     &module_fails,       &pcscd_down,
+        &no_reader,       &no_key_found,      &not_initialised,   &pin_state_damaged,  &user_pin_locked,
+        &so_pin_locked,   &pin_tries_low,     &transport_pin,     &cert_expired,       &cert_expiring,
+        &cert_not_yet_valid, &chain_incomplete, &revocation, &renewal_unfinished,
+    };
+    return all;
+}
+
+} // namespace ukey::cli::doctor

@@ -1,0 +1,110 @@
+// ukey doctor: every problem of the users' FAQs (docs/doctor.md) looked at
+// at once, the way a helpdesk would. Facts are gathered once (facts.cpp);
+// each check (one file each, listed in check_list.cpp) reads them and adds
+// findings: one plain sentence each, what is wrong and why, and what to do.
+#pragma once
+
+#include "client/journal.h"
+#include "client/certs.h"
+#include "client/module.h"
+#include "tools/common/tool_config.h"
+
+#include <ctime>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ukey::cli {
+struct Context;
+}
+
+namespace ukey::cli::doctor {
+
+// Ordered: the worst finding decides the exit code.
+enum class Severity { note, warning, problem };
+const char* severity_name(Severity s); // "note", "warning", "problem"
+
+struct Finding {
+    std::string id;   // the check's id, e.g. "P4.user-pin-locked"
+    std::string problem; // "P4"
+    Severity severity = Severity::warning;
+    std::string key;  // the Key it is about ("Key 'Alice' (serial 42)"), or empty
+    std::string what; // what is wrong and why: one sentence
+    std::string fix;  // what to do: one sentence, or empty
+};
+
+// One backend of ukey.conf, loaded on its own to see whether it works.
+struct BackendFacts {
+    BackendConfig config;
+    bool uses_pcsc = false;  // the module talks to readers through pcscd
+    std::string load_error;  // why it did not load or initialise; empty: it works
+    std::size_t slots = 0;   // its slots, when it loaded
+};
+
+struct PcscFacts {
+    bool needed = false;      // a backend uses PC/SC
+    long establish = 0;       // SCardEstablishContext's result (0: pcscd answers)
+    long list = 0;            // SCardListReaders' result
+    std::vector<std::string> readers;
+};
+
+// One Key as ukey shows it, and what is on it (public objects only: the
+// doctor never asks for a PIN).
+struct KeyFacts {
+    client::KeyInfo info;
+    std::string name; // "Key 'Alice' (serial 42)", escaped for a terminal
+    std::vector<client::CertOnKey> certs;
+    std::string certs_error;
+    std::optional<client::Journal> journal;
+    std::string journal_error; // a journal is there but cannot be read
+    std::string journal_path;
+};
+
+struct Facts {
+    std::time_t now = 0;
+    std::string config_path;
+    std::optional<ToolConfig> config;
+    std::string config_error;
+    bool config_missing = false; // there is no file at all: nothing is set up
+    std::vector<BackendFacts> backends;
+    PcscFacts pcsc;
+    std::string module_error; // libukey-pkcs11.so did not load or initialise
+    std::vector<KeyFacts> keys;
+    std::string key_spec; // the KEY argument, when one Key was asked about
+    bool offline = false; // --offline: no network (CRLs)
+    // From timedatectl when there is one; nullopt: unknown.
+    std::optional<bool> clock_synchronised;
+};
+
+Facts gather(Context& ctx, const std::string& key_spec, bool offline);
+
+struct Check {
+    const char* id;      // stable: "P1.pcscd-down"
+    const char* problem; // "P1" (../shared/user-problems.md)
+    const char* title;   // docs/doctor.md: what the check looks for
+    const char* cause;   // docs/doctor.md: why it happens
+    const char* fix;     // docs/doctor.md: what to do
+    void (*run)(const Facts&, std::vector<Finding>&);
+};
+
+// Every check, in the order they run (check_list.cpp).
+std::span<const Check* const> checks();
+
+// How a finding names the command for `k`: "`ukey pin unlock`" when it is
+// the only Key, else with its serial (or slot) appended.
+std::string command(const Facts& f, const KeyFacts& k, const std::string& base);
+
+// The Key's end-entity certificates (not CA certificates), parsed; those
+// that do not parse are left out.
+struct UserCert {
+    const client::CertOnKey* on_key;
+    client::X509Ptr x;
+    std::string label; // escaped
+};
+std::vector<UserCert> user_certs(const KeyFacts& k);
+
+// A finding of `check` about key `k` (or none): its id filled in.
+Finding finding(const Check& check, Severity severity, const KeyFacts* k, std::string what, std::string fix);
+
+} // namespace ukey::cli::doctor

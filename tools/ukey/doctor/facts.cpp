@@ -1,0 +1,291 @@
+// What the doctor looks at, gathered once: the config, each backend loaded
+// on its own, pcscd, the Keys ukey shows and what is on them, the renewal
+// journals and the clock. Nothing here changes anything, and nothing asks
+// for a PIN.
+#include "doctor.h"
+
+#include "../cli.h"
+#include "token/ckr_name.h"
+#include "token/config.h"
+#include "token/file_trust.h"
+
+#include <PCSC/winscard.h>
+#include <openssl/x509v3.h>
+
+#include <dlfcn.h>
+#include <link.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+
+extern char** environ;
+
+namespace ukey::cli::doctor {
+
+namespace {
+
+// Whether a file names libpcsclite (linked, or dlopen'ed by name as OpenSC
+// does). Reads at most 64 MiB.
+bool names_pcsclite(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    static constexpr std::string_view needle = "libpcsclite";
+    std::string buf(1 << 16, '\0');
+    std::string carry;
+    for (std::size_t total = 0; in && total < (64u << 20);) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        const auto n = static_cast<std::size_t>(in.gcount());
+        if (n == 0)
+            break;
+        total += n;
+        std::string chunk = carry + buf.substr(0, n);
+        if (chunk.find(needle) != std::string::npos)
+            return true;
+        carry = chunk.substr(chunk.size() > needle.size() ? chunk.size() - needle.size() : 0);
+    }
+    return false;
+}
+
+// Loads one backend module on its own (before ukey's module, which would
+// hold it initialised): does it load, initialise, and list slots?
+void probe(BackendFacts& b)
+{
+    auto file = trusted_file(b.config.module, "backend module");
+    if (!file) {
+        b.load_error = file.error().message;
+        return;
+    }
+    dlerror();
+    void* dl = dlopen(file->c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char* why = dlerror();
+        b.load_error = "it does not load: " + escape::printable(why ? why : "unknown error");
+        return;
+    }
+    // The module or a library it brought in (OpenSC: libopensc) reads cards
+    // through pcscd.
+    link_map* lm = nullptr;
+    if (dlinfo(dl, RTLD_DI_LINKMAP, &lm) == 0)
+        for (int n = 0; lm && n < 64 && !b.uses_pcsc; lm = lm->l_next, ++n)
+            b.uses_pcsc = lm->l_name && *lm->l_name && names_pcsclite(lm->l_name);
+    auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(dl, "C_GetFunctionList"));
+    CK_FUNCTION_LIST* fl = nullptr;
+    if (!get || get(&fl) != CKR_OK || !fl) {
+        b.load_error = "it is not a PKCS#11 module (no C_GetFunctionList)";
+        dlclose(dl);
+        return;
+    }
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK;
+    CK_RV rv = fl->C_Initialize(&args);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        b.load_error = "its C_Initialize failed with " + ckr_name(rv);
+        dlclose(dl);
+        return;
+    }
+    CK_ULONG n = 0;
+    rv = fl->C_GetSlotList(CK_FALSE, nullptr, &n);
+    if (rv != CKR_OK)
+        b.load_error = "it cannot list its slots: C_GetSlotList failed with " + ckr_name(rv);
+    b.slots = n;
+    fl->C_Finalize(nullptr);
+    dlclose(dl);
+}
+
+void look_at_pcsc(PcscFacts& p)
+{
+    SCARDCONTEXT ctx = 0;
+    p.establish = SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &ctx);
+    if (p.establish != SCARD_S_SUCCESS)
+        return;
+    DWORD len = 0;
+    p.list = SCardListReaders(ctx, nullptr, nullptr, &len);
+    if (p.list == SCARD_S_SUCCESS && len > 0 && len < (1u << 20)) {
+        std::string names(len, '\0');
+        p.list = SCardListReaders(ctx, nullptr, names.data(), &len);
+        for (std::size_t at = 0; p.list == SCARD_S_SUCCESS && at < names.size() && names[at];) {
+            const std::string one = names.c_str() + at;
+            p.readers.push_back(one);
+            at += one.size() + 1;
+        }
+    }
+    SCardReleaseContext(ctx);
+}
+
+// timedatectl's NTPSynchronized, when there is a timedatectl that answers
+// within 3 s; nullopt otherwise (containers, no systemd).
+std::optional<bool> clock_synchronised()
+{
+    const char* tool = "/usr/bin/timedatectl";
+    if (access(tool, X_OK) != 0)
+        return std::nullopt;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return std::nullopt;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    char* argv[] = {const_cast<char*>(tool), const_cast<char*>("show"), const_cast<char*>("-p"),
+                    const_cast<char*>("NTPSynchronized"), const_cast<char*>("--value"), nullptr};
+    char* envp[] = {const_cast<char*>("LC_ALL=C"), const_cast<char*>("PATH=/usr/bin:/bin"), nullptr};
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, tool, &fa, nullptr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    std::string out;
+    if (rc == 0) {
+        pollfd pfd{fds[0], POLLIN, 0};
+        char buf[64];
+        while (out.size() < 64 && poll(&pfd, 1, 3000) > 0) {
+            const ssize_t n = read(fds[0], buf, sizeof buf);
+            if (n <= 0)
+                break;
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+    close(fds[0]);
+    if (out.rfind("yes", 0) == 0)
+        return true;
+    if (out.rfind("no", 0) == 0)
+        return false;
+    return std::nullopt;
+}
+
+void look_at_key(const Facts& f, KeyFacts& k, const client::Module& m)
+{
+    k.name = k.info.label().empty() ? "the Key in slot " + std::to_string(k.info.slot)
+                                    : "Key '" + escape::printable(k.info.label()) + "'";
+    if (!k.info.serial().empty())
+        k.name += " (serial " + escape::printable(k.info.serial()) + ")";
+    if (!k.info.initialized())
+        return;
+    if (auto s = client::Session::open(m, k.info.slot, false)) {
+        if (auto certs = client::read_certificates(**s))
+            k.certs = std::move(*certs);
+        else
+            k.certs_error = certs.error().message;
+    } else {
+        k.certs_error = s.error().message;
+    }
+    if (!f.config)
+        return;
+    const auto path = client::journal_path(
+        f.config->state_dir,
+        client::key_identity(k.info.backend_name(), k.info.manufacturer(), k.info.model(), k.info.serial()));
+    k.journal_path = path.string();
+    auto text = client::load_journal(path);
+    if (!text) {
+        k.journal_error = text.error().message;
+        return;
+    }
+    if (!*text)
+        return;
+    if (auto j = client::parse_journal(**text))
+        k.journal = std::move(*j);
+    else
+        k.journal_error = j.error().message;
+}
+
+} // namespace
+
+Facts gather(Context& ctx, const std::string& key_spec, bool offline)
+{
+    Facts f;
+    f.offline = offline;
+    f.now = std::time(nullptr);
+    f.key_spec = key_spec;
+    f.config_path = config_path().string();
+    if (auto cfg = load_tool_config(config_path()))
+        f.config = std::move(*cfg);
+    else
+        f.config_error = cfg.error().message;
+    f.config_missing = !f.config && access(f.config_path.c_str(), F_OK) != 0 && errno == ENOENT;
+
+    if (f.config) {
+        for (const auto& b : f.config->backends) {
+            BackendFacts bf;
+            bf.config = b;
+            probe(bf);
+            f.pcsc.needed = f.pcsc.needed || bf.uses_pcsc;
+            f.backends.push_back(std::move(bf));
+        }
+    }
+    look_at_pcsc(f.pcsc);
+    f.clock_synchronised = clock_synchronised();
+
+    // ukey's module would fail the same way, and say it again in its log.
+    if (!f.config)
+        return f;
+    for (const auto& b : f.backends)
+        if (!b.load_error.empty() && !b.config.optional)
+            return f;
+    try {
+        const client::Module& m = ctx.module();
+        if (!key_spec.empty()) {
+            f.keys.emplace_back().info = select_key(ctx, key_spec);
+        } else if (auto keys = client::list_keys(m)) {
+            for (auto& k : *keys)
+                f.keys.emplace_back().info = std::move(k);
+        } else {
+            f.module_error = keys.error().message;
+        }
+        for (auto& k : f.keys)
+            look_at_key(f, k, m);
+    } catch (const Failure& e) {
+        if (e.code == no_key && !key_spec.empty())
+            throw; // the Key asked about is not there: say so, as every command does
+        f.module_error = e.sentence;
+    }
+    return f;
+}
+
+std::string command(const Facts& f, const KeyFacts& k, const std::string& base)
+{
+    if (f.keys.size() <= 1 && f.key_spec.empty())
+        return "`" + base + "`";
+    const std::string serial = k.info.serial();
+    const bool plain = !serial.empty() && serial.size() <= 32 &&
+                       serial.find_first_not_of("0123456789ABCDEFabcdef-") == std::string::npos;
+    return "`" + base + " " + (plain ? serial : std::to_string(k.info.slot)) + "`";
+}
+
+std::vector<UserCert> user_certs(const KeyFacts& k)
+{
+    std::vector<UserCert> out;
+    for (const auto& c : k.certs) {
+        auto x = c.parse();
+        if (!x || X509_check_ca(x.get()) != 0)
+            continue;
+        out.push_back(UserCert{&c, std::move(x), escape::printable(c.label)});
+    }
+    return out;
+}
+
+const char* severity_name(Severity s)
+{
+    switch (s) {
+    case Severity::note:
+        return "note";
+    case Severity::warning:
+        return "warning";
+    case Severity::problem:
+        return "problem";
+    }
+    return "problem";
+}
+
+Finding finding(const Check& check, Severity severity, const KeyFacts* k, std::string what, std::string fix)
+{
+    return Finding{check.id, check.problem, severity, k ? k->name : std::string(), std::move(what), std::move(fix)};
+}
+
+} // namespace ukey::cli::doctor
