@@ -9,12 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 cli_setup
 
-SO=So-Pin-doc-4Kd2
-U1=User-pin-Doc57
-U2=User-pin-Doc68
-WRONG=Wrong-pin-Dd00
-WRONG_SO=Wrong-so-Dd11
-pin "$SO"; pin "$U1"; pin "$U2"; pin "$WRONG"; pin "$WRONG_SO"
+new_pins SO U1 U2 WRONG WRONG_SO
 
 # doctor RC [ARGS...]: `ukey doctor` in text and --json; RC both times.
 # Leaves the text in TEXT and the document in DOC.
