@@ -40,6 +40,12 @@ finding() {
     assert_contains "$TEXT" "What to do: $(jr "$f" '.fix')" "the text has $1's fix"
     jr "$f" '.what'
 }
+# use_conf NAME TEXT: UKEY_CONF becomes $T/NAME.conf holding TEXT (0600).
+use_conf() {
+    printf '%s' "$2" >"$T/$1.conf"
+    chmod 0600 "$T/$1.conf"
+    export UKEY_CONF=$T/$1.conf
+}
 no_finding() {
     local n
     n=$(jq --arg id "$1" '[.findings[] | select(.id == $id)] | length' <<<"$DOC")
@@ -60,9 +66,7 @@ step "nothing set up: no config file gives the first three steps"
 
 step "a config with a typing error"
 (
-    printf 'state_dir = "%s"\n[[backend]\n' "$T/state" >"$T/bad.conf"
-    chmod 0600 "$T/bad.conf"
-    export UKEY_CONF=$T/bad.conf
+    use_conf bad "$(printf 'state_dir = "%s"\n[[backend]\n' "$T/state")"
     doctor 18
     w=$(finding setup.config-invalid problem)
     assert_contains "$w" "the configuration cannot be used: " "bad config"
@@ -71,15 +75,13 @@ step "a config with a typing error"
 
 step "a backend whose module does not exist (not optional, then optional)"
 (
-    { cat "$T/ukey.conf"; printf '\n[[backend]]\nname = "vendor"\nmodule = "%s"\n' "$T/no-such-pkcs11.so"; } >"$T/gone.conf"
-    chmod 0600 "$T/gone.conf"
-    export UKEY_CONF=$T/gone.conf
+    use_conf gone "$(cat "$T/ukey.conf"; printf '\n[[backend]]\nname = "vendor"\nmodule = "%s"\n' "$T/no-such-pkcs11.so")"
     doctor 18
     w=$(finding P2.backend-fails problem)
     assert_contains "$w" "the backend 'vendor' ($T/no-such-pkcs11.so) does not work: " "missing module"
     assert_contains "$w" "no application can use any Key through ukey" "missing module"
     no_finding setup.module-fails
-    printf 'optional = true\n' >>"$T/gone.conf"
+    printf '\noptional = true\n' >>"$T/gone.conf"
     doctor 17
     w=$(finding P2.backend-fails warning)
     assert_contains "$w" "it is optional, so its Keys are only left out" "optional module"
@@ -90,9 +92,8 @@ step "pcscd not reachable, for a backend that reads cards through it (OpenSC)"
 OPENSC=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so
 if [[ -r $OPENSC ]]; then
     (
-        { cat "$T/ukey.conf"; printf '\n[[backend]]\nname = "cards"\nmodule = "%s"\npin_counter = "token"\n' "$OPENSC"; } >"$T/cards.conf"
-        chmod 0600 "$T/cards.conf"
-        export UKEY_CONF=$T/cards.conf PCSCLITE_CSOCK_NAME=$T/no-pcscd.comm
+        use_conf cards "$(cat "$T/ukey.conf"; printf '\n[[backend]]\nname = "cards"\nmodule = "%s"\npin_counter = "token"\n' "$OPENSC")"
+        export PCSCLITE_CSOCK_NAME=$T/no-pcscd.comm
         doctor 18
         w=$(finding P1.pcscd-down problem)
         assert_eq "$w" "the smart-card service pcscd is not running (error 8010001D, SCARD_E_NO_SERVICE), so no Key in a card reader can be seen" "pcscd down"

@@ -27,19 +27,6 @@ void list_checks()
                   << c->fix << " |\n";
 }
 
-const char* tag(Severity s)
-{
-    switch (s) {
-    case Severity::problem:
-        return "PROBLEM";
-    case Severity::warning:
-        return "WARNING";
-    case Severity::note:
-        return "NOTE";
-    }
-    return "PROBLEM";
-}
-
 void run(Context& ctx, const DoctorArgs& a)
 {
     if (a.list_checks) {
@@ -49,7 +36,7 @@ void run(Context& ctx, const DoctorArgs& a)
     const doctor::Facts facts = doctor::gather(ctx, a.key, a.offline);
     std::vector<doctor::Finding> found;
     for (const auto* c : doctor::checks())
-        c->run(facts, found);
+        doctor::run(*c, facts, found);
     std::stable_sort(found.begin(), found.end(),
                      [](const auto& x, const auto& y) { return x.severity > y.severity; });
 
@@ -78,7 +65,7 @@ void run(Context& ctx, const DoctorArgs& a)
         for (const auto& f : found) {
             // The sentences hold only escaped values from Keys and files
             // (each check escapes what it quotes).
-            std::cout << "\n" << tag(f.severity) << "  " << (f.key.empty() ? "" : f.key + ": ") << f.what << ".\n";
+            std::cout << "\n" << doctor::severity_tag(f.severity) << "  " << (f.key.empty() ? "" : f.key + ": ") << f.what << ".\n";
             if (!f.fix.empty())
                 std::cout << "  What to do: " << f.fix << ".\n";
             std::cout << "  [" << f.id << "]\n";

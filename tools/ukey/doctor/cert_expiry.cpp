@@ -31,44 +31,31 @@ std::string renewal_advice(const Facts& f, const KeyFacts& k, const UserCert& c)
            " days before it expires, while the Key is plugged in; to renew now: " + command(f, k, "ukey renew");
 }
 
-extern const Check cert_expired;
-const Check cert_expired{
-    "P6.cert-expired", "P6", "a certificate on the Key has expired",
-    "certificates are valid for a year or two; it was not renewed in time",
-    "renew it (`ukey renew`, or the CA's website); websites refuse an expired certificate",
-    [](const Facts& f, std::vector<Finding>& out) {
-        for (const auto& k : f.keys)
-            for (const auto& c : user_certs(k)) {
-                const auto end = client::not_after(c.x.get());
-                if (!end || *end > f.now)
-                    continue;
-                out.push_back(finding(cert_expired, Severity::problem, &k,
-                                      "the certificate '" + c.label + "' expired on " + iso8601(*end).substr(0, 10) +
-                                          " (" + std::to_string(-days_until(*end, f.now)) +
-                                          " days ago): websites will refuse it",
-                                      renewal_advice(f, k, c)));
-            }
-    }};
+UKEY_DOCTOR_CERT_CHECK(cert_expired, "P6.cert-expired", "P6", "a certificate on the Key has expired",
+                       "certificates are valid for a year or two; it was not renewed in time",
+                       "renew it (`ukey renew`, or the CA's website); websites refuse an expired certificate")
+{
+    const auto end = client::not_after(c.x.get());
+    if (!end || *end > f.now)
+        return;
+    out.push_back(finding(cert_expired, Severity::problem, &k,
+                          "the certificate '" + c.label + "' expired on " + iso8601(*end).substr(0, 10) + " (" +
+                              std::to_string(-days_until(*end, f.now)) + " days ago): websites will refuse it",
+                          renewal_advice(f, k, c)));
+}
 
-extern const Check cert_expiring;
-const Check cert_expiring{
-    "P6.cert-expiring", "P6", "a certificate on the Key expires soon",
-    "within the first warning of [expiry] thresholds (28 days by default)",
-    "renew it before it expires; the finding says whether ukeyd will do it by itself",
-    [](const Facts& f, std::vector<Finding>& out) {
-        for (const auto& k : f.keys)
-            for (const auto& c : user_certs(k)) {
-                const auto end = client::not_after(c.x.get());
-                if (!end || *end <= f.now)
-                    continue;
-                const long days = days_until(*end, f.now);
-                if (days > warn_days(f))
-                    continue;
-                out.push_back(finding(cert_expiring, Severity::warning, &k,
-                                      "the certificate '" + c.label + "' expires on " + iso8601(*end).substr(0, 10) +
-                                          " (in " + std::to_string(days) + (days == 1 ? " day)" : " days)"),
-                                      renewal_advice(f, k, c)));
-            }
-    }};
+UKEY_DOCTOR_CERT_CHECK(cert_expiring, "P6.cert-expiring", "P6", "a certificate on the Key expires soon",
+                       "within the first warning of [expiry] thresholds (28 days by default)",
+                       "renew it before it expires; the finding says whether ukeyd will do it by itself")
+{
+    const auto end = client::not_after(c.x.get());
+    const long days = end ? days_until(*end, f.now) : 0;
+    if (!end || *end <= f.now || days > warn_days(f))
+        return;
+    out.push_back(finding(cert_expiring, Severity::warning, &k,
+                          "the certificate '" + c.label + "' expires on " + iso8601(*end).substr(0, 10) + " (in " +
+                              std::to_string(days) + (days == 1 ? " day)" : " days)"),
+                          renewal_advice(f, k, c)));
+}
 
 } // namespace ukey::cli::doctor

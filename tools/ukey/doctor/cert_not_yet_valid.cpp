@@ -19,34 +19,28 @@ std::string span(long seconds)
 
 } // namespace
 
-extern const Check cert_not_yet_valid;
-const Check cert_not_yet_valid{
-    "P7.cert-not-yet-valid", "P7", "a certificate on the Key is not valid yet",
-    "this computer's clock is behind (or the certificate was issued for a later date)",
-    "set the clock right (`timedatectl set-ntp true` as root); else wait until its start date",
-    [](const Facts& f, std::vector<Finding>& out) {
-        for (const auto& k : f.keys)
-            for (const auto& c : user_certs(k)) {
-                const auto start = client::not_before(c.x.get());
-                if (!start || *start <= f.now)
-                    continue;
-                const long ahead = static_cast<long>(*start - f.now);
-                std::string why;
-                if (f.clock_synchronised == false)
-                    why = "; this computer's clock is not synchronised, so it is most likely " + span(ahead) +
-                          " behind";
-                else if (f.clock_synchronised == true)
-                    why = "; this computer's clock is synchronised, so the certificate was issued for a later date";
-                else
-                    why = "; if it was issued just now, this computer's clock is " + span(ahead) + " behind";
-                out.push_back(finding(cert_not_yet_valid, Severity::problem, &k,
-                                      "the certificate '" + c.label + "' is valid only from " + iso8601(*start) +
-                                          ", " + span(ahead) + " from now by this computer's clock" + why,
-                                      f.clock_synchronised == true
-                                          ? std::string("wait until then, or ask the CA why it starts later")
-                                          : "set the clock right (as root: `timedatectl set-ntp true`, or set the "
-                                            "date by hand), then try again"));
-            }
-    }};
+UKEY_DOCTOR_CERT_CHECK(cert_not_yet_valid, "P7.cert-not-yet-valid", "P7", "a certificate on the Key is not valid yet",
+                       "this computer's clock is behind (or the certificate was issued for a later date)",
+                       "set the clock right (`timedatectl set-ntp true` as root); else wait until its start date")
+{
+    const auto start = client::not_before(c.x.get());
+    if (!start || *start <= f.now)
+        return;
+    const long ahead = static_cast<long>(*start - f.now);
+    std::string why;
+    if (f.clock_synchronised == false)
+        why = "; this computer's clock is not synchronised, so it is most likely " + span(ahead) + " behind";
+    else if (f.clock_synchronised == true)
+        why = "; this computer's clock is synchronised, so the certificate was issued for a later date";
+    else
+        why = "; if it was issued just now, this computer's clock is " + span(ahead) + " behind";
+    out.push_back(finding(cert_not_yet_valid, Severity::problem, &k,
+                          "the certificate '" + c.label + "' is valid only from " + iso8601(*start) + ", " +
+                              span(ahead) + " from now by this computer's clock" + why,
+                          f.clock_synchronised == true
+                              ? std::string("wait until then, or ask the CA why it starts later")
+                              : "set the clock right (as root: `timedatectl set-ntp true`, or set the date by "
+                                "hand), then try again"));
+}
 
 } // namespace ukey::cli::doctor

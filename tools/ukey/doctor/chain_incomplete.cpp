@@ -6,29 +6,21 @@
 
 namespace ukey::cli::doctor {
 
-extern const Check chain_incomplete;
-const Check chain_incomplete{
-    "P9.chain-incomplete", "P9", "a certificate's chain cannot be completed",
-    "the CA certificates it was issued under are neither on the Key nor installed on this computer",
-    "get the named CA certificate from the CA (the URL is shown when the certificate names one) and write it to "
-    "the Key with `ukey cert write`",
-    [](const Facts& f, std::vector<Finding>& out) {
-        for (const auto& k : f.keys)
-            for (const auto& c : user_certs(k)) {
-                const Chain ch = build_chain(k, c.x.get());
-                if (ch.complete || ch.missing.empty())
-                    continue;
-                std::string from = "ask the CA for it";
-                if (!ch.aia.empty())
-                    from = "the certificate says it is at " + escape::printable(ch.aia.front());
-                out.push_back(finding(chain_incomplete, Severity::warning, &k,
-                                      "the certificate '" + c.label + "' was issued by '" +
-                                          escape::printable(ch.missing) +
-                                          "', whose certificate is neither on the Key nor installed here, so "
-                                          "websites may not accept it",
-                                      from + "; then write it to the Key: " +
-                                          command(f, k, "ukey cert write --file CA.pem")));
-            }
-    }};
+UKEY_DOCTOR_CERT_CHECK(chain_incomplete, "P9.chain-incomplete", "P9", "a certificate's chain cannot be completed",
+                       "the CA certificates it was issued under are neither on the Key nor installed on this computer",
+                       "get the named CA certificate from the CA (the URL is shown when the certificate names one) "
+                       "and write it to the Key with `ukey cert write`")
+{
+    const Chain ch = build_chain(k, c.x.get());
+    if (ch.complete || ch.missing.empty())
+        return;
+    const std::string from = ch.aia.empty() ? std::string("ask the CA for it")
+                                            : "the certificate says it is at " + escape::printable(ch.aia.front());
+    out.push_back(finding(chain_incomplete, Severity::warning, &k,
+                          "the certificate '" + c.label + "' was issued by '" + escape::printable(ch.missing) +
+                              "', whose certificate is neither on the Key nor installed here, so websites may not "
+                              "accept it",
+                          from + "; then write it to the Key: " + command(f, k, "ukey cert write --file CA.pem")));
+}
 
 } // namespace ukey::cli::doctor

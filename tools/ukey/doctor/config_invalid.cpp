@@ -5,16 +5,16 @@
 
 namespace ukey::cli::doctor {
 
-extern const Check config_invalid;
-const Check config_invalid{
-    "setup.config-invalid", "P2", "the configuration file cannot be used",
-    "a typing error, a wrong value, or a file other users can write (refused: it names the code ukey loads)",
-    "correct what the message names (docs/config.md)", [](const Facts& f, std::vector<Finding>& out) {
-        if (f.config || f.config_missing)
-            return;
-        out.push_back(finding(config_invalid, Severity::problem, nullptr,
-                              "the configuration cannot be used: " + escape::printable(f.config_error),
-                              "correct it (docs/config.md), then run `ukey doctor` again"));
-    }};
+UKEY_DOCTOR_CHECK(config_invalid, "setup.config-invalid", "P2", "the configuration file cannot be used",
+                  "a typing error, a wrong value, or a file other users can write (refused: it names the code "
+                  "ukey loads)",
+                  "correct what the message names (docs/config.md)")
+{
+    if (f.config || f.config_missing)
+        return;
+    out.push_back(finding(config_invalid, Severity::problem, nullptr,
+                          "the configuration cannot be used: " + escape::printable(f.config_error),
+                          "correct it (docs/config.md), then run `ukey doctor` again"));
+}
 
 } // namespace ukey::cli::doctor

@@ -23,7 +23,9 @@ namespace ukey::cli::doctor {
 
 // Ordered: the worst finding decides the exit code.
 enum class Severity { note, warning, problem };
-const char* severity_name(Severity s); // "note", "warning", "problem"
+// "note", "warning", "problem" (JSON) and "NOTE", "WARNING", "PROBLEM" (text).
+const char* severity_name(Severity s);
+const char* severity_tag(Severity s);
 
 struct Finding {
     std::string id;   // the check's id, e.g. "P4.user-pin-locked"
@@ -79,22 +81,6 @@ struct Facts {
 
 Facts gather(Context& ctx, const std::string& key_spec, bool offline);
 
-struct Check {
-    const char* id;      // stable: "P1.pcscd-down"
-    const char* problem; // "P1" (../shared/user-problems.md)
-    const char* title;   // docs/doctor.md: what the check looks for
-    const char* cause;   // docs/doctor.md: why it happens
-    const char* fix;     // docs/doctor.md: what to do
-    void (*run)(const Facts&, std::vector<Finding>&);
-};
-
-// Every check, in the order they run (check_list.cpp).
-std::span<const Check* const> checks();
-
-// How a finding names the command for `k`: "`ukey pin unlock`" when it is
-// the only Key, else with its serial (or slot) appended.
-std::string command(const Facts& f, const KeyFacts& k, const std::string& base);
-
 // The Key's end-entity certificates (not CA certificates), parsed; those
 // that do not parse are left out.
 struct UserCert {
@@ -103,6 +89,55 @@ struct UserCert {
     std::string label; // escaped
 };
 std::vector<UserCert> user_certs(const KeyFacts& k);
+
+// A check looks at the whole picture, at each Key, or at each end-entity
+// certificate of each Key: one of the three functions is set.
+struct Check {
+    const char* id;      // stable: "P1.pcscd-down"
+    const char* problem; // "P1" (../shared/user-problems.md)
+    const char* title;   // docs/doctor.md: what the check looks for
+    const char* cause;   // docs/doctor.md: why it happens
+    const char* fix;     // docs/doctor.md: what to do
+    void (*on_facts)(const Facts&, std::vector<Finding>&);
+    void (*on_key)(const Facts&, const KeyFacts&, std::vector<Finding>&);
+    void (*on_cert)(const Facts&, const KeyFacts&, const UserCert&, std::vector<Finding>&);
+};
+
+// Runs one check over the facts.
+void run(const Check& c, const Facts& f, std::vector<Finding>& out);
+
+// A check in a file of its own: the macro names it, states its docs, and
+// opens its function, whose body follows it (parameters f, k, c, out).
+#define UKEY_DOCTOR_CHECK(name, id, problem, title, cause, fix)                                      \
+    static void name##_run(const Facts& f, std::vector<Finding>& out);                                \
+    extern const Check name;                                                                          \
+    const Check name{id, problem, title, cause, fix, name##_run, nullptr, nullptr};                   \
+    static void name##_run([[maybe_unused]] const Facts& f, std::vector<Finding>& out)
+#define UKEY_DOCTOR_KEY_CHECK(name, id, problem, title, cause, fix)                                  \
+    static void name##_run(const Facts& f, const KeyFacts& k, std::vector<Finding>& out);             \
+    extern const Check name;                                                                          \
+    const Check name{id, problem, title, cause, fix, nullptr, name##_run, nullptr};                   \
+    static void name##_run([[maybe_unused]] const Facts& f, const KeyFacts& k, std::vector<Finding>& out)
+#define UKEY_DOCTOR_CERT_CHECK(name, id, problem, title, cause, fix)                                 \
+    static void name##_run(const Facts& f, const KeyFacts& k, const UserCert& c, std::vector<Finding>& out); \
+    extern const Check name;                                                                          \
+    const Check name{id, problem, title, cause, fix, nullptr, nullptr, name##_run};                   \
+    static void name##_run([[maybe_unused]] const Facts& f, const KeyFacts& k, const UserCert& c,     \
+                           std::vector<Finding>& out)
+
+// Every check, in the order they run (check_list.cpp).
+std::span<const Check* const> checks();
+
+// An initialised Key whose PIN counts ukey can trust (not damaged).
+inline bool counts_usable(const KeyFacts& k)
+{
+    return k.info.initialized() && !(k.info.pin && (k.info.pin->flags & UKEY_PIN_STATE_DAMAGED));
+}
+
+// How a finding names the command for `k`: "`ukey pin unlock`" when it is
+// the only Key, else with its serial (or slot) appended.
+std::string command(const Facts& f, const KeyFacts& k, const std::string& base);
+
 
 // A finding of `check` about key `k` (or none): its id filled in.
 Finding finding(const Check& check, Severity severity, const KeyFacts* k, std::string what, std::string fix);

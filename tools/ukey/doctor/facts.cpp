@@ -272,15 +272,27 @@ std::vector<UserCert> user_certs(const KeyFacts& k)
 
 const char* severity_name(Severity s)
 {
-    switch (s) {
-    case Severity::note:
-        return "note";
-    case Severity::warning:
-        return "warning";
-    case Severity::problem:
-        return "problem";
+    static constexpr const char* names[] = {"note", "warning", "problem"};
+    return names[static_cast<int>(s)];
+}
+
+const char* severity_tag(Severity s)
+{
+    static constexpr const char* tags[] = {"NOTE", "WARNING", "PROBLEM"};
+    return tags[static_cast<int>(s)];
+}
+
+void run(const Check& check, const Facts& f, std::vector<Finding>& out)
+{
+    if (check.on_facts)
+        check.on_facts(f, out);
+    for (const auto& k : f.keys) {
+        if (check.on_key)
+            check.on_key(f, k, out);
+        if (check.on_cert)
+            for (const auto& c : user_certs(k))
+                check.on_cert(f, k, c, out);
     }
-    return "problem";
 }
 
 Finding finding(const Check& check, Severity severity, const KeyFacts* k, std::string what, std::string fix)

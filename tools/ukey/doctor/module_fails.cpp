@@ -6,19 +6,15 @@
 
 namespace ukey::cli::doctor {
 
-extern const Check module_fails;
-const Check module_fails{
-    "setup.module-fails", "P2", "ukey's own module does not start",
-    "ukey is not installed where the tools look, or its state folder cannot be used",
-    "the message says which; --module or UKEY_MODULE name another module", [](const Facts& f, std::vector<Finding>& out) {
-        if (f.module_error.empty() || !f.config)
-            return;
-        for (const auto& b : f.backends)
-            if (!b.load_error.empty() && !b.config.optional)
-                return; // backend_fails said why, with the backend's own error
-        out.push_back(finding(module_fails, Severity::problem, nullptr,
-                              "ukey's module does not start: " + escape::printable(f.module_error),
-                              "reinstall ukey, or name its module with --module or UKEY_MODULE"));
-    }};
+UKEY_DOCTOR_CHECK(module_fails, "setup.module-fails", "P2", "ukey's own module does not start",
+                  "ukey is not installed where the tools look, or its state folder cannot be used",
+                  "the message says which; --module or UKEY_MODULE name another module")
+{
+    if (f.module_error.empty() || !f.config)
+        return;
+    out.push_back(finding(module_fails, Severity::problem, nullptr,
+                          "ukey's module does not start: " + escape::printable(f.module_error),
+                          "reinstall ukey, or name its module with --module or UKEY_MODULE"));
+}
 
 } // namespace ukey::cli::doctor

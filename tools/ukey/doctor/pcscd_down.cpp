@@ -8,34 +8,23 @@
 
 namespace ukey::cli::doctor {
 
-namespace {
-
-std::string hex(long rv)
+UKEY_DOCTOR_CHECK(pcscd_down, "P1.pcscd-down", "P1", "the smart-card service (pcscd) is not running or not reachable",
+                  "pcscd is not installed, was stopped, or its socket is not enabled; applications then report "
+                  "8010001D",
+                  "as root: `apt install pcscd` if it is missing, then `systemctl enable --now pcscd.socket`")
 {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%08lX", static_cast<unsigned long>(rv) & 0xffffffffUL);
-    return buf;
+    if (!f.pcsc.needed || f.pcsc.establish == SCARD_S_SUCCESS)
+        return;
+    const bool no_service = f.pcsc.establish == static_cast<long>(SCARD_E_NO_SERVICE);
+    char code[16];
+    std::snprintf(code, sizeof code, "%08lX", static_cast<unsigned long>(f.pcsc.establish) & 0xffffffffUL);
+    out.push_back(finding(pcscd_down, Severity::problem, nullptr,
+                          std::string(no_service ? "the smart-card service pcscd is not running"
+                                                 : "the smart-card service pcscd does not answer") +
+                              " (error " + code + (no_service ? ", SCARD_E_NO_SERVICE" : "") +
+                              "), so no Key in a card reader can be seen",
+                          "start it as root with `systemctl enable --now pcscd.socket` (install it first with `apt "
+                          "install pcscd` if that says it does not exist)"));
 }
-
-} // namespace
-
-extern const Check pcscd_down;
-const Check pcscd_down{
-    "P1.pcscd-down", "P1", "the smart-card service (pcscd) is not running or not reachable",
-    "pcscd is not installed, was stopped, or its socket is not enabled; applications then report 8010001D",
-    "as root: `apt install pcscd` if it is missing, then `systemctl enable --now pcscd.socket`",
-    [](const Facts& f, std::vector<Finding>& out) {
-        if (!f.pcsc.needed || f.pcsc.establish == SCARD_S_SUCCESS)
-            return;
-        const bool no_service = f.pcsc.establish == static_cast<long>(SCARD_E_NO_SERVICE);
-        out.push_back(finding(
-            pcscd_down, Severity::problem, nullptr,
-            std::string(no_service ? "the smart-card service pcscd is not running"
-                                   : "the smart-card service pcscd does not answer") +
-                " (error " + hex(f.pcsc.establish) + (no_service ? ", SCARD_E_NO_SERVICE" : "") +
-                "), so no Key in a card reader can be seen",
-            "start it as root with `systemctl enable --now pcscd.socket` (install it first with `apt install pcscd` "
-            "if that says it does not exist)"));
-    }};
 
 } // namespace ukey::cli::doctor

@@ -136,69 +136,67 @@ std::optional<std::time_t> to_time(const ASN1_TIME* t)
 
 } // namespace
 
-extern const Check revocation;
-const Check revocation{
-    "P10.revoked", "P10", "a certificate is revoked, or its revocation list cannot be had or is out of date",
-    "the CA revoked it (lost Key, changed details, replaced), or a new certificate's CRL is not published yet",
-    "a revoked certificate cannot be used again: enrol for a new one; an unreachable or stale CRL is the CA's to fix",
-    [](const Facts& f, std::vector<Finding>& out) {
-        if (f.offline)
-            return;
-        for (const auto& k : f.keys)
-            for (const auto& c : user_certs(k)) {
-                std::string url;
-                for (const auto& dp : client::cert_details(c.x.get()).crl_distribution_points)
-                    if (dp.rfind("http://", 0) == 0) {
-                        url = dp;
-                        break;
-                    }
-                if (url.empty())
-                    continue;
-                const std::string shown_url = escape::printable(url);
-                const Fetched got = fetch_crl(url);
-                if (!got.crl) {
-                    out.push_back(finding(revocation, Severity::warning, &k,
-                                          "the revocation list of the certificate '" + c.label +
-                                              "' cannot be fetched from " + shown_url + " (" +
-                                              escape::printable(got.error) +
-                                              "): websites that check it may refuse the certificate",
-                                          "check the network (a proxy?); if it persists, tell the CA that " +
-                                              shown_url + " does not answer"));
-                    continue;
-                }
-                const Chain ch = build_chain(k, c.x.get());
-                EVP_PKEY* issuer_key = ch.issuer ? X509_get0_pubkey(ch.issuer.get()) : nullptr;
-                if (!issuer_key || X509_CRL_verify(got.crl.get(), issuer_key) != 1) {
-                    ERR_clear_error();
-                    out.push_back(finding(revocation, Severity::warning, &k,
-                                          "the revocation list at " + shown_url + " for the certificate '" + c.label +
-                                              "' cannot be checked: " +
-                                              (issuer_key ? "it is not signed by the certificate's CA"
-                                                          : "the CA's certificate is missing (see P9)"),
-                                          "tell the CA; meanwhile websites decide by themselves"));
-                    continue;
-                }
-                X509_REVOKED* rev = nullptr;
-                if (X509_CRL_get0_by_cert(got.crl.get(), &rev, c.x.get()) == 1 && rev) {
-                    const auto when = to_time(X509_REVOKED_get0_revocationDate(rev));
-                    const std::string why = reason_text(rev);
-                    out.push_back(finding(
-                        revocation, Severity::problem, &k,
-                        "the certificate '" + c.label + "' was revoked by its CA" +
-                            (when ? " on " + iso8601(*when).substr(0, 10) : std::string()) +
-                            (why.empty() ? std::string() : " (" + why + ")") + ": websites refuse it",
-                        "a revoked certificate cannot be used again: enrol for a new one (`ukey enroll`, or the CA's "
-                        "website)"));
-                    continue;
-                }
-                const auto next = to_time(X509_CRL_get0_nextUpdate(got.crl.get()));
-                if (next && *next < f.now)
-                    out.push_back(finding(revocation, Severity::warning, &k,
-                                          "the revocation list at " + shown_url + " is out of date (its next update "
-                                          "was due " + iso8601(*next) + "): websites that check it may refuse the "
-                                          "certificate '" + c.label + "'",
-                                          "nothing to do on this computer: tell the CA its CRL is stale"));
-            }
-    }};
+UKEY_DOCTOR_CERT_CHECK(revocation, "P10.revoked", "P10",
+                       "a certificate is revoked, or its revocation list cannot be had or is out of date",
+                       "the CA revoked it (lost Key, changed details, replaced), or a new certificate's CRL is not "
+                       "published yet",
+                       "a revoked certificate cannot be used again: enrol for a new one; an unreachable or stale CRL "
+                       "is the CA's to fix")
+{
+    if (f.offline)
+        return;
+    std::string url;
+    for (const auto& dp : client::cert_details(c.x.get()).crl_distribution_points)
+        if (dp.rfind("http://", 0) == 0) {
+            url = dp;
+            break;
+        }
+    if (url.empty())
+        return;
+    const std::string shown_url = escape::printable(url);
+    const Fetched got = fetch_crl(url);
+    if (!got.crl) {
+        out.push_back(finding(revocation, Severity::warning, &k,
+                              "the revocation list of the certificate '" + c.label +
+                                  "' cannot be fetched from " + shown_url + " (" +
+                                  escape::printable(got.error) +
+                                  "): websites that check it may refuse the certificate",
+                              "check the network (a proxy?); if it persists, tell the CA that " +
+                                  shown_url + " does not answer"));
+        return;
+    }
+    const Chain ch = build_chain(k, c.x.get());
+    EVP_PKEY* issuer_key = ch.issuer ? X509_get0_pubkey(ch.issuer.get()) : nullptr;
+    if (!issuer_key || X509_CRL_verify(got.crl.get(), issuer_key) != 1) {
+        ERR_clear_error();
+        out.push_back(finding(revocation, Severity::warning, &k,
+                              "the revocation list at " + shown_url + " for the certificate '" + c.label +
+                                  "' cannot be checked: " +
+                                  (issuer_key ? "it is not signed by the certificate's CA"
+                                              : "the CA's certificate is missing (see P9)"),
+                              "tell the CA; meanwhile websites decide by themselves"));
+        return;
+    }
+    X509_REVOKED* rev = nullptr;
+    if (X509_CRL_get0_by_cert(got.crl.get(), &rev, c.x.get()) == 1 && rev) {
+        const auto when = to_time(X509_REVOKED_get0_revocationDate(rev));
+        const std::string why = reason_text(rev);
+        out.push_back(finding(
+            revocation, Severity::problem, &k,
+            "the certificate '" + c.label + "' was revoked by its CA" +
+                (when ? " on " + iso8601(*when).substr(0, 10) : std::string()) +
+                (why.empty() ? std::string() : " (" + why + ")") + ": websites refuse it",
+            "a revoked certificate cannot be used again: enrol for a new one (`ukey enroll`, or the CA's "
+            "website)"));
+        return;
+    }
+    const auto next = to_time(X509_CRL_get0_nextUpdate(got.crl.get()));
+    if (next && *next < f.now)
+        out.push_back(finding(revocation, Severity::warning, &k,
+                              "the revocation list at " + shown_url + " is out of date (its next update "
+                              "was due " + iso8601(*next) + "): websites that check it may refuse the "
+                              "certificate '" + c.label + "'",
+                              "nothing to do on this computer: tell the CA its CRL is stale"));
+}
 
 } // namespace ukey::cli::doctor
