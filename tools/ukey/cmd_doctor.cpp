@@ -16,6 +16,7 @@ struct DoctorArgs {
     std::string key;
     bool list_checks = false;
     bool offline = false;
+    PinSource pin;
 };
 
 // docs/doctor.md's table, from the checks themselves (a test compares the two).
@@ -33,7 +34,8 @@ void run(Context& ctx, const DoctorArgs& a)
         list_checks();
         return;
     }
-    const doctor::Facts facts = doctor::gather(ctx, a.key, a.offline);
+    const doctor::Facts facts = doctor::gather(ctx, a.key, a.offline,
+                                                 a.pin.fd >= 0 || !a.pin.file.empty() ? &a.pin : nullptr);
     std::vector<doctor::Finding> found;
     for (const auto* c : doctor::checks())
         doctor::run(*c, facts, found);
@@ -85,6 +87,7 @@ void add_doctor(CLI::App& app, Context& ctx)
     auto* d = app.add_subcommand("doctor", "Look for every known problem with the Keys and ukey's setup, and say "
                                            "what to do; exit 17 for warnings, 18 for problems");
     d->add_option("KEY", a.key, "only this Key (label, serial, slot or pkcs11: URI); default: all");
+    add_pin_options(d, a.pin, "pin", "user PIN (optional: to check the private keys too)");
     d->add_flag("--offline", a.offline, "do not fetch anything (revocation lists)");
     d->add_flag("--list-checks", a.list_checks, "print the checks as a Markdown table (docs/doctor.md)");
     d->callback([&ctx] { run(ctx, a); });

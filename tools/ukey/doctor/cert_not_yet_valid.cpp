@@ -8,13 +8,15 @@ namespace ukey::cli::doctor {
 
 namespace {
 
+// Rounded to the nearest unit: "3 days" stays 3 days for the minutes a
+// check takes.
 std::string span(long seconds)
 {
     if (seconds >= 2 * 86400)
-        return std::to_string(seconds / 86400) + " days";
+        return std::to_string((seconds + 43200) / 86400) + " days";
     if (seconds >= 2 * 3600)
-        return std::to_string(seconds / 3600) + " hours";
-    return std::to_string(std::max(1L, seconds / 60)) + " minutes";
+        return std::to_string((seconds + 1800) / 3600) + " hours";
+    return std::to_string(std::max(1L, (seconds + 30) / 60)) + " minutes";
 }
 
 } // namespace

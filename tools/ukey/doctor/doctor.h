@@ -17,6 +17,7 @@
 
 namespace ukey::cli {
 struct Context;
+struct PinSource;
 }
 
 namespace ukey::cli::doctor {
@@ -61,6 +62,9 @@ struct KeyFacts {
     std::optional<client::Journal> journal;
     std::string journal_error; // a journal is there but cannot be read
     std::string journal_path;
+    // With --pin-fd / --pin-file: logged in, the private and public keys.
+    bool logged_in = false;
+    std::vector<client::KeyOnKey> keys;
 };
 
 struct Facts {
@@ -79,7 +83,9 @@ struct Facts {
     std::optional<bool> clock_synchronised;
 };
 
-Facts gather(Context& ctx, const std::string& key_spec, bool offline);
+// `pin`, when it names a source: the user PIN of the one Key looked at, to
+// see its private keys too (P13).
+Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinSource* pin);
 
 // The Key's end-entity certificates (not CA certificates), parsed; those
 // that do not parse are left out.

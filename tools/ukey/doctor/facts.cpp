@@ -21,7 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <tuple>
 #include <fstream>
 
 extern char** environ;
@@ -195,9 +197,27 @@ void look_at_key(const Facts& f, KeyFacts& k, const client::Module& m)
         k.journal_error = j.error().message;
 }
 
+// The one initialised Key the PIN is for (KEY, or the only one): its keys.
+void log_in(Context& ctx, Facts& f, const PinSource& pin)
+{
+    KeyFacts* one = nullptr;
+    for (auto& k : f.keys) {
+        if (!k.info.initialized())
+            continue;
+        if (one)
+            throw Failure(usage, "a PIN was given and several Keys are present: name the Key it is for");
+        one = &k;
+    }
+    if (!one)
+        return;
+    auto s = user_session(ctx, one->info, pin, false);
+    one->keys = must(client::read_keys(*s));
+    one->logged_in = true;
+}
+
 } // namespace
 
-Facts gather(Context& ctx, const std::string& key_spec, bool offline)
+Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinSource* pin)
 {
     Facts f;
     f.offline = offline;
@@ -244,7 +264,11 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline)
         if (e.code == no_key && !key_spec.empty())
             throw; // the Key asked about is not there: say so, as every command does
         f.module_error = e.sentence;
+        return f;
     }
+    // A wrong or unreadable PIN fails the command, as it does everywhere.
+    if (pin)
+        log_in(ctx, f, *pin);
     return f;
 }
 
@@ -267,6 +291,11 @@ std::vector<UserCert> user_certs(const KeyFacts& k)
             continue;
         out.push_back(UserCert{&c, std::move(x), escape::printable(c.label)});
     }
+    // Backends find objects in no set order: findings come in the same
+    // order every time.
+    std::sort(out.begin(), out.end(), [](const UserCert& a, const UserCert& b) {
+        return std::tie(a.on_key->label, a.on_key->id) < std::tie(b.on_key->label, b.on_key->id);
+    });
     return out;
 }
 
