@@ -32,7 +32,7 @@ finding() {
     n=$(jq --arg id "$1" '[.findings[] | select(.id == $id)] | length' <<<"$DOC")
     [[ $n == 1 ]] || { show doc "$DOC"; fail "expected one finding $1, found $n"; }
     local f; f=$(jq -c --arg id "$1" '.findings[] | select(.id == $id)' <<<"$DOC")
-    jkeys "$f" '.' "id problem severity key what fix" "finding $1"
+    jkeys "$f" '.' "id problem severity key what fix remedy" "finding $1"
     jeq "$f" '.severity' "\"$2\"" "finding $1"
     [[ $1 != P* ]] || jeq "$f" ".problem" "\"${1%%.*}\"" "finding $1"
     assert_contains "$TEXT" "[$1]" "the text names $1"

@@ -111,4 +111,16 @@ converged "$(jr "$OUT" '.key_id')" "after the damaged journal was restored"
 uk --json doctor Alice
 jeq "$OUT" '[.findings[] | select(.id == "P8.renewal-unfinished")] | length' 0 "doctor after the resume"
 
+step "ukey doctor --fix resumes an interrupted renewal"
+uk_crash request_sent renew Alice --ca "$SCEP_URL" --ca-fingerprint "$SCEP_FP" \
+    --challenge-file "$T/challenge" --pin-fd 3 3<<<"$USER_PIN"
+printf '%s\n' "$USER_PIN" >"$T/pin"
+uk --json doctor Alice --fix
+jerror 11 "--fix without a terminal or --yes"
+uk --json doctor Alice --fix --yes --pin-file "$T/pin"
+expect_rc 0 "doctor --fix --yes"
+jeq "$OUT" '[.fixes[] | {id, result, exit}]' '[{"id":"P8.renewal-unfinished","result":"done","exit":0}]' "doctor --fix"
+jeq "$OUT" '.findings' '[]' "doctor --fix: nothing left"
+if ls "$T/state/renewal"/*.json >/dev/null 2>&1; then fail "doctor --fix left the journal"; fi
+
 finish

@@ -35,6 +35,10 @@ struct Finding {
     std::string key;  // the Key it is about ("Key 'Alice' (serial 42)"), or empty
     std::string what; // what is wrong and why: one sentence
     std::string fix;  // what to do: one sentence, or empty
+    // What `ukey doctor --fix` may run for it (safe fixes only): argv, with
+    // "ukey" for ukey itself; empty: nothing to run.
+    std::vector<std::string> remedy;
+    bool remedy_needs_pin = false; // gets the PIN source of --pin-file
 };
 
 // One backend of ukey.conf, loaded on its own to see whether it works.
@@ -141,8 +145,9 @@ inline bool counts_usable(const KeyFacts& k)
 }
 
 // How a finding names the command for `k`: "`ukey pin unlock`" when it is
-// the only Key, else with its serial (or slot) appended.
+// the only Key, else with its serial (or slot) appended (key_arg).
 std::string command(const Facts& f, const KeyFacts& k, const std::string& base);
+std::string key_arg(const Facts& f, const KeyFacts& k); // "" for the only Key
 
 
 // A finding of `check` about key `k` (or none): its id filled in.

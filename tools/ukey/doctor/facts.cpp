@@ -272,14 +272,20 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinS
     return f;
 }
 
-std::string command(const Facts& f, const KeyFacts& k, const std::string& base)
+std::string key_arg(const Facts& f, const KeyFacts& k)
 {
     if (f.keys.size() <= 1 && f.key_spec.empty())
-        return "`" + base + "`";
+        return {};
     const std::string serial = k.info.serial();
     const bool plain = !serial.empty() && serial.size() <= 32 &&
                        serial.find_first_not_of("0123456789ABCDEFabcdef-") == std::string::npos;
-    return "`" + base + " " + (plain ? serial : std::to_string(k.info.slot)) + "`";
+    return plain ? serial : std::to_string(k.info.slot);
+}
+
+std::string command(const Facts& f, const KeyFacts& k, const std::string& base)
+{
+    const std::string key = key_arg(f, k);
+    return "`" + base + (key.empty() ? "" : " " + key) + "`";
 }
 
 std::vector<UserCert> user_certs(const KeyFacts& k)
@@ -326,7 +332,7 @@ void run(const Check& check, const Facts& f, std::vector<Finding>& out)
 
 Finding finding(const Check& check, Severity severity, const KeyFacts* k, std::string what, std::string fix)
 {
-    return Finding{check.id, check.problem, severity, k ? k->name : std::string(), std::move(what), std::move(fix)};
+    return Finding{check.id, check.problem, severity, k ? k->name : std::string(), std::move(what), std::move(fix), {}, false};
 }
 
 } // namespace ukey::cli::doctor

@@ -24,13 +24,17 @@ UKEY_DOCTOR_KEY_CHECK(renewal_unfinished, "P8.renewal-unfinished", "P8", "a rene
         return;
     const auto& j = *k.journal;
     const bool written = j.reached(client::Step::cert_written);
-    out.push_back(finding(renewal_unfinished, Severity::problem, &k,
+    Finding& fd = out.emplace_back(finding(renewal_unfinished, Severity::problem, &k,
                           std::string(j.operation == "enroll" ? "an enrolment" : "a renewal") +
                               " of this Key stopped after the step '" + client::step_name(j.step()) + "' (" +
                               escape::printable(j.steps.empty() ? std::string("?") : j.steps.back().time) + ")" +
                               (written ? ": the new certificate is on the Key, the old one not yet retired"
                                        : ": the new certificate is not on the Key yet; the old one still works"),
                           "finish it with the Key plugged in: " + command(f, k, "ukey renew --resume")));
+    fd.remedy = {"ukey", "renew", "--resume"};
+    if (const std::string key = key_arg(f, k); !key.empty())
+        fd.remedy.push_back(key);
+    fd.remedy_needs_pin = true;
 }
 
 } // namespace ukey::cli::doctor
