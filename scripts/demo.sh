@@ -127,6 +127,8 @@ echo "...and now even the right PIN is refused:"
 show ukey pin verify "$LABEL" --pin-fd 3
 "$UKEY" pin verify "$LABEL" --pin-fd 3 3<<<"$PIN" && die "a locked Key accepted its PIN"
 uk list
+echo "ukey doctor says what is wrong and what to do:"
+uk doctor "$LABEL" --offline && die "ukey doctor found nothing wrong with a locked Key"
 
 step "The SO PIN unlocks the Key with a new user PIN"
 uk pin unlock "$LABEL" --so-pin-fd 3 --new-pin-fd 4 3<<<"$SO_PIN" 4<<<"$NEW_PIN" || die "unlock failed"
@@ -157,6 +159,19 @@ scep_demo() {
     uk renew "$LABEL" --cert "$id" --ca "http://127.0.0.1:$port/scep" --ca-fingerprint "$fp" \
         --challenge-file "$T/challenge" --pin-fd 3 3<<<"$NEW_PIN"
     uk cert list "$LABEL"
+
+    echo "A renewal cut off after the request was sent (as if the Key were pulled out: the test switch"
+    echo "UKEY_TEST_CRASH_AFTER of docs/renewal.md); ukey doctor explains it, and --fix finishes it"
+    id=$("$UKEY" --json cert list "$LABEL" | jq -r '.certificates[] | select(.label == "SCEP demo") | .id')
+    show env UKEY_TEST_CRASH_AFTER=request_sent ukey renew "$LABEL" --cert "$id" ...
+    UKEY_TEST_CRASH_AFTER=request_sent "$UKEY" renew "$LABEL" --cert "$id" --ca "http://127.0.0.1:$port/scep" \
+        --ca-fingerprint "$fp" --challenge-file "$T/challenge" --pin-fd 3 3<<<"$NEW_PIN" && return 1
+    uk doctor "$LABEL" --offline && return 1
+    printf '%s\n' "$NEW_PIN" >"$T/pin"
+    # Left: warnings only (exit 17): an expiring test certificate, a test CA.
+    local rc=0
+    uk doctor "$LABEL" --offline --fix --yes --pin-file "$T/pin" || rc=$?
+    ((rc == 0 || rc == 17))
 }
 
 step "Enrol and renew over SCEP against a local scepserver (docs/renewal.md)"
