@@ -6,9 +6,11 @@
 # signed on the Key, have a throwaway CA issue the certificate and write it
 # next to its key. Applications then use the Key through libukey-pkcs11.so:
 # pkcs11-tool lists it, OpenSSL (libp11 engine) signs with it. Finally the PIN
-# policy: six wrong PINs lock the Key, the SO PIN unlocks it. Last, a
-# certificate enrolled and renewed over SCEP against a local scepserver, and
-# ukeyd telling a subscriber about a second Key coming and going.
+# policy: six wrong PINs lock the Key, `ukey doctor` says so and how to
+# unlock it, the SO PIN unlocks it. Last, a certificate enrolled and renewed
+# over SCEP against a local scepserver, a renewal cut off midway that
+# `ukey doctor` explains and `--fix` finishes, and ukeyd telling a
+# subscriber about a second Key coming and going.
 # Everything is removed at the end. PINs go through file descriptors, never
 # on a command line.
 #
