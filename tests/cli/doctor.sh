@@ -264,6 +264,22 @@ jeq "$OUT" '[.findings[] | select(.id == "P13.several-client-certs")] | length' 
 uk doctor alice --pin-fd 3 3<<<"$WRONG"
 expect_rc 5 "a wrong PIN fails the doctor as any command"
 
+step "a browser's NSS database (as Chromium keeps it) that does not load ukey; --fix adds the module"
+need certutil modutil
+mkdir -p "$T/.pki/nssdb"
+certutil -N -d "sql:$T/.pki/nssdb" --empty-password || fail "certutil -N"
+doctor 18 alice --offline
+w=$(finding P12.browser-module-missing warning)
+assert_eq "$w" "Chromium (~/.pki/nssdb) does not load ukey's module, so websites there never see the Key's certificates" "browser"
+assert_contains "$(jq -r '.findings[] | select(.id == "P12.browser-module-missing") | .fix' <<<"$DOC")" \
+    "modutil -dbdir sql:$T/.pki/nssdb -add ukey -libfile $UKEY_MODULE" "browser fix"
+uk --json doctor alice --offline --fix --yes
+expect_rc 18 "doctor --fix (the certificates' problems stay)"
+jeq "$OUT" '[.fixes[] | {id, result}]' '[{"id":"P12.browser-module-missing","result":"done"}]' "browser --fix"
+jeq "$OUT" '[.findings[] | select(.id == "P12.browser-module-missing")] | length' 0 "browser fixed"
+modutil -list -dbdir "sql:$T/.pki/nssdb" 2>/dev/null | grep -q "library name: $UKEY_MODULE" \
+    || fail "modutil does not list ukey's module in the NSS database"
+
 step "one Key asked about by name; an unknown one is exit 3"
 uk --json doctor alice
 expect_rc 18 "doctor alice"

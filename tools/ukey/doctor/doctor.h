@@ -49,6 +49,14 @@ struct BackendFacts {
     std::size_t slots = 0;   // its slots, when it loaded
 };
 
+// A browser's NSS database of this user (Chromium's ~/.pki/nssdb, each
+// Firefox profile): the PKCS#11 modules it loads (pkcs11.txt).
+struct BrowserDb {
+    std::string name;                   // "Chromium (~/.pki/nssdb)", "Firefox profile 'x'"
+    std::string dir;                    // the folder (modutil -dbdir sql:DIR)
+    std::vector<std::string> libraries; // library= lines
+};
+
 struct PcscFacts {
     bool needed = false;      // a backend uses PC/SC
     long establish = 0;       // SCardEstablishContext's result (0: pcscd answers)
@@ -83,6 +91,9 @@ struct Facts {
     std::vector<KeyFacts> keys;
     std::string key_spec; // the KEY argument, when one Key was asked about
     bool offline = false; // --offline: no network (CRLs)
+    std::vector<BrowserDb> browsers;
+    std::string module_path;    // ukey's module, as the tools load it
+    bool p11kit_registered = false; // a p11-kit .module file names ukey's module
     // From timedatectl when there is one; nullopt: unknown.
     std::optional<bool> clock_synchronised;
 };
