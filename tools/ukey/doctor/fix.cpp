@@ -1,5 +1,7 @@
 #include "fix.h"
 
+#include "token/escape.h"
+
 #include <cerrno>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -11,9 +13,11 @@ namespace ukey::cli::doctor {
 
 std::string remedy_text(const Finding& f)
 {
+    // Shown on a terminal: its words come from Keys, certificates and folder
+    // names.
     std::string s;
     for (const auto& a : f.remedy)
-        s += (s.empty() ? "" : " ") + a;
+        s += (s.empty() ? "" : " ") + escape::printable(a);
     return s;
 }
 
