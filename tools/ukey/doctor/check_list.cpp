@@ -5,7 +5,7 @@
 
 namespace ukey::cli::doctor {
 
-extern const Check no_config, config_invalid, backend_fails, module_fails, pcscd_down, no_reader, no_key_found,
+extern const Check no_config, config_invalid, backend_fails, module_fails, pcscd_down, no_reader, card_not_recognised, no_key_found,
     not_initialised, pin_state_damaged, user_pin_locked, so_pin_locked, pin_tries_low, transport_pin,
     cert_expired, cert_expiring, cert_not_yet_valid, chain_incomplete, revocation, cert_without_key, several_client_certs, renewal_unfinished, browser_module_missing;
 
@@ -13,7 +13,7 @@ std::span<const Check* const> checks()
 {
     static const Check* const all[] = {
         &no_config,       &config_invalid,    &backend_fails,     &module_fails,       &pcscd_down,
-        &no_reader,       &no_key_found,      &not_initialised,   &pin_state_damaged,  &user_pin_locked,
+        &no_reader, &card_not_recognised,       &no_key_found,      &not_initialised,   &pin_state_damaged,  &user_pin_locked,
         &so_pin_locked,   &pin_tries_low,     &transport_pin,     &cert_expired,       &cert_expiring,
         &cert_not_yet_valid, &chain_incomplete, &revocation, &cert_without_key, &several_client_certs, &renewal_unfinished, &browser_module_missing,
     };

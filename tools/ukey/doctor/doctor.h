@@ -57,11 +57,17 @@ struct BrowserDb {
     std::vector<std::string> libraries; // library= lines
 };
 
+struct Reader {
+    std::string name;
+    bool card = false; // a card is in it
+    std::string atr;   // "3B 80 80 01 01", when a card is in it
+};
+
 struct PcscFacts {
     bool needed = false;      // a backend uses PC/SC
     long establish = 0;       // SCardEstablishContext's result (0: pcscd answers)
     long list = 0;            // SCardListReaders' result
-    std::vector<std::string> readers;
+    std::vector<Reader> readers;
 };
 
 // One Key as ukey shows it, and what is on it (public objects only: the

@@ -111,10 +111,25 @@ void look_at_pcsc(PcscFacts& p)
     if (p.list == SCARD_S_SUCCESS && len > 0 && len < (1u << 20)) {
         std::string names(len, '\0');
         p.list = SCardListReaders(ctx, nullptr, names.data(), &len);
-        for (std::size_t at = 0; p.list == SCARD_S_SUCCESS && at < names.size() && names[at];) {
+        for (std::size_t at = 0; p.list == SCARD_S_SUCCESS && at < names.size() && names[at] && p.readers.size() < 64;) {
             const std::string one = names.c_str() + at;
-            p.readers.push_back(one);
+            p.readers.push_back({one, false, {}});
             at += one.size() + 1;
+        }
+    }
+    // What is in each reader now (no wait).
+    for (auto& r : p.readers) {
+        SCARD_READERSTATE st{};
+        st.szReader = r.name.c_str();
+        st.dwCurrentState = SCARD_STATE_UNAWARE;
+        if (SCardGetStatusChange(ctx, 0, &st, 1) != SCARD_S_SUCCESS || !(st.dwEventState & SCARD_STATE_PRESENT))
+            continue;
+        r.card = true;
+        static constexpr char digits[] = "0123456789ABCDEF";
+        for (DWORD i = 0; i < st.cbAtr && i < sizeof st.rgbAtr; ++i) {
+            r.atr += r.atr.empty() ? "" : " ";
+            r.atr += digits[st.rgbAtr[i] >> 4];
+            r.atr += digits[st.rgbAtr[i] & 15];
         }
     }
     SCardReleaseContext(ctx);
@@ -300,11 +315,19 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinS
         const client::Module& m = ctx.module();
         if (!key_spec.empty()) {
             f.keys.emplace_back().info = select_key(ctx, key_spec);
-        } else if (auto keys = client::list_keys(m)) {
-            for (auto& k : *keys)
-                f.keys.emplace_back().info = std::move(k);
+        } else if (auto slots = m.slots(true)) {
+            // Slot by slot: a card the backend does not recognise
+            // (CKR_TOKEN_NOT_RECOGNIZED) is P1.card-not-recognised's, not a
+            // failure of the whole.
+            for (CK_SLOT_ID slot : *slots) {
+                if (auto k = client::key_info(m, slot))
+                    f.keys.emplace_back().info = std::move(*k);
+                else if (k.error().rv != CKR_TOKEN_NOT_RECOGNIZED && k.error().rv != CKR_TOKEN_NOT_PRESENT &&
+                         k.error().rv != CKR_DEVICE_REMOVED)
+                    f.module_error = k.error().message;
+            }
         } else {
-            f.module_error = keys.error().message;
+            f.module_error = slots.error().message;
         }
         for (auto& k : f.keys)
             look_at_key(f, k, m);

@@ -15,11 +15,12 @@ UKEY_DOCTOR_CHECK(no_key_found, "P1.no-key", "P1", "no Key is present",
     if (f.pcsc.needed &&
         (f.pcsc.establish != SCARD_S_SUCCESS || f.pcsc.list == static_cast<long>(SCARD_E_NO_READERS_AVAILABLE)))
         return;
+    // A card in a reader that no backend shows: P1.card-not-recognised.
+    for (const auto& r : f.pcsc.readers)
+        if (r.card)
+            return;
     out.push_back(finding(no_key_found, Severity::warning, nullptr,
-                          f.pcsc.readers.empty()
-                              ? std::string("no Key found: none is plugged in, or no backend recognises it")
-                              : "no Key found, though pcscd sees " + std::to_string(f.pcsc.readers.size()) +
-                                    " reader(s): the card in it is not one the configured backends know",
+                          "no Key found: none is plugged in, or no backend recognises it",
                           "plug the Key in; if it is in, add its issuer's driver as a [[backend]] in ukey.conf "
                           "(docs/config.md)"));
 }

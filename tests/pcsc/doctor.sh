@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# tests/pcsc/doctor.sh: `ukey doctor` against a real pcscd with the vpcd
+# reader and OpenSC as the backend:
+#   - a card whose ATR no backend knows (the vcard: 3B 80 80 01 01) in a
+#     reader -> P1.card-not-recognised, naming the reader and the ATR;
+#   - the card out -> P1.no-key;
+#   - pcscd stopped -> P1.pcscd-down (8010001D), and nothing else about PC/SC.
+# Needs PCSC_BIN_DIR (vcard, probe), UKEY and UKEY_MODULE. Exit 77 = skipped.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=harness.sh
+. "$HERE/harness.sh"
+TEST_NAME=pcsc-doctor
+pcsc_test_messages "doctor"
+
+: "${UKEY:?UKEY must name the ukey binary under test}"
+: "${UKEY_MODULE:?UKEY_MODULE must name libukey-pkcs11.so}"
+OPENSC=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so
+[[ -r $OPENSC ]] || pcsc__skip "OpenSC is not installed"
+command -v jq >/dev/null || fail "jq is not installed: run scripts/setup.sh"
+
+pcsc_start
+mkdir -m 0700 "$PCSC_DIR/state"
+cat >"$PCSC_DIR/ukey.conf" <<CONF
+state_dir = "$PCSC_DIR/state"
+
+[[backend]]
+name = "cards"
+module = "$OPENSC"
+pin_counter = "token"
+CONF
+chmod 0600 "$PCSC_DIR/ukey.conf"
+export UKEY_CONF=$PCSC_DIR/ukey.conf UKEY_MODULE HOME=$PCSC_DIR
+
+# doctor RC: `ukey --json doctor --offline`, its exit code RC; DOC = its output.
+doctor() {
+    local rc=0
+    DOC=$(timeout 60 "$UKEY" --json doctor --offline 2>"$PCSC_DIR/doctor.err") || rc=$?
+    [[ $rc == "$1" ]] || { printf '%s\n' "$DOC" >&2; cat "$PCSC_DIR/doctor.err" >&2; fail "ukey doctor: exit $rc, expected $1"; }
+}
+ids() { jq -c '[.findings[].id]' <<<"$DOC"; }
+# expect_ids JSON: the findings' ids, in order.
+expect_ids() { [[ $(ids) == "$1" ]] || { printf '%s\n' "$DOC" >&2; fail "findings $(ids), expected $1"; }; }
+what() { jq -r --arg id "$1" '.findings[] | select(.id == $id) | .what' <<<"$DOC"; }
+
+step "a card no backend knows, in the vpcd reader"
+R0=$(pcsc_reader_name 0)
+card_insert 0
+pcsc_wait_card 0 present
+doctor 18
+expect_ids '["P1.card-not-recognised"]'
+w=$(what P1.card-not-recognised)
+[[ $w == "a card is in the reader '$R0' (ATR 3B 80 80 01 01) but no backend recognises it, so no application can use it" ]] \
+    || fail "P1.card-not-recognised says: $w"
+
+step "the card out: no Key"
+card_remove 0
+pcsc_wait_card 0 empty
+doctor 17
+expect_ids '["P1.no-key"]'
+
+step "pcscd stopped: 8010001D named"
+pcsc_stop
+doctor 18
+expect_ids '["P1.pcscd-down"]'
+w=$(what P1.pcscd-down)
+[[ $w == "the smart-card service pcscd is not running (error 8010001D, SCARD_E_NO_SERVICE), so no Key in a card reader can be seen" ]] \
+    || fail "P1.pcscd-down says: $w"
+log "PASS"
