@@ -261,7 +261,7 @@ CK_RV PinPolicy::set_user_pin(const SessionRoute& r, CK_UTF8CHAR_PTR pPin, CK_UL
         *r.key,
         [&](PinCounts& c) {
             if (next)
-                apply_key_policy(c, next, key_name(*r.key));
+                lay_key_policy(c, *next);
             c.user_left = c.user_max;
             c.user_must_change = transport;
             return true;
@@ -378,7 +378,7 @@ CK_RV PinPolicy::UkeySetPinLimits(const SessionRoute& r, CK_ULONG userMaxTries, 
         *r.key,
         [&](PinCounts& c) {
             if (w == CKR_OK)
-                apply_key_policy(c, p, key_name(*r.key));
+                lay_key_policy(c, p);
             c.user_max = p.user_max;
             c.so_max = p.so_max;
             c.user_left = c.user_max;
