@@ -35,6 +35,8 @@
 #include <PCSC/wintypes.h>
 #include <PCSC/pcsclite.h>
 
+#include "pcsc_common.h" // tools/ukeyd: what ukeyd's watcher shares with this model
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -81,31 +83,8 @@ std::string rvname(LONG rv) {
     return buf;
 }
 
-std::string hex(const unsigned char* p, DWORD n) {
-    static const char d[] = "0123456789ABCDEF";
-    std::string s;
-    for (DWORD i = 0; i < n; ++i) {
-        s += d[p[i] >> 4];
-        s += d[p[i] & 15];
-    }
-    return s;
-}
-
-// Errors after which the context is useless: pcscd stopped, crashed or was
-// restarted (the socket is gone or the connection broke).
-bool service_lost(LONG rv) {
-    switch (rv) {
-    case SCARD_E_NO_SERVICE:
-    case SCARD_E_SERVICE_STOPPED:
-    case SCARD_F_COMM_ERROR:
-    case SCARD_E_INVALID_HANDLE:
-    case SCARD_F_INTERNAL_ERROR:
-    case SCARD_E_NO_MEMORY:
-        return true;
-    default:
-        return false;
-    }
-}
+using ukey::pcsc::hex;
+using ukey::pcsc::service_lost;
 
 // --- shared between the main thread and the signal thread -----------------
 std::mutex g_mu;

@@ -3,6 +3,8 @@
 
 #include "pcsc_watch.h"
 
+#include "pcsc_common.h"
+
 #include <PCSC/pcsclite.h>
 #include <PCSC/winscard.h>
 #include <PCSC/wintypes.h>
@@ -67,31 +69,8 @@ int64_t now_ms() {
     return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
-std::string hex(const unsigned char* p, DWORD n) {
-    static const char d[] = "0123456789ABCDEF";
-    std::string s;
-    for (DWORD i = 0; i < n; ++i) {
-        s += d[p[i] >> 4];
-        s += d[p[i] & 15];
-    }
-    return s;
-}
-
-// Errors after which the context is useless because pcscd stopped, crashed or
-// was restarted.
-bool service_lost(LONG rv) {
-    switch (rv) {
-    case SCARD_E_NO_SERVICE:
-    case SCARD_E_SERVICE_STOPPED:
-    case SCARD_F_COMM_ERROR:
-    case SCARD_E_INVALID_HANDLE:
-    case SCARD_F_INTERNAL_ERROR:
-    case SCARD_E_NO_MEMORY:
-        return true;
-    default:
-        return false;
-    }
-}
+using pcsc::hex;
+using pcsc::service_lost;
 
 std::string down_message(LONG rv) {
     const char* again = "; waiting for it to come back (if it does not: systemctl start pcscd.socket)";
