@@ -172,9 +172,7 @@ Bytes to_der(X509* x)
 
 std::string to_pem(X509* x)
 {
-    BioPtr b(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509(b.get(), x);
-    return bio_text(b.get());
+    return printed([&](BIO* b) { PEM_write_bio_X509(b, x); });
 }
 
 Bytes to_der(X509_REQ* r)
@@ -184,9 +182,7 @@ Bytes to_der(X509_REQ* r)
 
 std::string to_pem(X509_REQ* r)
 {
-    BioPtr b(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509_REQ(b.get(), r);
-    return bio_text(b.get());
+    return printed([&](BIO* b) { PEM_write_bio_X509_REQ(b, r); });
 }
 
 Bytes name_der(const X509_NAME* n)
