@@ -7,9 +7,51 @@
 #include <PCSC/winscard.h>
 #include <PCSC/wintypes.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace ukey::pcsc {
+
+// The pseudo reader whose state changes when readers come or go.
+inline constexpr char pnp_reader[] = "\\\\?PnP?\\Notification";
+
+// What the watcher knows of one reader, by name.
+struct Reader {
+    DWORD state = SCARD_STATE_UNAWARE; // the last dwEventState, without CHANGED
+    bool present = false;
+    bool unusable = false; // listed by pcscd without any state (its driver failed)
+};
+using Readers = std::map<std::string, Reader>;
+
+// The states for one SCardGetStatusChange: the PnP reader first, then every
+// reader as last seen (an unusable one ignored), in the order of `readers`;
+// they point into `readers`, which must not change meanwhile.
+inline std::vector<SCARD_READERSTATE> wait_states(DWORD pnp_state, const Readers& readers)
+{
+    std::vector<SCARD_READERSTATE> st(1 + readers.size());
+    st[0].szReader = pnp_reader;
+    st[0].dwCurrentState = pnp_state;
+    std::size_t i = 1;
+    for (const auto& [name, r] : readers) {
+        st[i].szReader = name.c_str();
+        st[i].dwCurrentState = r.unusable ? SCARD_STATE_IGNORE : r.state;
+        ++i;
+    }
+    return st;
+}
+
+// Whether the PnP reader's answer `s` says the reader list changed;
+// pnp_state follows it, and `news` is set if its state is new.
+inline bool list_changed(const SCARD_READERSTATE& s, DWORD& pnp_state, bool& news)
+{
+    if (!(s.dwEventState & SCARD_STATE_CHANGED))
+        return false;
+    const DWORD ns = s.dwEventState & ~DWORD{SCARD_STATE_CHANGED};
+    news = news || ns != pnp_state;
+    pnp_state = ns;
+    return true;
+}
 
 // An ATR in upper-case hex.
 inline std::string hex(const unsigned char* p, DWORD n)

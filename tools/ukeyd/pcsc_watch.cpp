@@ -47,7 +47,6 @@ namespace {
 
 using Kind = PcscEvent::Kind;
 
-const char kPnP[] = "\\\\?PnP?\\Notification";
 // Wake-ups in a row that bring nothing new before we nap: pcscd can return at
 // once forever (see README, "unusable reader"), and no state feedback of ours
 // must be able to turn that into 100 % CPU.
@@ -71,6 +70,7 @@ int64_t now_ms() {
 
 using pcsc::hex;
 using pcsc::service_lost;
+using pcsc::Reader;
 
 std::string down_message(LONG rv) {
     const char* again = "; waiting for it to come back (if it does not: systemctl start pcscd.socket)";
@@ -145,11 +145,6 @@ struct PcscWatch::Impl {
     int wake_fd = -1; // eventfd: stop() wakes naps and the wait for pcscd
 
     // The thread's own state.
-    struct Reader {
-        DWORD state = SCARD_STATE_UNAWARE; // last dwEventState, without CHANGED
-        bool present = false;
-        bool unusable = false;
-    };
     std::map<std::string, Reader> readers;
     DWORD pnp_state = SCARD_STATE_UNAWARE;
     bool up = false;
@@ -333,29 +328,15 @@ struct PcscWatch::Impl {
     // One SCardGetStatusChange and its consequences; returns the PC/SC error
     // that ended it, if any.
     LONG wait_once(bool& news) {
-        std::vector<SCARD_READERSTATE> st(1 + readers.size());
-        st[0].szReader = kPnP;
-        st[0].dwCurrentState = pnp_state;
-        std::size_t i = 1;
-        for (auto& [name, r] : readers) {
-            st[i].szReader = name.c_str();
-            st[i].dwCurrentState = r.unusable ? SCARD_STATE_IGNORE : r.state;
-            ++i;
-        }
+        std::vector<SCARD_READERSTATE> st = pcsc::wait_states(pnp_state, readers);
         LONG rv = SCardGetStatusChange(ctx, INFINITE, st.data(), static_cast<DWORD>(st.size()));
         const int64_t t = now_ms();
         if (rv == SCARD_E_CANCELLED) return SCARD_S_SUCCESS; // stop() or a stray cancel
         if (rv == SCARD_E_UNKNOWN_READER || rv == SCARD_E_TIMEOUT) return refresh(t, news);
         if (rv != SCARD_S_SUCCESS) return rv;
 
-        bool list_changed = false;
-        if (st[0].dwEventState & SCARD_STATE_CHANGED) {
-            DWORD ns = st[0].dwEventState & ~DWORD{SCARD_STATE_CHANGED};
-            news = news || ns != pnp_state;
-            pnp_state = ns;
-            list_changed = true;
-        }
-        i = 1;
+        bool list_changed = pcsc::list_changed(st[0], pnp_state, news);
+        std::size_t i = 1;
         for (auto& [name, r] : readers) {
             const SCARD_READERSTATE& s = st[i++];
             if (r.unusable || !(s.dwEventState & SCARD_STATE_CHANGED)) continue;
