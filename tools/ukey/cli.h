@@ -94,6 +94,10 @@ struct Context {
     const client::Module& module();
     // Prints the result: `doc` as JSON with --json, else `text()`.
     void print(const nlohmann::json& doc, const std::function<void()>& text) const;
+    // A list command's result: `doc` with --json, else one line(entry) per
+    // entry of doc[field], or `none` when there is none.
+    void print_list(const nlohmann::json& doc, const char* field, const std::string& none,
+                    std::string (*line)(const nlohmann::json&)) const;
     // A progress note on stderr, only on a terminal and not with --json.
     void progress(const std::string& what) const;
 };

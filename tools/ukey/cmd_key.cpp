@@ -272,12 +272,8 @@ void list(Context& ctx, ListArgs& a)
     nlohmann::json doc = {{"keys", nlohmann::json::array()}};
     for (const auto& o : keys)
         doc["keys"].push_back(key_object_json(o, certs));
-    ctx.print(doc, [&] {
-        if (keys.empty())
-            std::cout << "No keys on Key '" << shown(k.label()) << "': make one with `ukey key generate --type ...`\n";
-        for (const auto& j : doc["keys"])
-            std::cout << key_line(j) << "\n";
-    });
+    ctx.print_list(doc, "keys", "No keys on Key '" + shown(k.label()) + "': make one with `ukey key generate --type ...`",
+                   key_line);
 }
 
 struct DeleteArgs {
