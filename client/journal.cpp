@@ -247,19 +247,19 @@ Result<std::optional<std::string>> load_journal(const std::filesystem::path& pat
     return std::move(*text);
 }
 
-Result<bool> save_journal(const std::filesystem::path& path, const std::string& text)
+Result<void> save_journal(const std::filesystem::path& path, const std::string& text)
 {
-    if (std::string e = write_private_file(path, text); !e.empty())
-        return journal_error("cannot keep the renewal journal: " + e);
-    return true;
+    if (auto e = write_private_file(path, text); !e)
+        return journal_error("cannot keep the renewal journal: " + e.error().message);
+    return {};
 }
 
-Result<bool> remove_journal(const std::filesystem::path& path)
+Result<void> remove_journal(const std::filesystem::path& path)
 {
     if (unlink(path.c_str()) != 0 && errno != ENOENT)
         return journal_error("cannot remove the renewal journal " + path.string() + ": " + std::strerror(errno));
     sync_dir(path.parent_path());
-    return true;
+    return {};
 }
 
 } // namespace ukey::client

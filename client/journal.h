@@ -83,8 +83,8 @@ std::filesystem::path journal_path(const std::filesystem::path& state_dir, const
 // error if it exists but is unreadable (rv CKR_OK).
 Result<std::optional<std::string>> load_journal(const std::filesystem::path& path);
 // Writes `text` atomically, creating the folder (0700) if needed.
-Result<bool> save_journal(const std::filesystem::path& path, const std::string& text);
+Result<void> save_journal(const std::filesystem::path& path, const std::string& text);
 // Removes it (and syncs the folder); no error if it is already gone.
-Result<bool> remove_journal(const std::filesystem::path& path);
+Result<void> remove_journal(const std::filesystem::path& path);
 
 } // namespace ukey::client

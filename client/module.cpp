@@ -4,6 +4,7 @@
 
 #include "token/file_trust.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <string>
 
@@ -123,13 +124,11 @@ bool key_matches(const KeyInfo& k, const std::string& spec, P11KitUri* uri)
     }
     if (k.initialized() && (k.label() == spec || k.serial() == spec))
         return true;
-    try {
-        std::size_t used = 0;
-        unsigned long id = std::stoul(spec, &used, 0);
-        return used == spec.size() && id == k.slot;
-    } catch (...) {
-        return false;
-    }
+    // A slot number (decimal, 0x hex or 0 octal), the whole spec.
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long id = std::strtoul(spec.c_str(), &end, 0);
+    return end != spec.c_str() && end == spec.c_str() + spec.size() && errno == 0 && id == k.slot;
 }
 
 Result<std::vector<KeyInfo>> list_keys(const Module& m)

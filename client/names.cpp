@@ -109,9 +109,7 @@ Result<X509NamePtr> parse_name(const std::string& text)
 
 std::string name_text(const X509_NAME* n)
 {
-    BioPtr b(BIO_new(BIO_s_mem()));
-    X509_NAME_print_ex(b.get(), n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-    return bio_text(b.get());
+    return printed([&](BIO* b) { X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB); });
 }
 
 std::string common_name(const X509_NAME* n)

@@ -13,8 +13,14 @@ namespace ukey::client {
 
 namespace {
 
-// "" or why not.
-std::string replace_file(const std::string& path, std::span<const unsigned char> data)
+Error refused(std::string why)
+{
+    return Error{CKR_OK, std::move(why)};
+}
+
+} // namespace
+
+Result<void> write_file(const std::string& path, std::span<const unsigned char> data)
 {
     // Never through a symbolic link, never truncating in place: root
     // exporting into /tmp must not overwrite the file a planted link points
@@ -23,23 +29,23 @@ std::string replace_file(const std::string& path, std::span<const unsigned char>
     struct stat st;
     if (lstat(path.c_str(), &st) == 0) {
         if (S_ISLNK(st.st_mode))
-            return "it is a symbolic link (ukey does not write through links: give the file's own path)";
+            return refused("it is a symbolic link (ukey does not write through links: give the file's own path)");
         if (!S_ISREG(st.st_mode))
-            return "it is not a regular file";
+            return refused("it is not a regular file");
     }
     const std::filesystem::path p(path);
     if (p.filename().empty() || p.filename() == "." || p.filename() == "..")
-        return "it is not a file name";
+        return refused("it is not a file name");
     std::string tmp = (p.parent_path() / ("." + p.filename().string() + ".XXXXXX")).string();
     int fd = mkostemp(tmp.data(), O_CLOEXEC);
     if (fd < 0)
-        return std::strerror(errno);
+        return refused(std::strerror(errno));
     const mode_t mask = umask(0);
     umask(mask);
     auto fail = [&](int err) {
         close(fd);
         unlink(tmp.c_str());
-        return std::string(std::strerror(err));
+        return refused(std::strerror(err));
     };
     if (fchmod(fd, 0644 & ~mask) != 0)
         return fail(errno);
@@ -57,23 +63,14 @@ std::string replace_file(const std::string& path, std::span<const unsigned char>
     if (close(fd) != 0) {
         int err = errno;
         unlink(tmp.c_str());
-        return std::strerror(err);
+        return refused(std::strerror(err));
     }
     if (rename(tmp.c_str(), path.c_str()) != 0) {
         int err = errno;
         unlink(tmp.c_str());
-        return std::strerror(err);
+        return refused(std::strerror(err));
     }
     return {};
-}
-
-} // namespace
-
-Result<bool> write_file(const std::string& path, std::span<const unsigned char> data)
-{
-    if (std::string why = replace_file(path, data); !why.empty())
-        return Error{CKR_OK, why};
-    return true;
 }
 
 } // namespace ukey::client

@@ -12,6 +12,6 @@ namespace ukey::client {
 // requests are public) through a new file renamed over it; a symbolic link
 // or a device at `path` is refused, never written through. The error (rv
 // CKR_OK) says why not.
-Result<bool> write_file(const std::string& path, std::span<const unsigned char> data);
+Result<void> write_file(const std::string& path, std::span<const unsigned char> data);
 
 } // namespace ukey::client

@@ -32,7 +32,7 @@ const CertOnKey* cert_with_der(const std::vector<CertOnKey>& certs, const Bytes&
 // The new pair on the Key works: its certificate is there, a private key
 // with its id has the certificate's public key, it chains to the pinned CA
 // and is valid now.
-Result<bool> verify_on_key(const Journal& j, RenewalKey& key)
+Result<void> verify_on_key(const Journal& j, RenewalKey& key)
 {
     auto certs = key.certificates();
     if (!certs)
@@ -51,9 +51,10 @@ Result<bool> verify_on_key(const Journal& j, RenewalKey& key)
     });
     if (!match)
         return pair_error("no private key on the Key matches the new certificate: the old certificate was kept");
-    if (std::string why = verify_issued(j, x.get(), nullptr); !why.empty())
-        return pair_error("the new certificate on the Key does not verify (" + why + "): the old certificate was kept");
-    return true;
+    if (auto issued = verify_issued(j, x.get(), nullptr); !issued)
+        return pair_error("the new certificate on the Key does not verify (" + issued.error().message +
+                          "): the old certificate was kept");
+    return {};
 }
 
 // The old certificate (and its key, when the renewal made a new one) is
@@ -85,7 +86,7 @@ Result<OldAction> retire(const Journal& j, RenewalKey& key, std::time_t now)
 }
 
 // The new certificate, its CA certificates and the new key's final label.
-Result<bool> write_new(const Journal& j, RenewalKey& key, X509* x)
+Result<void> write_new(const Journal& j, RenewalKey& key, X509* x)
 {
     auto certs = key.certificates();
     if (!certs)
@@ -110,12 +111,12 @@ Result<bool> write_new(const Journal& j, RenewalKey& key, X509* x)
             if (auto r = key.relabel(h, j.final_label); !r)
                 return r.error();
     }
-    return true;
+    return {};
 }
 
 } // namespace
 
-Result<bool> FileJournal::save(const Journal& j)
+Result<void> FileJournal::save(const Journal& j)
 {
     auto r = save_journal(path_, journal_text(j) + "\n");
     if (r && after_save_)
@@ -123,12 +124,12 @@ Result<bool> FileJournal::save(const Journal& j)
     return r;
 }
 
-Result<bool> FileJournal::remove()
+Result<void> FileJournal::remove()
 {
     return remove_journal(path_);
 }
 
-Result<bool> record(Journal& j, Step step, JournalStore& store, std::time_t now)
+Result<void> record(Journal& j, Step step, JournalStore& store, std::time_t now)
 {
     j.steps.push_back({step, iso8601(now)});
     return store.save(j);
@@ -144,7 +145,7 @@ ResumeAction resume_action(const Journal& j)
     return j.reached(Step::cert_received) ? ResumeAction::roll_forward : ResumeAction::roll_back;
 }
 
-Result<bool> roll_back(const Journal& j, RenewalKey& key, JournalStore& store)
+Result<void> roll_back(const Journal& j, RenewalKey& key, JournalStore& store)
 {
     if (!j.pending_label.empty() && j.rekey) {
         auto pending = key.labelled(j.pending_label);
@@ -200,15 +201,16 @@ Result<Finished> roll_forward(Journal& j, RenewalKey& key, JournalStore& store, 
     return out;
 }
 
-std::string verify_issued(const Journal& j, X509* x, const X509_NAME* subject)
+Result<void> verify_issued(const Journal& j, X509* x, const X509_NAME* subject)
 {
     X509Ptr ca = parse_der(j.ca_cert);
     if (!ca)
-        return "the journal holds no CA certificate";
-    if (std::string why = chain_error(x, ca.get()); !why.empty())
-        return why;
+        return Error{CKR_FUNCTION_FAILED, "the journal holds no CA certificate"};
+    if (auto chain = check_chain(x, ca.get()); !chain)
+        return chain;
     if (subject && !same_attributes(X509_get_subject_name(x), subject))
-        return "its subject " + name_text(X509_get_subject_name(x)) + " is not the one requested";
+        return Error{CKR_FUNCTION_FAILED,
+                     "its subject " + name_text(X509_get_subject_name(x)) + " is not the one requested"};
     return {};
 }
 

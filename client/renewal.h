@@ -32,9 +32,9 @@ public:
     // A public X.509 certificate object; category 1 (user) or 2 (authority).
     virtual Result<CK_OBJECT_HANDLE> write_certificate(X509* x, const Bytes& id, const std::string& label,
                                                        CK_ULONG category) = 0;
-    virtual Result<bool> relabel(CK_OBJECT_HANDLE h, const std::string& label) = 0;
+    virtual Result<void> relabel(CK_OBJECT_HANDLE h, const std::string& label) = 0;
     // `what` names the object in the error ("the old certificate").
-    virtual Result<bool> destroy(CK_OBJECT_HANDLE h, const std::string& what) = 0;
+    virtual Result<void> destroy(CK_OBJECT_HANDLE h, const std::string& what) = 0;
 };
 
 // RenewalKey over a logged-in read-write session.
@@ -46,8 +46,8 @@ public:
     Result<std::vector<CK_OBJECT_HANDLE>> labelled(const std::string& label) override;
     Result<CK_OBJECT_HANDLE> write_certificate(X509* x, const Bytes& id, const std::string& label,
                                                CK_ULONG category) override;
-    Result<bool> relabel(CK_OBJECT_HANDLE h, const std::string& label) override;
-    Result<bool> destroy(CK_OBJECT_HANDLE h, const std::string& what) override;
+    Result<void> relabel(CK_OBJECT_HANDLE h, const std::string& label) override;
+    Result<void> destroy(CK_OBJECT_HANDLE h, const std::string& what) override;
 
 private:
     const Session& s_;
@@ -57,8 +57,8 @@ private:
 class JournalStore {
 public:
     virtual ~JournalStore() = default;
-    virtual Result<bool> save(const Journal& j) = 0;
-    virtual Result<bool> remove() = 0;
+    virtual Result<void> save(const Journal& j) = 0;
+    virtual Result<void> remove() = 0;
 };
 
 // The journal file (journal.h); `after_save` runs after each step is on
@@ -67,8 +67,8 @@ class FileJournal : public JournalStore {
 public:
     explicit FileJournal(std::filesystem::path path, std::function<void(Step)> after_save = {})
         : path_(std::move(path)), after_save_(std::move(after_save)) {}
-    Result<bool> save(const Journal& j) override;
-    Result<bool> remove() override;
+    Result<void> save(const Journal& j) override;
+    Result<void> remove() override;
     const std::filesystem::path& path() const { return path_; }
 
 private:
@@ -77,7 +77,7 @@ private:
 };
 
 // Appends `step` (at `now`) and saves the journal.
-Result<bool> record(Journal& j, Step step, JournalStore& store, std::time_t now);
+Result<void> record(Journal& j, Step step, JournalStore& store, std::time_t now);
 
 // The label prefix of a certificate or key a renewal kept (--keep-old).
 inline constexpr const char* superseded_prefix = "superseded ";
@@ -88,7 +88,7 @@ enum class ResumeAction { roll_back, roll_forward };
 ResumeAction resume_action(const Journal& j);
 
 // Deletes the new key (the pending label; rekey only) and the journal.
-Result<bool> roll_back(const Journal& j, RenewalKey& key, JournalStore& store);
+Result<void> roll_back(const Journal& j, RenewalKey& key, JournalStore& store);
 
 enum class OldAction { none, deleted, kept_superseded };
 const char* old_action_name(OldAction a); // "none", "deleted", "kept_superseded"
@@ -107,9 +107,10 @@ struct Finished {
 // CKR_GENERAL_ERROR, and the old certificate is kept.
 Result<Finished> roll_forward(Journal& j, RenewalKey& key, JournalStore& store, std::time_t now);
 
-// "" or why `x` is not acceptable as the journal's new certificate: chains
-// to the journal's CA, valid now, and (if given) has the subject asked for.
-std::string verify_issued(const Journal& j, X509* x, const X509_NAME* subject);
+// `x` is acceptable as the journal's new certificate: chains to the
+// journal's CA, valid now, and (if given) has the subject asked for; else the
+// error says why not.
+Result<void> verify_issued(const Journal& j, X509* x, const X509_NAME* subject);
 
 // The same attributes, in any order and string type: some CAs (Go's
 // crypto/x509, hence scepserver) re-encode the subject in their own RDN order.

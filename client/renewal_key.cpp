@@ -44,19 +44,19 @@ Result<CK_OBJECT_HANDLE> SessionKey::write_certificate(X509* x, const Bytes& id,
     return h;
 }
 
-Result<bool> SessionKey::relabel(CK_OBJECT_HANDLE h, const std::string& label)
+Result<void> SessionKey::relabel(CK_OBJECT_HANDLE h, const std::string& label)
 {
     CK_ATTRIBUTE a{CKA_LABEL, const_cast<char*>(label.data()), label.size()};
     if (CK_RV rv = s_.f()->C_SetAttributeValue(s_.handle(), h, &a, 1); rv != CKR_OK)
         return ck_error(rv, "relabelling an object on the Key");
-    return true;
+    return {};
 }
 
-Result<bool> SessionKey::destroy(CK_OBJECT_HANDLE h, const std::string& what)
+Result<void> SessionKey::destroy(CK_OBJECT_HANDLE h, const std::string& what)
 {
     if (CK_RV rv = s_.f()->C_DestroyObject(s_.handle(), h); rv != CKR_OK)
         return ck_error(rv, "deleting " + what);
-    return true;
+    return {};
 }
 
 } // namespace ukey::client

@@ -116,7 +116,7 @@ Result<ScepCaps> ScepClient::get_caps()
     return parse_caps(std::string_view(reinterpret_cast<const char*>(body->data()), body->size()));
 }
 
-Result<bool> ScepClient::get_ca(const std::string& fingerprint)
+Result<void> ScepClient::get_ca(const std::string& fingerprint)
 {
     auto body = http("operation=GetCACert", nullptr, nullptr);
     if (!body)
@@ -131,7 +131,7 @@ Result<bool> ScepClient::get_ca(const std::string& fingerprint)
     trust_ = std::move(*trust);
     if (EVP_PKEY_get_base_id(X509_get0_pubkey(recipient())) != EVP_PKEY_RSA)
         return scep_error("the CA's SCEP certificate has no RSA key, so ukey cannot encrypt a request to it");
-    return true;
+    return {};
 }
 Result<ScepReply> ScepClient::pki_operation(ScepMessage type, const Bytes& payload, const std::string& txid,
                                             X509* signer_cert, EVP_PKEY* signer_key, const ScepCaps& caps)

@@ -32,7 +32,7 @@ public:
     // and every RA certificate must verify against it (scep_trust.h), else
     // an error. Sets ca() and recipient() (the RA's encryption certificate
     // if there is one, else the CA's).
-    Result<bool> get_ca(const std::string& fingerprint);
+    Result<void> get_ca(const std::string& fingerprint);
     X509* ca() const { return trust_.ca.get(); }
     X509* recipient() const { return trust_.recipient.get(); }
 

@@ -35,7 +35,7 @@ bool usage_allows(X509* x, uint32_t bits)
 
 } // namespace
 
-std::string chain_error(X509* x, X509* anchor)
+Result<void> check_chain(X509* x, X509* anchor)
 {
     X509StorePtr store(X509_STORE_new());
     X509StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -50,7 +50,9 @@ std::string chain_error(X509* x, X509* anchor)
                                                 : X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
     }
     ERR_clear_error();
-    return why;
+    if (!why.empty())
+        return Error{CKR_FUNCTION_FAILED, why};
+    return {};
 }
 
 Result<ScepTrust> scep_trust(const std::vector<X509Ptr>& certs, const std::string& fingerprint,
@@ -81,10 +83,10 @@ Result<ScepTrust> scep_trust(const std::vector<X509Ptr>& certs, const std::strin
     for (const auto& x : certs) {
         if (x.get() == t.ca.get() || X509_cmp(x.get(), t.ca.get()) == 0 || X509_check_ca(x.get()) > 0)
             continue;
-        if (std::string why = chain_error(x.get(), t.ca.get()); !why.empty())
+        if (auto chain = check_chain(x.get(), t.ca.get()); !chain)
             return trust_error("the CA at " + url + " presented an RA certificate (" +
                                name_text(X509_get_subject_name(x.get())) + ", SHA-256 " + fingerprint_of(x.get()) +
-                               ") that does not verify against the pinned CA: " + why +
+                               ") that does not verify against the pinned CA: " + chain.error().message +
                                "; someone between here and the CA may be posing as its RA, so nothing was sent");
         if (!encrypt && usage_allows(x.get(), KU_KEY_ENCIPHERMENT))
             encrypt = x509_ref(x.get());

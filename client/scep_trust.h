@@ -45,10 +45,10 @@ struct ScepTrust {
 Result<ScepTrust> scep_trust(const std::vector<X509Ptr>& certs, const std::string& fingerprint,
                              const std::string& url);
 
-// "" if `x` verifies with `anchor` as the only trust anchor (which may be an
-// intermediate CA: partial chains allowed) at the current time, else
-// OpenSSL's reason in words.
-std::string chain_error(X509* x, X509* anchor);
+// `x` verifies with `anchor` as the only trust anchor (which may be an
+// intermediate CA: partial chains allowed) at the current time; else the
+// error is OpenSSL's reason in words.
+Result<void> check_chain(X509* x, X509* anchor);
 
 // Verifies a signed pkiMessage `p7` against `signers` only (the certificates
 // inside the message are ignored): every SignerInfo must be by one of them.

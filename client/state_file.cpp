@@ -9,20 +9,29 @@
 
 namespace ukey::client {
 
-std::string make_private_dir(const std::filesystem::path& dir)
+namespace {
+
+Error refused(std::string why)
+{
+    return Error{CKR_FUNCTION_FAILED, std::move(why)};
+}
+
+} // namespace
+
+Result<void> make_private_dir(const std::filesystem::path& dir)
 {
     std::error_code ec;
     std::filesystem::path parent = dir.parent_path();
     if (!parent.empty() && parent != dir && !std::filesystem::exists(parent, ec))
-        if (std::string e = make_private_dir(parent); !e.empty())
+        if (auto e = make_private_dir(parent); !e)
             return e;
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-        return "cannot create " + dir.string() + ": " + std::strerror(errno);
+        return refused("cannot create " + dir.string() + ": " + std::strerror(errno));
     struct stat st;
     if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-        return dir.string() + " is not a folder";
+        return refused(dir.string() + " is not a folder");
     if (st.st_mode & 022)
-        return dir.string() + " is writable by other users: fix its mode (chmod 700)";
+        return refused(dir.string() + " is writable by other users: fix its mode (chmod 700)");
     return {};
 }
 
@@ -36,20 +45,20 @@ bool sync_dir(const std::filesystem::path& dir)
     return ok;
 }
 
-std::string write_private_file(const std::filesystem::path& path, const std::string& text)
+Result<void> write_private_file(const std::filesystem::path& path, const std::string& text)
 {
-    if (std::string e = make_private_dir(path.parent_path()); !e.empty())
+    if (auto e = make_private_dir(path.parent_path()); !e)
         return e;
     const std::string tmp = path.string() + ".tmp";
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return "cannot write " + tmp + ": " + std::strerror(errno);
+        return refused("cannot write " + tmp + ": " + std::strerror(errno));
     fchmod(fd, 0600);
     auto fail = [&](const char* doing) {
         int err = errno;
         close(fd);
         unlink(tmp.c_str());
-        return std::string("cannot ") + doing + " " + tmp + ": " + std::strerror(err);
+        return refused(std::string("cannot ") + doing + " " + tmp + ": " + std::strerror(err));
     };
     std::size_t done = 0;
     while (done < text.size()) {
@@ -66,7 +75,7 @@ std::string write_private_file(const std::filesystem::path& path, const std::str
     if (rename(tmp.c_str(), path.c_str()) != 0) {
         int err = errno;
         unlink(tmp.c_str());
-        return "cannot replace " + path.string() + ": " + std::strerror(err);
+        return refused("cannot replace " + path.string() + ": " + std::strerror(err));
     }
     sync_dir(path.parent_path());
     return {};

@@ -32,7 +32,7 @@ bool add_pkcs7(PKCS7* p7, std::vector<X509Ptr>& out)
     return true;
 }
 
-std::vector<X509Ptr> from_pem(std::span<const unsigned char> data, std::string& why)
+Result<std::vector<X509Ptr>> from_pem(std::span<const unsigned char> data)
 {
     std::vector<X509Ptr> out;
     BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
@@ -51,7 +51,7 @@ std::vector<X509Ptr> from_pem(std::span<const unsigned char> data, std::string& 
         if (got != 1) {
             unsigned long e = ERR_peek_last_error();
             if (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
-                why = "PEM block " + std::to_string(block) + " is damaged (" + openssl_errors() + ")";
+                return x509_error("PEM block " + std::to_string(block) + " is damaged (" + openssl_errors() + ")");
             ERR_clear_error();
             break;
         }
@@ -60,22 +60,19 @@ std::vector<X509Ptr> from_pem(std::span<const unsigned char> data, std::string& 
         if (kind == PEM_STRING_X509 || kind == PEM_STRING_X509_OLD || kind == PEM_STRING_X509_TRUSTED) {
             X509Ptr x(kind == PEM_STRING_X509_TRUSTED ? d2i_X509_AUX(nullptr, &p, len) : d2i_X509(nullptr, &p, len),
                       X509_free);
-            if (x)
-                out.push_back(std::move(x));
-            else
-                why = "PEM block " + std::to_string(block) + " (" + kind + ") is not a valid certificate";
+            if (!x)
+                return x509_error("PEM block " + std::to_string(block) + " (" + kind + ") is not a valid certificate");
+            out.push_back(std::move(x));
         } else if (kind == PEM_STRING_PKCS7 || kind == PEM_STRING_PKCS7_SIGNED) {
             PKCS7Ptr p7(d2i_PKCS7(nullptr, &p, len));
             if (!p7 || !add_pkcs7(p7.get(), out))
-                why = "PEM block " + std::to_string(block) + " (" + kind + ") is not a signed PKCS#7 bundle";
+                return x509_error("PEM block " + std::to_string(block) + " (" + kind + ") is not a signed PKCS#7 bundle");
         } else {
             skipped += (skipped.empty() ? "" : ", ") + kind;
         }
-        if (!why.empty())
-            return {};
     }
-    if (out.empty() && why.empty())
-        why = skipped.empty() ? "it holds no PEM block" : "it holds no certificate, only: " + skipped;
+    if (out.empty())
+        return x509_error(skipped.empty() ? "it holds no PEM block" : "it holds no certificate, only: " + skipped);
     return out;
 }
 
@@ -140,13 +137,8 @@ Result<std::vector<X509Ptr>> load_certificates(std::span<const unsigned char> da
     if (data.empty())
         return x509_error("the file is empty");
     std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
-    if (text.find("-----BEGIN ") != std::string_view::npos) {
-        std::string why;
-        auto certs = from_pem(data, why);
-        if (!why.empty())
-            return x509_error(why);
-        return certs;
-    }
+    if (text.find("-----BEGIN ") != std::string_view::npos)
+        return from_pem(data);
     std::vector<X509Ptr> out;
     if (X509Ptr x = parse_der(data)) {
         out.push_back(std::move(x));
@@ -180,9 +172,7 @@ Bytes to_der(X509* x)
 
 std::string to_pem(X509* x)
 {
-    BioPtr b(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509(b.get(), x);
-    return bio_text(b.get());
+    return printed([&](BIO* b) { PEM_write_bio_X509(b, x); });
 }
 
 Bytes to_der(X509_REQ* r)
@@ -192,9 +182,7 @@ Bytes to_der(X509_REQ* r)
 
 std::string to_pem(X509_REQ* r)
 {
-    BioPtr b(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509_REQ(b.get(), r);
-    return bio_text(b.get());
+    return printed([&](BIO* b) { PEM_write_bio_X509_REQ(b, r); });
 }
 
 Bytes name_der(const X509_NAME* n)

@@ -65,6 +65,16 @@ Bytes i2d_bytes(T* obj, F i2d)
 
 // A memory BIO's content.
 std::string bio_text(BIO* b);
+// What print(bio) writes into a fresh memory BIO ("" if none).
+template <class F>
+std::string printed(F print)
+{
+    BioPtr b(BIO_new(BIO_s_mem()));
+    if (!b)
+        return {};
+    print(b.get());
+    return bio_text(b.get());
+}
 // An ASN.1 string as UTF-8 ("" if it cannot be converted).
 std::string utf8_text(const ASN1_STRING* s);
 

@@ -1,5 +1,7 @@
 #include "token/audit_file.h"
 
+#include "token/files.h"
+
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
@@ -21,13 +23,6 @@ namespace {
 // `,"hash":"` + 64 hex digits + `"}`
 constexpr std::string_view hash_prefix = ",\"hash\":\"";
 constexpr std::size_t hash_suffix_size = hash_prefix.size() + 64 + 2;
-
-std::string mode_text(mode_t m)
-{
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "%03o", unsigned(m & 0777));
-    return buf;
-}
 
 template <class T>
 bool get(const nlohmann::json& j, const char* name, T& out)
@@ -158,18 +153,12 @@ std::optional<Head> parse_head(std::string_view text)
     return Head{seq, hash, first};
 }
 
-std::string not_private(const std::filesystem::path& path, bool folder)
+Result<void> check_private(const std::filesystem::path& path, bool folder)
 {
     struct stat st;
     if (lstat(path.c_str(), &st) != 0)
-        return std::string("cannot be inspected: ") + std::strerror(errno);
-    if (folder ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
-        return folder ? "is not a folder" : "is not a regular file";
-    if (st.st_uid != geteuid())
-        return "is owned by another user (uid " + std::to_string(st.st_uid) + ")";
-    if (st.st_mode & 077)
-        return "is open to other users (mode " + mode_text(st.st_mode) + ", must be " + (folder ? "700)" : "600)");
-    return {};
+        return Error{CKR_FUNCTION_FAILED, std::string("cannot be inspected: ") + std::strerror(errno)};
+    return private_to_us(st, folder);
 }
 
 std::optional<std::uint64_t> first_kept_seq(const std::filesystem::path& dir)
@@ -208,8 +197,8 @@ Result<bool> take_lock(const std::filesystem::path& dir, Fd& f, bool exclusive)
         return false;
     if (f.fd < 0)
         return error(path, std::string("cannot be opened: ") + std::strerror(errno));
-    if (auto why = not_private(path, false); !why.empty())
-        return error(path, why);
+    if (auto mine = check_private(path, false); !mine)
+        return error(path, mine.error().message);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     useconds_t pause = 200;
     while (flock(f.fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
@@ -248,8 +237,8 @@ Result<bool> private_dir(const std::filesystem::path& dir, bool create)
         if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
             return error(dir, std::string("cannot be created: ") + std::strerror(errno));
     }
-    if (auto why = not_private(dir, true); !why.empty())
-        return error(dir, why + " (make it yours and private: chmod 700)");
+    if (auto mine = check_private(dir, true); !mine)
+        return error(dir, mine.error().message + " (make it yours and private: chmod 700)");
     return true;
 }
 
@@ -265,12 +254,8 @@ Result<std::optional<std::string>> read_private(const std::filesystem::path& pat
     std::string why;
     if (fstat(fd, &st) != 0)
         why = std::string("cannot be inspected: ") + std::strerror(errno);
-    else if (!S_ISREG(st.st_mode))
-        why = "is not a regular file";
-    else if (st.st_uid != geteuid())
-        why = "is owned by another user (uid " + std::to_string(st.st_uid) + ")";
-    else if (st.st_mode & 077)
-        why = "is open to other users (mode " + mode_text(st.st_mode) + ", must be 600)";
+    else if (auto mine = private_to_us(st, false); !mine)
+        why = mine.error().message;
     std::string text;
     char buf[65536];
     for (ssize_t n; why.empty() && (n = read(fd, buf, sizeof buf)) != 0;) {

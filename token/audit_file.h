@@ -49,8 +49,8 @@ struct Head {
 std::string head_text(const Head& h);
 std::optional<Head> parse_head(std::string_view text);
 
-// Why a file or folder is not private to this user, or "".
-std::string not_private(const std::filesystem::path& path, bool folder);
+// The file or folder is private to this user (private_to_us()), or why not.
+Result<void> check_private(const std::filesystem::path& path, bool folder);
 // The folder, checked; made (0700, and any missing parents) with `create`.
 // false: it does not exist (and `create` was not asked).
 Result<bool> private_dir(const std::filesystem::path& dir, bool create);

@@ -120,7 +120,7 @@ Result<Tail> read_tail(const std::filesystem::path& path)
 
 // audit.head through a temporary file and rename: never half written. No
 // fsync (see append()).
-Result<bool> write_head(const std::filesystem::path& dir, const Head& h)
+Result<void> write_head(const std::filesystem::path& dir, const Head& h)
 {
     const auto path = dir / head_name;
     const auto tmp = dir / (std::string(head_name) + ".tmp");
@@ -131,13 +131,13 @@ Result<bool> write_head(const std::filesystem::path& dir, const Head& h)
     fchmod(f.fd, 0600);
     if (!write_all(f.fd, head_text(h)) || rename(tmp.c_str(), path.c_str()) != 0)
         return error(path, std::string("cannot be written: ") + std::strerror(errno));
-    return true;
+    return {};
 }
 
 // audit.log becomes audit.log.1, .1 becomes .2, ...; the oldest beyond
 // `keep` is dropped. The next record starts the new audit.log and chains to
 // the last one of the old (its prev comes from audit.head).
-Result<bool> rotate(const std::filesystem::path& dir, unsigned keep)
+Result<void> rotate(const std::filesystem::path& dir, unsigned keep)
 {
     const auto log = dir / log_name;
     // The oldest kept file goes, and so does what a larger keep left
@@ -148,14 +148,14 @@ Result<bool> rotate(const std::filesystem::path& dir, unsigned keep)
     if (keep == 0) {
         if (unlink(log.c_str()) != 0 && errno != ENOENT)
             return error(log, std::string("cannot be removed: ") + std::strerror(errno));
-        return true;
+        return {};
     }
     for (unsigned n = keep - 1; n >= 1; --n)
         if (rename(rotated(dir, n).c_str(), rotated(dir, n + 1).c_str()) != 0 && errno != ENOENT)
             return error(rotated(dir, n), std::string("cannot be renamed: ") + std::strerror(errno));
     if (rename(log.c_str(), rotated(dir, 1).c_str()) != 0)
         return error(log, std::string("cannot be renamed: ") + std::strerror(errno));
-    return true;
+    return {};
 }
 
 } // namespace
@@ -199,7 +199,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const AuditSettings& settings)
     return std::unique_ptr<AuditLog>(new AuditLog(settings));
 }
 
-Result<bool> AuditLog::append(const AuditEvent& event)
+Result<void> AuditLog::append(const AuditEvent& event)
 {
     ForkGuard no_fork_meanwhile; // a child must not inherit the locked descriptor
     const auto& dir = settings_.dir;
@@ -237,8 +237,8 @@ Result<bool> AuditLog::append(const AuditEvent& event)
     out.fd = ::open(log.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out.fd < 0)
         return error(log, std::string("cannot be opened: ") + std::strerror(errno));
-    if (auto why = not_private(log, false); !why.empty())
-        return error(log, why);
+    if (auto mine = check_private(log, false); !mine)
+        return error(log, mine.error().message);
     if (tail->fragment > 0) {
         // An unfinished last line. If the head never counted it, it is what
         // a crash left of a record that was never finished: it goes. Else

@@ -92,7 +92,7 @@ public:
     // and goes on, since a PKCS#11 call never fails because of its audit
     // record. Never waits on the disk (no fsync) and at most a few seconds
     // for another process's append.
-    Result<bool> append(const AuditEvent& event);
+    Result<void> append(const AuditEvent& event);
 
     const AuditSettings& settings() const { return settings_; }
 

@@ -68,7 +68,7 @@ Result<std::unique_ptr<Backend>> Backend::load(const BackendConfig& cfg, unsigne
     return std::unique_ptr<Backend>(new Backend(cfg, index, dl, fl));
 }
 
-Result<bool> Backend::initialize(CK_FLAGS app_flags, bool inherited)
+Result<void> Backend::initialize(CK_FLAGS app_flags, bool inherited)
 {
     const std::string who = "backend '" + cfg_.name + "' (" + cfg_.module + ")";
     if (inherited) {
@@ -93,12 +93,12 @@ Result<bool> Backend::initialize(CK_FLAGS app_flags, bool inherited)
         // application itself) initialised it: use it, but leave its
         // finalisation to them.
         log::info(who + " was already initialised in this process; ukey shares it");
-        return true;
+        return {};
     }
     if (rv != CKR_OK)
         return Error{CKR_FUNCTION_FAILED, who + ": C_Initialize failed: " + rv_text(rv)};
     initialized_by_us_ = true;
-    return true;
+    return {};
 }
 
 void Backend::finalize()

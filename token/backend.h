@@ -24,7 +24,7 @@ public:
     // inherited: we are a forked child whose copy of the module the parent's
     // ukey initialised; it is finalised first, so the child starts clean (the
     // spec: a child must log in again, whatever its parent did).
-    Result<bool> initialize(CK_FLAGS app_flags, bool inherited);
+    Result<void> initialize(CK_FLAGS app_flags, bool inherited);
     // Finalises the module if this object initialised it.
     void finalize();
     bool initialized_by_us() const { return initialized_by_us_; }

@@ -10,30 +10,22 @@ constexpr char lower[] = "0123456789abcdef";
 constexpr char upper[] = "0123456789ABCDEF";
 constexpr char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+// A digit's value: its place in the alphabet, or -1.
+int value_in(std::string_view alphabet, char c)
+{
+    const auto at = alphabet.find(c);
+    return at == std::string_view::npos ? -1 : static_cast<int>(at);
+}
+
 int hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    const int v = value_in(lower, c);
+    return v >= 0 ? v : value_in(upper, c);
 }
 
 int b64_value(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    return value_in(b64, c);
 }
 
 } // namespace

@@ -24,52 +24,52 @@ namespace {
 // [daemon] socket, where ukeyd listens and C_WaitForSlotEvent subscribes;
 // the rest of [daemon] is the tools' (tools/common/tool_config.*), which
 // also reject its unknown keys.
-std::string read_daemon_socket(const toml::table& root, Config& cfg)
+Result<void> read_daemon_socket(const toml::table& root, Config& cfg)
 {
-    const toml::node* n = root.get("daemon");
-    if (!n)
-        return {};
-    const toml::table* t = n->as_table();
+    auto daemon_section = section(root, "daemon");
+    if (!daemon_section)
+        return daemon_section.error();
+    const toml::table* t = *daemon_section;
     if (!t)
-        return "[daemon] must be a table (" + where(*n) + ")";
+        return {};
     std::string socket = cfg.daemon_socket.string();
-    if (auto e = read_value(*t, "socket", socket, "in [daemon]"); !e.empty())
+    if (auto e = read_value(*t, "socket", socket, "in [daemon]"); !e)
         return e;
     cfg.daemon_socket = socket;
     if (!cfg.daemon_socket.is_absolute() || socket.size() >= 108)
-        return "[daemon] socket must be an absolute path shorter than 108 bytes, not '" + socket + "'";
+        return problem("[daemon] socket must be an absolute path shorter than 108 bytes, not '" + socket + "'");
     return {};
 }
 
 // ---- [audit]: the audit log (docs/audit.md) ---------------------------------
 // Runs after state_dir is known: the folder defaults to <state_dir>/audit.
-std::string parse_audit(const toml::table& root, Config& cfg)
+Result<void> parse_audit(const toml::table& root, Config& cfg)
 {
     auto& a = cfg.audit;
     a.dir = cfg.state_dir / "audit";
-    const toml::node* n = root.get("audit");
-    if (!n)
-        return {};
-    const toml::table* t = n->as_table();
+    auto audit_section = section(root, "audit");
+    if (!audit_section)
+        return audit_section.error();
+    const toml::table* t = *audit_section;
     if (!t)
-        return "[audit] must be a table (" + where(*n) + ")";
+        return {};
     const std::string ctx = "in [audit]";
-    if (auto e = check_keys(*t, {"enabled", "path", "max_bytes", "keep"}, ctx); !e.empty())
+    if (auto e = check_keys(*t, {"enabled", "path", "max_bytes", "keep"}, ctx); !e)
         return e;
     std::string path = a.dir.string();
     int64_t max_bytes = int64_t(a.max_bytes), keep = a.keep;
     for (auto e : {read_value(*t, "enabled", a.enabled, ctx), read_value(*t, "path", path, ctx),
                    read_value(*t, "max_bytes", max_bytes, ctx), read_value(*t, "keep", keep, ctx)})
-        if (!e.empty())
+        if (!e)
             return e;
     if (!std::filesystem::path(path).is_absolute())
-        return "[audit] path must be an absolute path (a folder), not '" + path + "' (" + where(*t->get("path")) + ")";
+        return problem("[audit] path must be an absolute path (a folder), not '" + path + "' (" + where(*t->get("path")) + ")");
     if (max_bytes < int64_t(audit_min_bytes) || uint64_t(max_bytes) > audit_max_bytes)
-        return "[audit] max_bytes must be between " + std::to_string(audit_min_bytes) + " and " +
-               std::to_string(audit_max_bytes) + " (" + where(*t->get("max_bytes")) + ")";
+        return problem("[audit] max_bytes must be between " + std::to_string(audit_min_bytes) + " and " +
+               std::to_string(audit_max_bytes) + " (" + where(*t->get("max_bytes")) + ")");
     if (keep < 0 || keep > int64_t(audit_max_keep))
-        return "[audit] keep must be between 0 and " + std::to_string(audit_max_keep) + " (" +
-               where(*t->get("keep")) + ")";
+        return problem("[audit] keep must be between 0 and " + std::to_string(audit_max_keep) + " (" +
+               where(*t->get("keep")) + ")");
     a.dir = path;
     a.max_bytes = uint64_t(max_bytes);
     a.keep = unsigned(keep);
@@ -115,8 +115,8 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
     }
 
     std::string state_dir = "~/.local/state/ukey";
-    if (auto e = read_value(root, "state_dir", state_dir, "at top level"); !e.empty())
-        return config_error(source, e);
+    if (auto e = read_value(root, "state_dir", state_dir, "at top level"); !e)
+        return config_error(source, e.error().message);
     if (state_dir.rfind("~/", 0) == 0) {
         // The user's own home from the password database, not $HOME: the
         // state of a setuid or sudo'ed process must not follow the caller's
@@ -130,39 +130,39 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
     if (!cfg.state_dir.is_absolute())
         return config_error(source, "state_dir must be an absolute path, not '" + state_dir + "'");
 
-    if (const toml::node* n = root.get("log")) {
-        const toml::table* t = n->as_table();
-        if (!t)
-            return config_error(source, "[log] must be a table (" + where(*n) + ")");
+    auto log_section = section(root, "log");
+    if (!log_section)
+        return config_error(source, log_section.error().message);
+    if (const toml::table* t = *log_section) {
         const std::string ctx = "in [log]";
-        if (auto e = check_keys(*t, {"level", "stderr", "syslog"}, ctx); !e.empty())
-            return config_error(source, e);
+        if (auto e = check_keys(*t, {"level", "stderr", "syslog"}, ctx); !e)
+            return config_error(source, e.error().message);
         std::string level = "warning";
-        if (auto e = read_value(*t, "level", level, ctx); !e.empty())
-            return config_error(source, e);
+        if (auto e = read_value(*t, "level", level, ctx); !e)
+            return config_error(source, e.error().message);
         if (!log::parse_level(level, cfg.log.level))
             return config_error(source, "[log] level must be error, warning, info or debug, not '" +
                                             level + "'");
-        if (auto e = read_value(*t, "stderr", cfg.log.to_stderr, ctx); !e.empty())
-            return config_error(source, e);
-        if (auto e = read_value(*t, "syslog", cfg.log.to_syslog, ctx); !e.empty())
-            return config_error(source, e);
+        if (auto e = read_value(*t, "stderr", cfg.log.to_stderr, ctx); !e)
+            return config_error(source, e.error().message);
+        if (auto e = read_value(*t, "syslog", cfg.log.to_syslog, ctx); !e)
+            return config_error(source, e.error().message);
     }
 
-    if (const toml::node* n = root.get("pin")) {
-        const toml::table* t = n->as_table();
-        if (!t)
-            return config_error(source, "[pin] must be a table (" + where(*n) + ")");
+    auto pin_section = section(root, "pin");
+    if (!pin_section)
+        return config_error(source, pin_section.error().message);
+    if (const toml::table* t = *pin_section) {
         const std::string ctx = "in [pin]";
         if (auto e = check_keys(*t, {"user_max_tries", "so_max_tries", "reject_trivial", "min_length"}, ctx);
-            !e.empty())
-            return config_error(source, e);
+            !e)
+            return config_error(source, e.error().message);
         int64_t user = 6, so = 6, min_length = 0;
         for (auto e : {read_value(*t, "user_max_tries", user, ctx), read_value(*t, "so_max_tries", so, ctx),
                        read_value(*t, "min_length", min_length, ctx),
                        read_value(*t, "reject_trivial", cfg.pin_rules.reject_trivial, ctx)})
-            if (!e.empty())
-                return config_error(source, e);
+            if (!e)
+                return config_error(source, e.error().message);
         for (int64_t v : {user, so})
             if (v < min_tries || v > max_tries)
                 return config_error(source, "[pin] try limits must be between 1 and 15");
@@ -185,15 +185,15 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
         const std::string ctx = "in [[backend]] #" + std::to_string(i + 1);
         if (!t)
             return config_error(source, ctx + " is not a table");
-        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional", "fixes"}, ctx); !e.empty())
-            return config_error(source, e);
+        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional", "fixes"}, ctx); !e)
+            return config_error(source, e.error().message);
         BackendConfig b;
         std::string counter = "ukey";
         for (auto e : {read_value(*t, "name", b.name, ctx), read_value(*t, "module", b.module, ctx),
                        read_value(*t, "pin_counter", counter, ctx),
                        read_value(*t, "optional", b.optional, ctx), read_value(*t, "fixes", b.fixes, ctx)})
-            if (!e.empty())
-                return config_error(source, e);
+            if (!e)
+                return config_error(source, e.error().message);
         if (!valid_name(b.name))
             return config_error(source, ctx + ": name must be 1-32 letters, digits, '-', '_' or '.'");
         if (!names.insert(b.name).second)
@@ -218,10 +218,10 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
                                             counter + "'");
         cfg.backends.push_back(std::move(b));
     }
-    if (auto e = read_daemon_socket(root, cfg); !e.empty())
-        return config_error(source, e);
-    if (auto e = parse_audit(root, cfg); !e.empty())
-        return config_error(source, e);
+    if (auto e = read_daemon_socket(root, cfg); !e)
+        return config_error(source, e.error().message);
+    if (auto e = parse_audit(root, cfg); !e)
+        return config_error(source, e.error().message);
     return cfg;
 }
 

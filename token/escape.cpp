@@ -6,9 +6,22 @@
 namespace ukey::escape {
 namespace {
 
-// The length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlong
-// forms, no surrogates, nothing above U+10FFFF) and its code point; 0 if the
-// byte there does not start one.
+// Well-formed UTF-8 (Unicode's Table 3-7, RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF): the lead bytes, the sequence's length
+// and the range of its second byte (the others are 80..BF).
+struct Form {
+    unsigned char first, last;
+    std::size_t n;
+    unsigned char lo, hi;
+};
+constexpr Form forms[] = {
+    {0xc2, 0xdf, 2, 0x80, 0xbf}, {0xe0, 0xe0, 3, 0xa0, 0xbf}, {0xe1, 0xec, 3, 0x80, 0xbf},
+    {0xed, 0xed, 3, 0x80, 0x9f}, {0xee, 0xef, 3, 0x80, 0xbf}, {0xf0, 0xf0, 4, 0x90, 0xbf},
+    {0xf1, 0xf3, 4, 0x80, 0xbf}, {0xf4, 0xf4, 4, 0x80, 0x8f},
+};
+
+// The length of the valid UTF-8 sequence at s[i] and its code point; 0 if
+// the byte there does not start one.
 std::size_t decode(std::string_view s, std::size_t i, char32_t& cp)
 {
     auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
@@ -17,37 +30,20 @@ std::size_t decode(std::string_view s, std::size_t i, char32_t& cp)
         cp = b;
         return 1;
     }
-    std::size_t n;
-    unsigned char lo = 0x80, hi = 0xbf; // the range of the second byte
-    if (b >= 0xc2 && b <= 0xdf) {
-        n = 2;
-        cp = b & 0x1f;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        n = 3;
-        cp = b & 0x0f;
-        if (b == 0xe0)
-            lo = 0xa0;
-        if (b == 0xed)
-            hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        n = 4;
-        cp = b & 0x07;
-        if (b == 0xf0)
-            lo = 0x90;
-        if (b == 0xf4)
-            hi = 0x8f;
-    } else {
+    const Form* f = nullptr;
+    for (const Form& row : forms)
+        if (b >= row.first && b <= row.last)
+            f = &row;
+    if (!f || i + f->n > s.size())
         return 0;
-    }
-    if (i + n > s.size())
-        return 0;
-    for (std::size_t k = 1; k < n; ++k) {
+    cp = b & (0x7f >> f->n);
+    for (std::size_t k = 1; k < f->n; ++k) {
         const unsigned char c = at(i + k);
-        if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xbf))
+        if (c < (k == 1 ? f->lo : 0x80) || c > (k == 1 ? f->hi : 0xbf))
             return 0;
         cp = (cp << 6) | (c & 0x3f);
     }
-    return n;
+    return f->n;
 }
 
 // Code points above ASCII that printable() escapes.

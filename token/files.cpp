@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 namespace ukey {
 
 namespace {
@@ -66,6 +68,21 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t max
     if (!*text)
         return file_error(std::strerror(ENOENT));
     return std::move(**text);
+}
+
+Result<void> private_to_us(const struct stat& st, bool folder)
+{
+    auto why = [](std::string what) { return Error{CKR_FUNCTION_FAILED, std::move(what)}; };
+    if ((st.st_mode & S_IFMT) != (folder ? S_IFDIR : S_IFREG))
+        return why(folder ? "is not a folder" : "is not a regular file");
+    if (st.st_uid != geteuid())
+        return why("is owned by another user (uid " + std::to_string(st.st_uid) + ")");
+    if (st.st_mode & 077) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%03o", unsigned(st.st_mode & 0777));
+        return why("is open to other users (mode " + std::string(mode) + ", must be " + (folder ? "700)" : "600)"));
+    }
+    return {};
 }
 
 } // namespace ukey

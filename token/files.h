@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include <sys/stat.h>
+
 namespace ukey {
 
 // The whole content of the open descriptor `fd` (not closed here); an error
@@ -20,5 +22,10 @@ Result<std::string> read_fd(int fd, std::size_t max);
 Result<std::string> read_file(const std::filesystem::path& path, std::size_t max);
 // The same, but a file that does not exist is no error: nullopt.
 Result<std::optional<std::string>> read_file_if_exists(const std::filesystem::path& path, std::size_t max);
+
+// A state file or folder (of `st`) is this user's alone: the right type, our
+// owner, nothing for group or others. The error is only the reason ("is open
+// to other users (mode 644, must be 600)"): callers put the path in front.
+Result<void> private_to_us(const struct stat& st, bool folder);
 
 } // namespace ukey

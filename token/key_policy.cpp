@@ -181,7 +181,7 @@ CK_RV write_key_policy(const Backend& b, CK_SLOT_ID backend_slot, const KeyPolic
     return rv;
 }
 
-Result<bool> apply_key_policy(PinCounts& c, const std::optional<KeyPolicy>& p, const std::string& key_name)
+Result<void> apply_key_policy(PinCounts& c, const std::optional<KeyPolicy>& p, const std::string& key_name)
 {
     if (!p) {
         if (c.policy_on_key)
@@ -189,15 +189,20 @@ Result<bool> apply_key_policy(PinCounts& c, const std::optional<KeyPolicy>& p, c
                          "the Key " + key_name + " carried ukey's PIN policy object (its try limits and transport-PIN "
                          "mark) and it is gone: it was removed around ukey. The Key is treated as locked until it is "
                          "re-initialised (`ukey init`, with the SO PIN)"};
-        return true;
+        return {};
     }
-    c.user_max = p->user_max;
+    lay_key_policy(c, *p);
+    return {};
+}
+
+void lay_key_policy(PinCounts& c, const KeyPolicy& p)
+{
+    c.user_max = p.user_max;
     c.user_left = std::min(c.user_left, c.user_max);
-    c.so_max = p->so_max;
+    c.so_max = p.so_max;
     c.so_left = std::min(c.so_left, c.so_max);
-    c.user_must_change = p->user_must_change;
+    c.user_must_change = p.user_must_change;
     c.policy_on_key = true;
-    return true;
 }
 
 bool names_key_policy(const CK_ATTRIBUTE* t, CK_ULONG n)

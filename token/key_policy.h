@@ -55,7 +55,9 @@ CK_RV write_key_policy(const Backend& b, CK_SLOT_ID backend_slot, const KeyPolic
 // counts capped by them), its must-change mark, and policy_on_key set. A
 // Key that had a policy object and lost it is an error (CKR_PIN_LOCKED):
 // fail closed.
-Result<bool> apply_key_policy(PinCounts& c, const std::optional<KeyPolicy>& p, const std::string& key_name);
+Result<void> apply_key_policy(PinCounts& c, const std::optional<KeyPolicy>& p, const std::string& key_name);
+// The same for a policy the Key does carry: it cannot fail.
+void lay_key_policy(PinCounts& c, const KeyPolicy& p);
 
 // An application's template that would make an object look like the policy
 // object (CKA_APPLICATION "ukey-policy").

@@ -29,6 +29,16 @@ namespace ukey {
 
 class Layer;
 
+// The slot of a session, for a slot function of the stack (GetTokenInfo,
+// OpenSession): the backend and its slot, nothing else.
+inline SlotEntry slot_of(const SessionRoute& r)
+{
+    SlotEntry e;
+    e.backend = r.backend;
+    e.backend_slot = r.backend_slot;
+    return e;
+}
+
 // One entry: a layer's function and the layer. Called like the function.
 template <class F>
 struct Entry;

@@ -70,14 +70,6 @@ std::string unknown_key(const Backend& b, CK_SLOT_ID backend_slot)
     return "(" + b.name() + ", slot " + std::to_string(backend_slot) + ", not initialised)";
 }
 
-SlotEntry slot_of(const SessionRoute& r)
-{
-    SlotEntry e;
-    e.backend = r.backend;
-    e.backend_slot = r.backend_slot;
-    return e;
-}
-
 class Audit final : public Layer {
 public:
     explicit Audit(std::unique_ptr<AuditLog> log) : log_(std::move(log)) {}

@@ -132,12 +132,9 @@ CK_RV PinPolicy::check_transport_pin(const SessionRoute& r, CK_UTF8CHAR_PTR pin,
     // its other sessions (threads) could use it meanwhile. C_SetPIN of the
     // PIN to itself, in a public R/W session of ukey's own, checks it and
     // changes nothing.
-    SlotEntry slot;
-    slot.backend = r.backend;
-    slot.backend_slot = r.backend_slot;
     SessionRoute own = r;
     own.handle = CK_INVALID_HANDLE;
-    CK_RV rv = below().OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &own.handle);
+    CK_RV rv = below().OpenSession(slot_of(r), CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &own.handle);
     if (rv == CKR_SESSION_READ_WRITE_SO_EXISTS)
         return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
     if (rv != CKR_OK)
@@ -220,10 +217,7 @@ CK_RV PinPolicy::set_user_pin(const SessionRoute& r, CK_UTF8CHAR_PTR pPin, CK_UL
     // own length limits apply.
     if (transport) {
         CK_TOKEN_INFO info;
-        SlotEntry slot;
-        slot.backend = r.backend;
-        slot.backend_slot = r.backend_slot;
-        if (CK_RV rv = below().GetTokenInfo(slot, &info); rv != CKR_OK)
+        if (CK_RV rv = below().GetTokenInfo(slot_of(r), &info); rv != CKR_OK)
             return rv;
         if (CK_RV rv = check_new_pin(pPin, ulPinLen, info, PinRules{false, 0}); rv != CKR_OK)
             return rv;
@@ -261,7 +255,7 @@ CK_RV PinPolicy::set_user_pin(const SessionRoute& r, CK_UTF8CHAR_PTR pPin, CK_UL
         *r.key,
         [&](PinCounts& c) {
             if (next)
-                apply_key_policy(c, next, key_name(*r.key));
+                lay_key_policy(c, *next);
             c.user_left = c.user_max;
             c.user_must_change = transport;
             return true;
@@ -378,7 +372,7 @@ CK_RV PinPolicy::UkeySetPinLimits(const SessionRoute& r, CK_ULONG userMaxTries, 
         *r.key,
         [&](PinCounts& c) {
             if (w == CKR_OK)
-                apply_key_policy(c, p, key_name(*r.key));
+                lay_key_policy(c, p);
             c.user_max = p.user_max;
             c.so_max = p.so_max;
             c.user_left = c.user_max;

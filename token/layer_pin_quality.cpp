@@ -12,14 +12,6 @@ namespace ukey {
 
 namespace {
 
-SlotEntry slot_of(const SessionRoute& r)
-{
-    SlotEntry e;
-    e.backend = r.backend;
-    e.backend_slot = r.backend_slot;
-    return e;
-}
-
 class PinQuality final : public Layer {
 public:
     explicit PinQuality(const PinRules& rules) : rules_(rules) {}

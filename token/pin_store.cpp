@@ -1,5 +1,6 @@
 #include "token/pin_store.h"
 
+#include "token/files.h"
 #include "token/fork.h"
 
 #include <openssl/evp.h>
@@ -176,35 +177,21 @@ Error no_state_folder(const std::filesystem::path& dir, const std::string& why)
                  "yours. Until then PIN logins through ukey are refused"};
 }
 
-// Why folder `d` cannot be made, or "" if it can: the nearest folder that
-// exists must let us create in it.
-std::string not_creatable(const std::filesystem::path& d)
+// Folder `d` can be made, or why not: the nearest folder that exists must
+// let us create in it.
+Result<void> creatable(const std::filesystem::path& d)
 {
     struct stat st;
     std::filesystem::path up = d.parent_path();
     while (lstat(up.c_str(), &st) != 0) {
         if (errno != ENOENT || !up.has_relative_path())
-            return "cannot look into " + up.string() + ": " + std::strerror(errno);
+            return Error{CKR_FUNCTION_FAILED, "cannot look into " + up.string() + ": " + std::strerror(errno)};
         up = up.parent_path();
     }
     if (!S_ISDIR(st.st_mode))
-        return up.string() + " is not a folder";
+        return Error{CKR_FUNCTION_FAILED, up.string() + " is not a folder"};
     if (faccessat(AT_FDCWD, up.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
-        return "no permission to create anything in " + up.string();
-    return {};
-}
-
-// Ownership and mode of an open state file or folder.
-std::string check_owner(const struct stat& st, mode_t type)
-{
-    if ((st.st_mode & S_IFMT) != type)
-        return type == S_IFDIR ? "is not a folder" : "is not a regular file";
-    if (st.st_uid != geteuid())
-        return "is owned by another user (uid " + std::to_string(st.st_uid) + ")";
-    if (st.st_mode & 077)
-        return "is open to other users (mode " + std::to_string((st.st_mode >> 6) & 7) +
-               std::to_string((st.st_mode >> 3) & 7) + std::to_string(st.st_mode & 7) + ", must be " +
-               (type == S_IFDIR ? "700)" : "600)");
+        return Error{CKR_FUNCTION_FAILED, "no permission to create anything in " + up.string()};
     return {};
 }
 
@@ -243,14 +230,14 @@ std::filesystem::path PinStore::path_of(const KeyId& key) const
                    ".pin");
 }
 
-Result<bool> PinStore::ensure_dir() const
+Result<void> PinStore::ensure_dir() const
 {
     return ensure_dirs({dir_.parent_path(), dir_});
 }
 
 // Create what is missing with 0700; an existing folder must already be ours
 // and private.
-Result<bool> PinStore::ensure_dirs(std::initializer_list<std::filesystem::path> dirs) const
+Result<void> PinStore::ensure_dirs(std::initializer_list<std::filesystem::path> dirs) const
 {
     std::error_code ec;
     for (const auto& d : dirs) {
@@ -258,17 +245,17 @@ Result<bool> PinStore::ensure_dirs(std::initializer_list<std::filesystem::path> 
             std::filesystem::create_directories(d.parent_path(), ec);
             if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
                 const std::string err = std::strerror(errno);
-                const std::string why = not_creatable(d);
-                return no_state_folder(dir_.parent_path(), why.empty() ? err : why);
+                const auto can = creatable(d);
+                return no_state_folder(dir_.parent_path(), can ? err : can.error().message);
             }
         }
         struct stat st;
         if (lstat(d.c_str(), &st) != 0)
             return io_error(d, "inspect the folder of");
-        if (auto why = check_owner(st, S_IFDIR); !why.empty())
-            return unsafe(d, "folder " + why, true);
+        if (auto mine = private_to_us(st, true); !mine)
+            return unsafe(d, "folder " + mine.error().message, true);
     }
-    return true;
+    return {};
 }
 
 Result<bool> PinStore::check_dirs() const
@@ -279,12 +266,12 @@ Result<bool> PinStore::check_dirs() const
             if (errno != ENOENT)
                 return io_error(d, "inspect the folder of");
             // Missing: fine if it can be made when the first try is taken.
-            if (auto why = not_creatable(d); !why.empty())
-                return no_state_folder(dir_.parent_path(), why);
+            if (auto can = creatable(d); !can)
+                return no_state_folder(dir_.parent_path(), can.error().message);
             return false;
         }
-        if (auto why = check_owner(st, S_IFDIR); !why.empty())
-            return unsafe(d, "folder " + why, true);
+        if (auto mine = private_to_us(st, true); !mine)
+            return unsafe(d, "folder " + mine.error().message, true);
     }
     return true;
 }
@@ -308,8 +295,8 @@ Result<PinCounts> PinStore::read(const KeyId& key) const
     struct stat st;
     if (fstat(f.fd, &st) != 0)
         return io_error(path, "inspect");
-    if (auto why = check_owner(st, S_IFREG); !why.empty())
-        return unsafe(path, why, false);
+    if (auto mine = private_to_us(st, false); !mine)
+        return unsafe(path, mine.error().message, false);
     if (flock(f.fd, LOCK_SH) != 0)
         return io_error(path, "lock");
     char buf[file_size];
@@ -355,7 +342,7 @@ Result<PinStore::AttemptLock> PinStore::lock_attempts(const KeyId& key)
     if (fd < 0)
         return unreadable(path);
     struct stat st;
-    if (fstat(fd, &st) != 0 || !check_owner(st, S_IFREG).empty()) {
+    if (fstat(fd, &st) != 0 || !private_to_us(st, false)) {
         close(fd);
         return unsafe(path, "is not a private file of this user", false);
     }
@@ -500,8 +487,8 @@ Result<PinCounts> PinStore::apply(const KeyId& key, const std::function<bool(Pin
     struct stat st;
     if (fstat(f.fd, &st) != 0)
         return io_error(path, "inspect");
-    if (auto why = check_owner(st, S_IFREG); !why.empty())
-        return unsafe(path, why, false);
+    if (auto mine = private_to_us(st, false); !mine)
+        return unsafe(path, mine.error().message, false);
 
     char buf[file_size];
     ssize_t n = pread(f.fd, buf, file_size, 0);

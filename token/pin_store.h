@@ -82,8 +82,8 @@ private:
     // Key's path: with `replace`, over whatever is there; else only if
     // nothing is (false: another process created it first).
     Result<bool> install(const KeyId& key, const PinCounts& counts, bool replace);
-    Result<bool> ensure_dir() const;
-    Result<bool> ensure_dirs(std::initializer_list<std::filesystem::path> dirs) const;
+    Result<void> ensure_dir() const;
+    Result<void> ensure_dirs(std::initializer_list<std::filesystem::path> dirs) const;
     // false: the folders do not exist yet but can be made; an error: they
     // are not private, or cannot be made.
     Result<bool> check_dirs() const;

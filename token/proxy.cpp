@@ -137,7 +137,7 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
     for (std::size_t i = 0; i < p->config_.backends.size(); ++i) {
         const BackendConfig& bc = p->config_.backends[i];
         auto b = Backend::load(bc, static_cast<unsigned>(i));
-        Result<bool> ready = b ? (*b)->initialize(flags, inherited.count(bc.module) > 0) : Result<bool>(b.error());
+        Result<void> ready = b ? (*b)->initialize(flags, inherited.count(bc.module) > 0) : Result<void>(b.error());
         if (!ready) {
             if (bc.optional) {
                 log::warning(ready.error().message + " (optional backend: skipped)");

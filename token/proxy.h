@@ -79,10 +79,16 @@ private:
     template <class E, class... Args>
     CK_RV slot_forward(CK_SLOT_ID slotID, bool need_token, E Stack::*fn, Args... args)
     {
+        return on_slot(slotID, need_token, [&](const SlotEntry& e) { return (stack(e.backend).*fn)(e, args...); });
+    }
+    // Resolves the slot (need_token as in slot_forward), then runs fn(slot).
+    template <class Fn>
+    CK_RV on_slot(CK_SLOT_ID slotID, bool need_token, Fn&& fn)
+    {
         SlotEntry e;
         if (CK_RV rv = slot(slotID, need_token, e); rv != CKR_OK)
             return rv;
-        return (stack(e.backend).*fn)(e, args...);
+        return fn(e);
     }
     // Resolves the session, then runs fn(route).
     template <class Fn>
@@ -139,6 +145,12 @@ private:
             return CKR_ARGUMENTS_BAD;
         return forward(hSession, fn, pIn, ulInLen);
     }
+    // Resolves the session and one key (`invalid` as in on_object) and
+    // translates the handles in the mechanism's parameter, then runs
+    // fn(route, backend_mechanism, backend_key).
+    template <class Fn>
+    CK_RV on_keyed(CK_SESSION_HANDLE hSession, const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE hKey, CK_RV invalid,
+                   Fn&& fn);
     // C_*Init with a mechanism and a key.
     template <class E>
     CK_RV operation_init(E Stack::*fn, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);

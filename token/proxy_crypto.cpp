@@ -6,21 +6,28 @@
 
 namespace ukey {
 
+template <class Fn>
+CK_RV Proxy::on_keyed(CK_SESSION_HANDLE hSession, const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE hKey, CK_RV invalid,
+                      Fn&& fn)
+{
+    return on_object(hSession, hKey, invalid, [&](const SessionRoute& r, CK_OBJECT_HANDLE key) {
+        BackendMechanism m;
+        if (CK_RV rv = m.init(mechanism, objects_, r.tag); rv != CKR_OK)
+            return rv;
+        return fn(r, m.get(), key);
+    });
+}
+
 template <class E>
 CK_RV Proxy::operation_init(E Stack::*fn, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                             CK_OBJECT_HANDLE hKey)
 {
     if (!pMechanism)
         return CKR_ARGUMENTS_BAD;
-    return on_session(hSession, [&](const SessionRoute& r) {
-        CK_OBJECT_HANDLE key;
-        if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-            return rv;
-        BackendMechanism m;
-        if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
-            return rv;
-        return (stack(r.backend).*fn)(r, m.get(), key);
-    });
+    return on_keyed(hSession, *pMechanism, hKey, CKR_KEY_HANDLE_INVALID,
+                    [&](const SessionRoute& r, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key) {
+                        return (stack(r.backend).*fn)(r, m, key);
+                    });
 }
 
 // The functions of one shape, each a line.
@@ -133,17 +140,13 @@ CK_RV Proxy::WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK
 {
     if (!pMechanism || !pulWrappedKeyLen)
         return CKR_ARGUMENTS_BAD;
-    return on_session(hSession, [&](const SessionRoute& r) {
-        CK_OBJECT_HANDLE wrapping, key;
-        if (CK_RV rv = object(r, hWrappingKey, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID); rv != CKR_OK)
-            return rv;
-        if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-            return rv;
-        BackendMechanism m;
-        if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
-            return rv;
-        return stack(r.backend).WrapKey(r, m.get(), wrapping, key, pWrappedKey, pulWrappedKeyLen);
-    });
+    return on_keyed(hSession, *pMechanism, hWrappingKey, CKR_WRAPPING_KEY_HANDLE_INVALID,
+                    [&](const SessionRoute& r, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE wrapping) {
+                        CK_OBJECT_HANDLE key;
+                        if (CK_RV rv = object(r, hKey, key, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
+                            return rv;
+                        return stack(r.backend).WrapKey(r, m, wrapping, key, pWrappedKey, pulWrappedKeyLen);
+                    });
 }
 
 CK_RV Proxy::UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey,
@@ -152,19 +155,14 @@ CK_RV Proxy::UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
 {
     if (!pMechanism || !phKey || (!pWrappedKey && ulWrappedKeyLen) || (!pTemplate && ulAttributeCount))
         return CKR_ARGUMENTS_BAD;
-    return on_session(hSession, [&](const SessionRoute& r) {
-        CK_OBJECT_HANDLE unwrapping;
-        if (CK_RV rv = object(r, hUnwrappingKey, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID); rv != CKR_OK)
-            return rv;
-        BackendMechanism m;
-        if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
-            return rv;
-        CK_RV rv = stack(r.backend).UnwrapKey(r, m.get(), unwrapping, pWrappedKey, ulWrappedKeyLen, pTemplate,
-                                              ulAttributeCount, phKey);
-        if (rv == CKR_OK)
-            *phKey = objects_.to_app(r.tag, *phKey);
-        return rv;
-    });
+    return on_keyed(hSession, *pMechanism, hUnwrappingKey, CKR_UNWRAPPING_KEY_HANDLE_INVALID,
+                    [&](const SessionRoute& r, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwrapping) {
+                        CK_RV rv = stack(r.backend).UnwrapKey(r, m, unwrapping, pWrappedKey, ulWrappedKeyLen,
+                                                              pTemplate, ulAttributeCount, phKey);
+                        if (rv == CKR_OK)
+                            *phKey = objects_.to_app(r.tag, *phKey);
+                        return rv;
+                    });
 }
 
 CK_RV Proxy::DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
@@ -174,21 +172,16 @@ CK_RV Proxy::DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
     // keys inside the parameter instead.
     if (!pMechanism || (!pTemplate && ulAttributeCount))
         return CKR_ARGUMENTS_BAD;
-    return on_session(hSession, [&](const SessionRoute& r) {
-        CK_OBJECT_HANDLE base;
-        if (CK_RV rv = object(r, hBaseKey, base, CKR_KEY_HANDLE_INVALID); rv != CKR_OK)
-            return rv;
-        BackendMechanism m;
-        if (CK_RV rv = m.init(*pMechanism, objects_, r.tag); rv != CKR_OK)
-            return rv;
-        CK_RV rv = stack(r.backend).DeriveKey(r, m.get(), base, pTemplate, ulAttributeCount, phKey);
-        if (rv == CKR_OK) {
-            if (phKey)
-                *phKey = objects_.to_app(r.tag, *phKey);
-            translate_derived_handles(*pMechanism, objects_, r.tag);
-        }
-        return rv;
-    });
+    return on_keyed(hSession, *pMechanism, hBaseKey, CKR_KEY_HANDLE_INVALID,
+                    [&](const SessionRoute& r, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE base) {
+                        CK_RV rv = stack(r.backend).DeriveKey(r, m, base, pTemplate, ulAttributeCount, phKey);
+                        if (rv == CKR_OK) {
+                            if (phKey)
+                                *phKey = objects_.to_app(r.tag, *phKey);
+                            translate_derived_handles(*pMechanism, objects_, r.tag);
+                        }
+                        return rv;
+                    });
 }
 
 } // namespace ukey

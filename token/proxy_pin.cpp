@@ -63,13 +63,12 @@ CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLe
         return CKR_ARGUMENTS_BAD;
     if (CK_RV rv = pin_args(pPin, ulPinLen); rv != CKR_OK)
         return rv;
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
+    return on_slot(slotID, true, [&](const SlotEntry& e) {
+        CK_RV rv = stack(e.backend).InitToken(e, pPin, ulPinLen, pLabel);
+        if (rv == CKR_OK)
+            slots_.refresh(backends_); // the token may have a new identity now
         return rv;
-    CK_RV rv = stack(e.backend).InitToken(e, pPin, ulPinLen, pLabel);
-    if (rv == CKR_OK)
-        slots_.refresh(backends_); // the token may have a new identity now
-    return rv;
+    });
 }
 
 CK_RV Proxy::UkeyGetPinStatus(CK_SLOT_ID slotID, UKEY_PIN_STATUS* pStatus)

@@ -96,14 +96,13 @@ CK_RV Proxy::CloseSession(CK_SESSION_HANDLE hSession)
 
 CK_RV Proxy::CloseAllSessions(CK_SLOT_ID slotID)
 {
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
-        return rv;
-    // A Key that is out: the bottom of the stack answers for it.
-    CK_RV rv = stack(e.backend).CloseAllSessions(e);
-    if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
-        sessions_.erase_slot(e.backend, e.backend_slot);
-    return rv == CKR_TOKEN_NOT_PRESENT ? CKR_OK : rv;
+    return on_slot(slotID, false, [&](const SlotEntry& e) {
+        // A Key that is out: the bottom of the stack answers for it.
+        CK_RV rv = stack(e.backend).CloseAllSessions(e);
+        if (rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
+            sessions_.erase_slot(e.backend, e.backend_slot);
+        return rv == CKR_TOKEN_NOT_PRESENT ? CKR_OK : rv;
+    });
 }
 
 CK_RV Proxy::GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)

@@ -54,36 +54,33 @@ CK_RV Proxy::GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, false, e); rv != CKR_OK)
+    return on_slot(slotID, false, [&](const SlotEntry& e) {
+        // A Key that is out (or whose reader went away): its slot is there, empty.
+        CK_RV rv = e.names_key && !e.present ? CKR_SLOT_ID_INVALID : stack(e.backend).GetSlotInfo(e, pInfo);
+        if (rv == CKR_SLOT_ID_INVALID && e.names_key) {
+            *pInfo = e.info;
+            pInfo->flags &= ~CKF_TOKEN_PRESENT;
+            return CKR_OK;
+        }
         return rv;
-    // A Key that is out (or whose reader went away): its slot is there, empty.
-    CK_RV rv = e.names_key && !e.present ? CKR_SLOT_ID_INVALID
-                                         : stack(e.backend).GetSlotInfo(e, pInfo);
-    if (rv == CKR_SLOT_ID_INVALID && e.names_key) {
-        *pInfo = e.info;
-        pInfo->flags &= ~CKF_TOKEN_PRESENT;
-        return CKR_OK;
-    }
-    return rv;
+    });
 }
 
 CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
-    SlotEntry e;
-    if (CK_RV rv = slot(slotID, true, e); rv != CKR_OK)
+    return on_slot(slotID, true, [&](const SlotEntry& e) {
+        CK_RV rv = stack(e.backend).GetTokenInfo(e, pInfo);
+        if (rv == CKR_SLOT_ID_INVALID)
+            rv = CKR_TOKEN_NOT_PRESENT;
+        if (rv == CKR_OK && e.names_key && token_identity(e.backend->name(), *pInfo) != e.identity) {
+            // Another token sits where this Key was.
+            slots_.mark_absent(slotID);
+            return CKR_TOKEN_NOT_PRESENT;
+        }
         return rv;
-    CK_RV rv = stack(e.backend).GetTokenInfo(e, pInfo);
-    if (rv == CKR_SLOT_ID_INVALID)
-        rv = CKR_TOKEN_NOT_PRESENT;
-    if (rv == CKR_OK && e.names_key && token_identity(e.backend->name(), *pInfo) != e.identity) {
-        // Another token sits where this Key was.
-        slots_.mark_absent(slotID);
-        return CKR_TOKEN_NOT_PRESENT;
-    }
-    return rv;
+    });
 }
 
 CK_RV Proxy::UkeyGetSlotBackend(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND* pInfo)

@@ -1,8 +1,12 @@
 // Typed results: a value, or a CK_RV with a sentence saying what went wrong.
+// The one error style of token/, client/ and the tools (exceptions only
+// inside the CLI): Result<T> for a value or an Error, Result<void> for
+// success or an Error. [[nodiscard]]: an unread failure is a bug.
 #pragma once
 
 #include <ukey/pkcs11.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -15,7 +19,7 @@ struct Error {
 };
 
 template <class T>
-class Result {
+class [[nodiscard]] Result {
 public:
     Result(T value) : v_(std::move(value)) {}
     Result(Error e) : v_(std::move(e)) {}
@@ -31,6 +35,20 @@ public:
 
 private:
     std::variant<T, Error> v_;
+};
+
+// Success (`return {};`) or an Error.
+template <>
+class [[nodiscard]] Result<void> {
+public:
+    Result() = default;
+    Result(Error e) : e_(std::move(e)) {}
+
+    explicit operator bool() const { return !e_; }
+    const Error& error() const { return *e_; }
+
+private:
+    std::optional<Error> e_;
 };
 
 } // namespace ukey

@@ -15,7 +15,17 @@ std::string where(const toml::node& n)
     return "line " + std::to_string(s.begin.line);
 }
 
-std::string check_keys(const toml::table& t, std::initializer_list<std::string_view> known,
+Result<const toml::table*> section(const toml::table& root, std::string_view name)
+{
+    const toml::node* n = root.get(name);
+    if (!n)
+        return nullptr;
+    if (const toml::table* t = n->as_table())
+        return t;
+    return problem("[" + std::string(name) + "] must be a table (" + where(*n) + ")");
+}
+
+Result<void> check_keys(const toml::table& t, std::initializer_list<std::string_view> known,
                        const std::string& context)
 {
     for (const auto& [k, v] : t) {
@@ -23,7 +33,7 @@ std::string check_keys(const toml::table& t, std::initializer_list<std::string_v
         for (auto name : known)
             ok = ok || k.str() == name;
         if (!ok)
-            return "unknown key '" + std::string(k.str()) + "' " + context + " (" + where(v) + ")";
+            return problem("unknown key '" + std::string(k.str()) + "' " + context + " (" + where(v) + ")");
     }
     return {};
 }
@@ -38,7 +48,7 @@ bool valid_name(const std::string& s)
     return true;
 }
 
-std::string read_seconds(const toml::table& t, std::string_view key, double& out, double lo, double hi,
+Result<void> read_seconds(const toml::table& t, std::string_view key, double& out, double lo, double hi,
                          const std::string& context)
 {
     const toml::node* n = t.get(key);
@@ -50,15 +60,15 @@ std::string read_seconds(const toml::table& t, std::string_view key, double& out
     else if (n->is_floating_point())
         v = *n->value<double>();
     if (!v)
-        return "key '" + std::string(key) + "' " + context + " must be a number of seconds (" + where(*n) + ")";
+        return problem("key '" + std::string(key) + "' " + context + " must be a number of seconds (" + where(*n) + ")");
     if (!(*v >= lo && *v <= hi))
-        return "key '" + std::string(key) + "' " + context + " must be between " + std::to_string(int64_t(lo)) +
-               " and " + std::to_string(int64_t(hi)) + " seconds (" + where(*n) + ")";
+        return problem("key '" + std::string(key) + "' " + context + " must be between " + std::to_string(int64_t(lo)) +
+               " and " + std::to_string(int64_t(hi)) + " seconds (" + where(*n) + ")");
     out = *v;
     return {};
 }
 
-std::string read_strings(const toml::table& t, std::string_view key, std::vector<std::string>& out,
+Result<void> read_strings(const toml::table& t, std::string_view key, std::vector<std::string>& out,
                          const std::string& context)
 {
     const toml::node* n = t.get(key);
@@ -67,12 +77,12 @@ std::string read_strings(const toml::table& t, std::string_view key, std::vector
     const toml::array* a = n->as_array();
     std::string bad = "key '" + std::string(key) + "' " + context + " must be a list of strings (" + where(*n) + ")";
     if (!a)
-        return bad;
+        return problem(bad);
     out.clear();
     for (const auto& e : *a) {
         auto v = e.value<std::string>();
         if (!v || !e.is_string())
-            return bad;
+            return problem(bad);
         out.push_back(*v);
     }
     return {};
@@ -86,16 +96,16 @@ std::optional<unsigned> whole_days(const toml::node& n)
     return unsigned(*v);
 }
 
-std::string read_path(const toml::table& t, std::string_view key, std::filesystem::path& out,
+Result<void> read_path(const toml::table& t, std::string_view key, std::filesystem::path& out,
                       const std::string& context)
 {
     std::string v;
-    if (auto e = read_value(t, key, v, context); !e.empty())
+    if (auto e = read_value(t, key, v, context); !e)
         return e;
     if (!t.get(key))
         return {};
     if (!std::filesystem::path(v).is_absolute())
-        return "key '" + std::string(key) + "' " + context + " must be an absolute path, not '" + v + "'";
+        return problem("key '" + std::string(key) + "' " + context + " must be an absolute path, not '" + v + "'");
     out = v;
     return {};
 }

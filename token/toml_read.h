@@ -1,7 +1,8 @@
 // Reading the config's TOML strictly: unknown keys and wrong types are
 // errors naming the key and the line. Shared by the module's config
 // (token/config.*) and the tools' sections (tools/common/tool_config.*).
-// Each function returns an empty string, or the error.
+// Each function returns success, or a problem() saying what is wrong;
+// config_error() adds the file.
 #pragma once
 
 #include "token/result.h"
@@ -23,16 +24,26 @@ namespace ukey::toml_read {
 // "config FILE: what", the one form of every config error.
 Error config_error(const std::filesystem::path& source, const std::string& what);
 
+// What is wrong, without the file.
+inline Error problem(std::string what)
+{
+    return Error{CKR_FUNCTION_FAILED, std::move(what)};
+}
+
 // "line N" of a node.
 std::string where(const toml::node& n);
 
+// The section `name` of `root`: nullptr if there is none, an error if it is
+// not a table.
+Result<const toml::table*> section(const toml::table& root, std::string_view name);
+
 // Unknown keys are errors: a typo such as "modul" must not silently fall back
 // to a default.
-std::string check_keys(const toml::table& t, std::initializer_list<std::string_view> known,
+Result<void> check_keys(const toml::table& t, std::initializer_list<std::string_view> known,
                        const std::string& context);
 
 template <class T>
-std::string read_value(const toml::table& t, std::string_view key, T& out, const std::string& context)
+Result<void> read_value(const toml::table& t, std::string_view key, T& out, const std::string& context)
 {
     const toml::node* n = t.get(key);
     if (!n)
@@ -43,7 +54,7 @@ std::string read_value(const toml::table& t, std::string_view key, T& out, const
     constexpr bool integer = std::is_integral_v<T> && !std::is_same_v<T, bool>;
     auto v = !integer || n->is_integer() ? n->value<T>() : std::nullopt;
     if (!v || (std::is_same_v<T, bool> != n->is_boolean()))
-        return "key '" + std::string(key) + "' " + context + " has the wrong type (" + where(*n) + ")";
+        return problem("key '" + std::string(key) + "' " + context + " has the wrong type (" + where(*n) + ")");
     out = *v;
     return {};
 }
@@ -52,17 +63,17 @@ std::string read_value(const toml::table& t, std::string_view key, T& out, const
 bool valid_name(const std::string& s);
 
 // A number of seconds: integer or float, within [lo, hi].
-std::string read_seconds(const toml::table& t, std::string_view key, double& out, double lo, double hi,
+Result<void> read_seconds(const toml::table& t, std::string_view key, double& out, double lo, double hi,
                          const std::string& context);
 
-std::string read_strings(const toml::table& t, std::string_view key, std::vector<std::string>& out,
+Result<void> read_strings(const toml::table& t, std::string_view key, std::vector<std::string>& out,
                          const std::string& context);
 
 // Whole days in [1, 3650]: an integer only (see read_value).
 std::optional<unsigned> whole_days(const toml::node& n);
 
 // An absolute path, if the key is there.
-std::string read_path(const toml::table& t, std::string_view key, std::filesystem::path& out,
+Result<void> read_path(const toml::table& t, std::string_view key, std::filesystem::path& out,
                       const std::string& context);
 
 } // namespace ukey::toml_read

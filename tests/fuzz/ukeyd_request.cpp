@@ -53,8 +53,8 @@ Daemon& daemon_state()
         const std::string path = std::string(dir) + "/ukeyd.sock";
         d->ep = epoll_create1(EPOLL_CLOEXEC);
         d->server = new Server(d->ep, answer);
-        if (std::string e = d->server->listen(path); !e.empty()) {
-            std::fprintf(stderr, "ukeyd_request: %s\n", e.c_str());
+        if (auto e = d->server->listen(path); !e) {
+            std::fprintf(stderr, "ukeyd_request: %s\n", e.error().message.c_str());
             std::abort();
         }
         d->addr.sun_family = AF_UNIX;

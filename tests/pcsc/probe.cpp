@@ -35,6 +35,8 @@
 #include <PCSC/wintypes.h>
 #include <PCSC/pcsclite.h>
 
+#include "pcsc_common.h" // tools/ukeyd: what ukeyd's watcher shares with this model
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -52,8 +54,6 @@
 #include <vector>
 
 namespace {
-
-const char kPnP[] = "\\\\?PnP?\\Notification";
 
 long now_ms() {
     using namespace std::chrono;
@@ -81,31 +81,8 @@ std::string rvname(LONG rv) {
     return buf;
 }
 
-std::string hex(const unsigned char* p, DWORD n) {
-    static const char d[] = "0123456789ABCDEF";
-    std::string s;
-    for (DWORD i = 0; i < n; ++i) {
-        s += d[p[i] >> 4];
-        s += d[p[i] & 15];
-    }
-    return s;
-}
-
-// Errors after which the context is useless: pcscd stopped, crashed or was
-// restarted (the socket is gone or the connection broke).
-bool service_lost(LONG rv) {
-    switch (rv) {
-    case SCARD_E_NO_SERVICE:
-    case SCARD_E_SERVICE_STOPPED:
-    case SCARD_F_COMM_ERROR:
-    case SCARD_E_INVALID_HANDLE:
-    case SCARD_F_INTERNAL_ERROR:
-    case SCARD_E_NO_MEMORY:
-        return true;
-    default:
-        return false;
-    }
-}
+using ukey::pcsc::hex;
+using ukey::pcsc::service_lost;
 
 // --- shared between the main thread and the signal thread -----------------
 std::mutex g_mu;
@@ -154,11 +131,7 @@ LONG list_readers(SCARDCONTEXT ctx, std::vector<std::string>& out) {
     return SCARD_S_SUCCESS;
 }
 
-struct Reader {
-    DWORD state = SCARD_STATE_UNAWARE;  // last dwEventState seen (sans CHANGED)
-    bool present = false;
-    bool unusable = false;  // pcscd lists it but reports no state at all
-};
+using ukey::pcsc::Reader;
 
 int run_list() {
     SCARDCONTEXT ctx;
@@ -310,15 +283,7 @@ int run_monitor(DWORD timeout_ms, int retry_ms) {
             if (!refresh()) continue;
         }
 
-        std::vector<SCARD_READERSTATE> st(1 + readers.size());
-        st[0].szReader = kPnP;
-        st[0].dwCurrentState = pnp_state;
-        std::size_t i = 1;
-        for (auto& [name, r] : readers) {
-            st[i].szReader = name.c_str();
-            st[i].dwCurrentState = r.unusable ? SCARD_STATE_IGNORE : r.state;
-            ++i;
-        }
+        std::vector<SCARD_READERSTATE> st = ukey::pcsc::wait_states(pnp_state, readers);
         if (quitting()) break;
         LONG rv = SCardGetStatusChange(g_ctx, timeout_ms, st.data(),
                                        static_cast<DWORD>(st.size()));
@@ -351,15 +316,9 @@ int run_monitor(DWORD timeout_ms, int retry_ms) {
             continue;
         }
 
-        bool reader_list_changed = false;
         bool news = false;  // did this wake-up tell us anything?
-        if (st[0].dwEventState & SCARD_STATE_CHANGED) {
-            DWORD ns = st[0].dwEventState & ~SCARD_STATE_CHANGED;
-            news = news || ns != pnp_state;
-            pnp_state = ns;
-            reader_list_changed = true;
-        }
-        i = 1;
+        bool reader_list_changed = ukey::pcsc::list_changed(st[0], pnp_state, news);
+        std::size_t i = 1;
         for (auto& [name, r] : readers) {
             const SCARD_READERSTATE& s = st[i++];
             if (!(s.dwEventState & SCARD_STATE_CHANGED)) continue;

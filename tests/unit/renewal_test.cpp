@@ -125,7 +125,7 @@ public:
         ++writes;
         return add_cert(x, id, label, category);
     }
-    Result<bool> relabel(CK_OBJECT_HANDLE h, const std::string& label) override
+    Result<void> relabel(CK_OBJECT_HANDLE h, const std::string& label) override
     {
         if (certs.count(h))
             certs[h].label = label;
@@ -133,14 +133,14 @@ public:
             keys_[h].label = label;
         else
             return Error{CKR_OBJECT_HANDLE_INVALID, "no such object"};
-        return true;
+        return {};
     }
-    Result<bool> destroy(CK_OBJECT_HANDLE h, const std::string&) override
+    Result<void> destroy(CK_OBJECT_HANDLE h, const std::string&) override
     {
         ++destroys;
         if (!certs.erase(h) && !keys_.erase(h))
             return Error{CKR_OBJECT_HANDLE_INVALID, "no such object"};
-        return true;
+        return {};
     }
 };
 
@@ -152,17 +152,17 @@ public:
     std::optional<std::string> text;
     std::optional<Step> fail_at;
 
-    Result<bool> save(const Journal& j) override
+    Result<void> save(const Journal& j) override
     {
         if (fail_at && j.step() == *fail_at)
             return Error{CKR_OK, "the disk is full"};
         text = journal_text(j);
-        return true;
+        return {};
     }
-    Result<bool> remove() override
+    Result<void> remove() override
     {
         text.reset();
-        return true;
+        return {};
     }
     Journal load() const
     {
@@ -464,19 +464,25 @@ TEST_F(RenewalTest, ACrashWhileRollingForwardIsResumedAgain)
     expect_new_pair_only();
 }
 
+// "" for success, else the error's sentence.
+std::string why(const Result<void>& r)
+{
+    return r ? "" : r.error().message;
+}
+
 TEST_F(RenewalTest, TheIssuedCertificateMustChainAndNameTheSubject)
 {
     Journal j = started();
-    EXPECT_EQ(verify_issued(j, new_cert.get(), X509_get_subject_name(old_cert.get())), "");
+    EXPECT_EQ(why(verify_issued(j, new_cert.get(), X509_get_subject_name(old_cert.get()))), "");
     PKeyPtr other_ca_key = new_key();
     X509Ptr other_ca = make_cert("Other CA", other_ca_key.get(), nullptr, nullptr, true);
     X509Ptr foreign = make_cert("Alice", new_key_.get(), other_ca.get(), other_ca_key.get(), false);
-    EXPECT_NE(verify_issued(j, foreign.get(), nullptr), "");
+    EXPECT_NE(why(verify_issued(j, foreign.get(), nullptr)), "");
     X509Ptr bob = make_cert("Bob", new_key_.get(), ca.get(), ca_key.get(), false);
-    EXPECT_NE(verify_issued(j, bob.get(), X509_get_subject_name(old_cert.get())).find("not the one requested"),
+    EXPECT_NE(why(verify_issued(j, bob.get(), X509_get_subject_name(old_cert.get()))).find("not the one requested"),
               std::string::npos);
     j.ca_cert.clear();
-    EXPECT_EQ(verify_issued(j, new_cert.get(), nullptr), "the journal holds no CA certificate");
+    EXPECT_EQ(why(verify_issued(j, new_cert.get(), nullptr)), "the journal holds no CA certificate");
 }
 
 TEST(SameAttributes, IgnoresOrderAndStringType)

@@ -40,7 +40,8 @@ protected:
                 return json{{"ok", true}, {"keys", json::array()}};
             return ukey::daemon::error_reply("unknown request");
         });
-        ASSERT_EQ(server->listen(path), "");
+        auto listening = server->listen(path);
+        ASSERT_TRUE(listening) << listening.error().message;
     }
     void TearDown() override
     {
@@ -123,7 +124,9 @@ TEST_F(ServerTest, ASecondDaemonDoesNotStealTheSocket)
 {
     int ep2 = epoll_create1(EPOLL_CLOEXEC);
     Server other(ep2, [](const json&) { return json(); });
-    EXPECT_NE(other.listen(path).find("another ukeyd"), std::string::npos);
+    auto second = other.listen(path);
+    ASSERT_FALSE(second);
+    EXPECT_NE(second.error().message.find("another ukeyd"), std::string::npos);
     close(ep2);
 }
 

@@ -15,44 +15,44 @@ using namespace toml_read;
 
 namespace {
 
-std::string parse_daemon(const toml::table& root, ToolConfig& cfg)
+Result<void> parse_daemon(const toml::table& root, ToolConfig& cfg)
 {
     auto& d = cfg.daemon;
-    if (const toml::node* n = root.get("daemon")) {
-        const toml::table* t = n->as_table();
-        if (!t)
-            return "[daemon] must be a table (" + where(*n) + ")";
+    auto daemon_section = section(root, "daemon");
+    if (!daemon_section)
+        return daemon_section.error();
+    if (const toml::table* t = *daemon_section) {
         const std::string ctx = "in [daemon]";
         // socket: read by the module (Config::daemon_socket).
         if (auto e = check_keys(*t, {"socket", "allow_users", "allow_groups", "pcsc", "rescan_interval", "scan_timeout"},
                                 ctx);
-            !e.empty())
+            !e)
             return e;
         for (auto e : {read_strings(*t, "allow_users", d.allow_users, ctx),
                        read_strings(*t, "allow_groups", d.allow_groups, ctx), read_value(*t, "pcsc", d.pcsc, ctx),
                        read_seconds(*t, "rescan_interval", d.rescan_interval_s, 0, 86400, ctx),
                        read_seconds(*t, "scan_timeout", d.scan_timeout_s, 1, 600, ctx)})
-            if (!e.empty())
+            if (!e)
                 return e;
     }
-    if (const toml::node* n = root.get("expiry")) {
-        const toml::table* t = n->as_table();
-        if (!t)
-            return "[expiry] must be a table (" + where(*n) + ")";
+    auto expiry_section = section(root, "expiry");
+    if (!expiry_section)
+        return expiry_section.error();
+    if (const toml::table* t = *expiry_section) {
         const std::string ctx = "in [expiry]";
-        if (auto e = check_keys(*t, {"thresholds", "check_interval"}, ctx); !e.empty())
+        if (auto e = check_keys(*t, {"thresholds", "check_interval"}, ctx); !e)
             return e;
-        if (auto e = read_seconds(*t, "check_interval", d.expiry_check_interval_s, 1, 7 * 86400, ctx); !e.empty())
+        if (auto e = read_seconds(*t, "check_interval", d.expiry_check_interval_s, 1, 7 * 86400, ctx); !e)
             return e;
         if (const toml::node* th = t->get("thresholds")) {
             const toml::array* a = th->as_array();
             if (!a)
-                return "[expiry] thresholds must be a list of days (" + where(*th) + ")";
+                return problem("[expiry] thresholds must be a list of days (" + where(*th) + ")");
             std::set<unsigned, std::greater<>> days;
             for (const auto& e : *a) {
                 auto v = whole_days(e);
                 if (!v)
-                    return "[expiry] thresholds must be whole days between 1 and 3650 (" + where(e) + ")";
+                    return problem("[expiry] thresholds must be whole days between 1 and 3650 (" + where(e) + ")");
                 days.insert(*v);
             }
             d.expiry_thresholds.assign(days.begin(), days.end()); // largest first
@@ -61,49 +61,49 @@ std::string parse_daemon(const toml::table& root, ToolConfig& cfg)
     if (const toml::node* n = root.get("hook")) {
         const toml::array* hooks = n->as_array();
         if (!hooks)
-            return "hooks are written [[hook]] (" + where(*n) + ")";
+            return problem("hooks are written [[hook]] (" + where(*n) + ")");
         for (std::size_t i = 0; i < hooks->size(); ++i) {
             const toml::table* t = (*hooks)[i].as_table();
             const std::string ctx = "in [[hook]] #" + std::to_string(i + 1);
             if (!t)
-                return ctx + " is not a table";
-            if (auto e = check_keys(*t, {"events", "command", "timeout"}, ctx); !e.empty())
+                return problem(ctx + " is not a table");
+            if (auto e = check_keys(*t, {"events", "command", "timeout"}, ctx); !e)
                 return e;
             HookConfig h;
             for (auto e : {read_strings(*t, "events", h.events, ctx), read_strings(*t, "command", h.command, ctx),
                            read_seconds(*t, "timeout", h.timeout_s, 1, 3600, ctx)})
-                if (!e.empty())
+                if (!e)
                     return e;
             for (const auto& ev : h.events)
                 if (!event_named(ev))
-                    return ctx + ": unknown event '" + ev + "' (see docs/ukeyd.md for the list)";
+                    return problem(ctx + ": unknown event '" + ev + "' (see docs/ukeyd.md for the list)");
             if (h.command.empty() || !std::filesystem::path(h.command[0]).is_absolute())
-                return ctx + ": command must be a list whose first element is an absolute path, e.g. "
-                             "[\"/usr/local/bin/on-key\", \"--notify\"] (it runs without a shell)";
+                return problem(ctx + ": command must be a list whose first element is an absolute path, e.g. "
+                             "[\"/usr/local/bin/on-key\", \"--notify\"] (it runs without a shell)");
             cfg.hooks.push_back(std::move(h));
         }
     }
     return {};
 }
 
-std::string read_days(const toml::table& t, unsigned& out, const std::string& context)
+Result<void> read_days(const toml::table& t, unsigned& out, const std::string& context)
 {
     const toml::node* d = t.get("threshold");
     if (!d)
         return {};
     auto v = whole_days(*d);
     if (!v)
-        return "key 'threshold' " + context + " must be whole days between 1 and 3650 (" + where(*d) + ")";
+        return problem("key 'threshold' " + context + " must be whole days between 1 and 3650 (" + where(*d) + ")");
     out = *v;
     return {};
 }
 
-std::string parse_ca(const toml::table& ct, const std::string& c, std::set<std::string>& names, RenewalCa& ca)
+Result<void> parse_ca(const toml::table& ct, const std::string& c, std::set<std::string>& names, RenewalCa& ca)
 {
     if (auto e = check_keys(ct, {"name", "url", "fingerprint", "keys", "issuer", "threshold", "mode", "keep_old",
                                  "timeout", "challenge_file"},
                             c);
-        !e.empty())
+        !e)
         return e;
     std::string mode = "rekey";
     for (auto e : {read_value(ct, "name", ca.name, c), read_value(ct, "url", ca.url, c),
@@ -112,63 +112,63 @@ std::string parse_ca(const toml::table& ct, const std::string& c, std::set<std::
                    read_value(ct, "mode", mode, c), read_value(ct, "keep_old", ca.keep_old, c),
                    read_seconds(ct, "timeout", ca.timeout_s, 1, 3600, c),
                    read_path(ct, "challenge_file", ca.challenge_file, c)})
-        if (!e.empty())
+        if (!e)
             return e;
     if (!valid_name(ca.name))
-        return c + ": name must be 1-32 letters, digits, '-', '_' or '.'";
+        return problem(c + ": name must be 1-32 letters, digits, '-', '_' or '.'");
     if (!names.insert(ca.name).second)
-        return c + ": the name '" + ca.name + "' is used twice";
+        return problem(c + ": the name '" + ca.name + "' is used twice");
     if (ca.url.rfind("http://", 0) != 0 || ca.url.size() <= 7)
-        return c + " ('" + ca.name + "'): url must be an http:// URL of the SCEP service, not '" + ca.url +
-               "' (SCEP protects its messages itself; https is not supported)";
+        return problem(c + " ('" + ca.name + "'): url must be an http:// URL of the SCEP service, not '" + ca.url +
+               "' (SCEP protects its messages itself; https is not supported)");
     std::string fp;
     for (char ch : ca.fingerprint)
         if (ch != ':' && ch != ' ')
             fp += char(std::tolower(static_cast<unsigned char>(ch)));
     if (fp.size() != 64 || fp.find_first_not_of("0123456789abcdef") != std::string::npos)
-        return c + " ('" + ca.name + "'): fingerprint must be the CA certificate's SHA-256 in hex (64 digits, "
-                   "colons allowed), as `openssl x509 -noout -fingerprint -sha256` prints it";
+        return problem(c + " ('" + ca.name + "'): fingerprint must be the CA certificate's SHA-256 in hex (64 digits, "
+                   "colons allowed), as `openssl x509 -noout -fingerprint -sha256` prints it");
     ca.fingerprint = fp;
     if (mode == "rekey")
         ca.rekey = true;
     else if (mode == "same-key")
         ca.rekey = false;
     else
-        return c + " ('" + ca.name + "'): mode must be \"rekey\" or \"same-key\", not '" + mode + "'";
+        return problem(c + " ('" + ca.name + "'): mode must be \"rekey\" or \"same-key\", not '" + mode + "'");
     return {};
 }
 
 // [renewal] and its [[renewal.ca]] entries (docs/renewal.md).
-std::string parse_renewal(const toml::table& root, ToolConfig& cfg)
+Result<void> parse_renewal(const toml::table& root, ToolConfig& cfg)
 {
-    const toml::node* n = root.get("renewal");
-    if (!n)
-        return {};
-    const toml::table* t = n->as_table();
+    auto renewal_section = section(root, "renewal");
+    if (!renewal_section)
+        return renewal_section.error();
+    const toml::table* t = *renewal_section;
     if (!t)
-        return "[renewal] must be a table (" + where(*n) + ")";
+        return {};
     auto& r = cfg.renewal;
     const std::string ctx = "in [renewal]";
-    if (auto e = check_keys(*t, {"threshold", "pin_file", "ukey", "timeout", "ca"}, ctx); !e.empty())
+    if (auto e = check_keys(*t, {"threshold", "pin_file", "ukey", "timeout", "ca"}, ctx); !e)
         return e;
     for (auto e : {read_days(*t, r.threshold_days, ctx), read_path(*t, "pin_file", r.pin_file, ctx),
                    read_path(*t, "ukey", r.ukey, ctx), read_seconds(*t, "timeout", r.timeout_s, 1, 3600, ctx)})
-        if (!e.empty())
+        if (!e)
             return e;
     const toml::node* cn = t->get("ca");
     if (!cn)
         return {};
     const toml::array* cas = cn->as_array();
     if (!cas)
-        return "CAs for renewal are written [[renewal.ca]] (" + where(*cn) + ")";
+        return problem("CAs for renewal are written [[renewal.ca]] (" + where(*cn) + ")");
     std::set<std::string> names;
     for (std::size_t i = 0; i < cas->size(); ++i) {
         const toml::table* ct = (*cas)[i].as_table();
         const std::string c = "in [[renewal.ca]] #" + std::to_string(i + 1);
         if (!ct)
-            return c + " is not a table";
+            return problem(c + " is not a table");
         RenewalCa ca;
-        if (auto e = parse_ca(*ct, c, names, ca); !e.empty())
+        if (auto e = parse_ca(*ct, c, names, ca); !e)
             return e;
         r.cas.push_back(std::move(ca));
     }
@@ -204,10 +204,10 @@ Result<ToolConfig> parse_tool_config(std::string_view text, const std::filesyste
     static_cast<Config&>(cfg) = std::move(*core);
     // parse_config accepted the text: it parses.
     const toml::table root = toml::parse(text, source.string());
-    if (auto e = parse_daemon(root, cfg); !e.empty())
-        return config_error(source, e);
-    if (auto e = parse_renewal(root, cfg); !e.empty())
-        return config_error(source, e);
+    if (auto e = parse_daemon(root, cfg); !e)
+        return config_error(source, e.error().message);
+    if (auto e = parse_renewal(root, cfg); !e)
+        return config_error(source, e.error().message);
     return cfg;
 }
 

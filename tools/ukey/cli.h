@@ -57,13 +57,23 @@ private:
 
 // Throws a Failure for any CK_RV but CKR_OK.
 void check(CK_RV rv, const std::string& doing);
+// Throws an Error as a Failure.
+[[noreturn]] inline void throw_failure(const Error& e)
+{
+    throw Failure(e.rv == CKR_OK ? failure : exit_for(e.rv), e.message, e.rv);
+}
 // Unwraps a Result or throws its error as a Failure.
 template <class T>
 T must(Result<T> r)
 {
     if (!r)
-        throw Failure(r.error().rv == CKR_OK ? failure : exit_for(r.error().rv), r.error().message, r.error().rv);
+        throw_failure(r.error());
     return std::move(r.value());
+}
+inline void must(const Result<void>& r)
+{
+    if (!r)
+        throw_failure(r.error());
 }
 
 // Where a PIN comes from: a descriptor, a file, or else the terminal.
@@ -85,6 +95,10 @@ struct Context {
     const client::Module& module();
     // Prints the result: `doc` as JSON with --json, else `text()`.
     void print(const nlohmann::json& doc, const std::function<void()>& text) const;
+    // A list command's result: `doc` with --json, else one line(entry) per
+    // entry of doc[field], or `none` when there is none.
+    void print_list(const nlohmann::json& doc, const char* field, const std::string& none,
+                    std::string (*line)(const nlohmann::json&)) const;
     // A progress note on stderr, only on a terminal and not with --json.
     void progress(const std::string& what) const;
 };

@@ -105,12 +105,7 @@ void list(Context& ctx, ListArgs& a)
     nlohmann::json doc = {{"certificates", nlohmann::json::array()}};
     for (const auto& c : certs)
         doc["certificates"].push_back(cert_json(c, keys));
-    ctx.print(doc, [&] {
-        if (certs.empty())
-            std::cout << "No certificates on Key '" << shown(k.label()) << "'.\n";
-        for (const auto& j : doc["certificates"])
-            std::cout << cert_line(j) << "\n";
-    });
+    ctx.print_list(doc, "certificates", "No certificates on Key '" + shown(k.label()) + "'.", cert_line);
 }
 
 // --- show -------------------------------------------------------------------

@@ -244,12 +244,7 @@ void generate(Context& ctx, GenerateArgs& a)
     for (const auto& o : keys)
         if (o.handle == hpriv || o.handle == hpub)
             doc["keys"].push_back(key_object_json(o, certs));
-    std::string pem;
-    if (client::BioPtr bio{BIO_new(BIO_s_mem())}) {
-        PEM_write_bio_PUBKEY(bio.get(), public_key.get());
-        pem = client::bio_text(bio.get());
-    }
-    doc["public_key_pem"] = pem;
+    doc["public_key_pem"] = client::printed([&](BIO* b) { PEM_write_bio_PUBKEY(b, public_key.get()); });
     ctx.print(doc, [&] {
         std::cout << "Generated an " << kt->display << " key pair on Key '" << shown(k.label())
                   << "': id " << client::to_hex(*id);
@@ -277,12 +272,8 @@ void list(Context& ctx, ListArgs& a)
     nlohmann::json doc = {{"keys", nlohmann::json::array()}};
     for (const auto& o : keys)
         doc["keys"].push_back(key_object_json(o, certs));
-    ctx.print(doc, [&] {
-        if (keys.empty())
-            std::cout << "No keys on Key '" << shown(k.label()) << "': make one with `ukey key generate --type ...`\n";
-        for (const auto& j : doc["keys"])
-            std::cout << key_line(j) << "\n";
-    });
+    ctx.print_list(doc, "keys", "No keys on Key '" + shown(k.label()) + "': make one with `ukey key generate --type ...`",
+                   key_line);
 }
 
 struct DeleteArgs {

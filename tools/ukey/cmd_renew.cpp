@@ -381,9 +381,9 @@ void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, cli
 
         // The new certificate: for the new key, chained to the pinned CA,
         // valid now, with the subject asked for.
-        if (std::string why = client::verify_issued(j, issued.get(), subject.get()); !why.empty())
+        if (auto ok = client::verify_issued(j, issued.get(), subject.get()); !ok)
             throw Failure(ca_error, "the CA's certificate " + client::name_text(X509_get_subject_name(issued.get())) +
-                                        " is not acceptable (" + why + "): it was not written");
+                                        " is not acceptable (" + ok.error().message + "): it was not written");
         j.cert = client::to_der(issued.get());
         j.chain = {j.ca_cert};
         record(j, client::Step::cert_received, store);

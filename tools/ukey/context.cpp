@@ -80,6 +80,17 @@ void Context::print(const nlohmann::json& doc, const std::function<void()>& text
         text();
 }
 
+void Context::print_list(const nlohmann::json& doc, const char* field, const std::string& none,
+                         std::string (*line)(const nlohmann::json&)) const
+{
+    print(doc, [&] {
+        if (doc[field].empty())
+            std::cout << none << "\n";
+        for (const auto& j : doc[field])
+            std::cout << line(j) << "\n";
+    });
+}
+
 void Context::progress(const std::string& what) const
 {
     if (json || quiet || !isatty(STDERR_FILENO))

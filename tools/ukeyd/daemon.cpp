@@ -125,8 +125,8 @@ bool Daemon::setup()
     }
     server_ = std::make_unique<Server>(ep_, [this](const json& r) { return answer(r); });
     waiters_ = std::make_unique<BackendWaiters>(ep_, self_exe_);
-    if (std::string e = server_->listen(cfg_.daemon_socket); !e.empty()) {
-        log::error("ukeyd: " + e);
+    if (auto e = server_->listen(cfg_.daemon_socket); !e) {
+        log::error("ukeyd: " + e.error().message);
         return false;
     }
     apply(cfg_);
@@ -161,9 +161,9 @@ std::filesystem::path Daemon::state_base(const ToolConfig& cfg) const
 void Daemon::snapshot_config(const ToolConfig& cfg, const std::string& text)
 {
     const auto file = state_base(cfg) / "ukeyd" / "config-in-force.toml";
-    if (std::string e = client::write_private_file(file, text); !e.empty()) {
+    if (auto e = client::write_private_file(file, text); !e) {
         // The children then read the file itself.
-        log::warning("ukeyd: cannot keep a copy of the config: " + e);
+        log::warning("ukeyd: cannot keep a copy of the config: " + e.error().message);
         setenv("UKEY_CONF", config_file_.c_str(), 1);
         return;
     }

@@ -82,8 +82,8 @@ void ExpiryWatch::save()
     for (const auto& [fp, v] : seen_)
         certs[fp] = {{"notified", v.first}, {"not_after", v.second}};
     const std::string text = json{{"version", 1}, {"certificates", certs}}.dump(1) + "\n";
-    if (std::string e = client::write_private_file(file_, text); !e.empty()) {
-        log::error("ukeyd: cannot keep the expiry reminders: " + e);
+    if (auto e = client::write_private_file(file_, text); !e) {
+        log::error("ukeyd: cannot keep the expiry reminders: " + e.error().message);
         return;
     }
     dirty_ = false;

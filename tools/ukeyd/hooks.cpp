@@ -48,43 +48,51 @@ void add(std::vector<std::string>& env, const char* name, const std::string& val
     env.push_back(std::string(name) + "=" + escape::printable(value));
 }
 
+// The variables of a hook: where in the event each comes from. A Key's
+// reader stands in for an event's own (UKEY_READER) when it has none.
+struct Var {
+    const char* name;
+    const char* field;
+};
+constexpr Var event_vars[] = {{"UKEY_EVENT", "event"}, {"UKEY_TIME", "time"}, {"UKEY_READER", "reader"}};
+constexpr Var key_vars[] = {{"UKEY_KEY_ID", "id"},
+                            {"UKEY_KEY_SOURCE", "source"},
+                            {"UKEY_SLOT_ID", "slot_id"},
+                            {"UKEY_BACKEND", "backend"},
+                            {"UKEY_TOKEN_LABEL", "label"},
+                            {"UKEY_TOKEN_SERIAL", "serial"},
+                            {"UKEY_TOKEN_MANUFACTURER", "manufacturer"},
+                            {"UKEY_TOKEN_MODEL", "model"},
+                            {"UKEY_ATR", "atr"}};
+constexpr Var cert_vars[] = {{"UKEY_CERT_ID", "id"},
+                             {"UKEY_CERT_LABEL", "label"},
+                             {"UKEY_CERT_SUBJECT", "subject"},
+                             {"UKEY_CERT_NOT_AFTER", "not_after"},
+                             {"UKEY_CERT_FINGERPRINT", "fingerprint"}};
+constexpr Var detail_vars[] = {{"UKEY_DAYS_LEFT", "days_left"}, {"UKEY_THRESHOLD", "threshold"},
+                               {"UKEY_PIN", "which"},           {"UKEY_ERROR", "error"},
+                               {"UKEY_ERROR_CODE", "code"},     {"UKEY_MESSAGE", "message"},
+                               {"UKEY_RENEWAL_STATE", "state"}};
+
 } // namespace
 
 std::vector<std::string> hook_environment(const json& e)
 {
     std::vector<std::string> env{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
-    add(env, "UKEY_EVENT", str(e, "event"));
-    add(env, "UKEY_TIME", str(e, "time"));
-    add(env, "UKEY_READER", str(e, "reader"));
+    auto add_all = [&](const json& from, const auto& vars) {
+        for (const Var& v : vars)
+            add(env, v.name, str(from, v.field));
+    };
+    add_all(e, event_vars);
     if (e.contains("key")) {
         const json& k = e["key"];
-        add(env, "UKEY_KEY_ID", str(k, "id"));
-        add(env, "UKEY_KEY_SOURCE", str(k, "source"));
-        add(env, "UKEY_SLOT_ID", str(k, "slot_id"));
-        add(env, "UKEY_BACKEND", str(k, "backend"));
-        add(env, "UKEY_TOKEN_LABEL", str(k, "label"));
-        add(env, "UKEY_TOKEN_SERIAL", str(k, "serial"));
-        add(env, "UKEY_TOKEN_MANUFACTURER", str(k, "manufacturer"));
-        add(env, "UKEY_TOKEN_MODEL", str(k, "model"));
+        add_all(k, key_vars);
         if (!e.contains("reader"))
             add(env, "UKEY_READER", str(k, "reader"));
-        add(env, "UKEY_ATR", str(k, "atr"));
     }
-    if (e.contains("certificate")) {
-        const json& c = e["certificate"];
-        add(env, "UKEY_CERT_ID", str(c, "id"));
-        add(env, "UKEY_CERT_LABEL", str(c, "label"));
-        add(env, "UKEY_CERT_SUBJECT", str(c, "subject"));
-        add(env, "UKEY_CERT_NOT_AFTER", str(c, "not_after"));
-        add(env, "UKEY_CERT_FINGERPRINT", str(c, "fingerprint"));
-    }
-    add(env, "UKEY_DAYS_LEFT", str(e, "days_left"));
-    add(env, "UKEY_THRESHOLD", str(e, "threshold"));
-    add(env, "UKEY_PIN", str(e, "which"));
-    add(env, "UKEY_ERROR", str(e, "error"));
-    add(env, "UKEY_ERROR_CODE", str(e, "code"));
-    add(env, "UKEY_MESSAGE", str(e, "message"));
-    add(env, "UKEY_RENEWAL_STATE", str(e, "state"));
+    if (e.contains("certificate"))
+        add_all(e["certificate"], cert_vars);
+    add_all(e, detail_vars);
     // One environment string may be at most 128 KiB (MAX_ARG_STRLEN): a Key
     // with many certificates makes a bigger event; then the hook gets the
     // other variables only.

@@ -3,6 +3,8 @@
 
 #include "pcsc_watch.h"
 
+#include "pcsc_common.h"
+
 #include <PCSC/pcsclite.h>
 #include <PCSC/winscard.h>
 #include <PCSC/wintypes.h>
@@ -45,7 +47,6 @@ namespace {
 
 using Kind = PcscEvent::Kind;
 
-const char kPnP[] = "\\\\?PnP?\\Notification";
 // Wake-ups in a row that bring nothing new before we nap: pcscd can return at
 // once forever (see README, "unusable reader"), and no state feedback of ours
 // must be able to turn that into 100 % CPU.
@@ -67,31 +68,9 @@ int64_t now_ms() {
     return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
-std::string hex(const unsigned char* p, DWORD n) {
-    static const char d[] = "0123456789ABCDEF";
-    std::string s;
-    for (DWORD i = 0; i < n; ++i) {
-        s += d[p[i] >> 4];
-        s += d[p[i] & 15];
-    }
-    return s;
-}
-
-// Errors after which the context is useless because pcscd stopped, crashed or
-// was restarted.
-bool service_lost(LONG rv) {
-    switch (rv) {
-    case SCARD_E_NO_SERVICE:
-    case SCARD_E_SERVICE_STOPPED:
-    case SCARD_F_COMM_ERROR:
-    case SCARD_E_INVALID_HANDLE:
-    case SCARD_F_INTERNAL_ERROR:
-    case SCARD_E_NO_MEMORY:
-        return true;
-    default:
-        return false;
-    }
-}
+using pcsc::hex;
+using pcsc::service_lost;
+using pcsc::Reader;
 
 std::string down_message(LONG rv) {
     const char* again = "; waiting for it to come back (if it does not: systemctl start pcscd.socket)";
@@ -166,11 +145,6 @@ struct PcscWatch::Impl {
     int wake_fd = -1; // eventfd: stop() wakes naps and the wait for pcscd
 
     // The thread's own state.
-    struct Reader {
-        DWORD state = SCARD_STATE_UNAWARE; // last dwEventState, without CHANGED
-        bool present = false;
-        bool unusable = false;
-    };
     std::map<std::string, Reader> readers;
     DWORD pnp_state = SCARD_STATE_UNAWARE;
     bool up = false;
@@ -354,29 +328,15 @@ struct PcscWatch::Impl {
     // One SCardGetStatusChange and its consequences; returns the PC/SC error
     // that ended it, if any.
     LONG wait_once(bool& news) {
-        std::vector<SCARD_READERSTATE> st(1 + readers.size());
-        st[0].szReader = kPnP;
-        st[0].dwCurrentState = pnp_state;
-        std::size_t i = 1;
-        for (auto& [name, r] : readers) {
-            st[i].szReader = name.c_str();
-            st[i].dwCurrentState = r.unusable ? SCARD_STATE_IGNORE : r.state;
-            ++i;
-        }
+        std::vector<SCARD_READERSTATE> st = pcsc::wait_states(pnp_state, readers);
         LONG rv = SCardGetStatusChange(ctx, INFINITE, st.data(), static_cast<DWORD>(st.size()));
         const int64_t t = now_ms();
         if (rv == SCARD_E_CANCELLED) return SCARD_S_SUCCESS; // stop() or a stray cancel
         if (rv == SCARD_E_UNKNOWN_READER || rv == SCARD_E_TIMEOUT) return refresh(t, news);
         if (rv != SCARD_S_SUCCESS) return rv;
 
-        bool list_changed = false;
-        if (st[0].dwEventState & SCARD_STATE_CHANGED) {
-            DWORD ns = st[0].dwEventState & ~DWORD{SCARD_STATE_CHANGED};
-            news = news || ns != pnp_state;
-            pnp_state = ns;
-            list_changed = true;
-        }
-        i = 1;
+        bool list_changed = pcsc::list_changed(st[0], pnp_state, news);
+        std::size_t i = 1;
         for (auto& [name, r] : readers) {
             const SCARD_READERSTATE& s = st[i++];
             if (r.unusable || !(s.dwEventState & SCARD_STATE_CHANGED)) continue;

@@ -28,6 +28,11 @@ json error_reply(const std::string& message)
 
 namespace {
 
+Error refused(std::string why)
+{
+    return Error{CKR_FUNCTION_FAILED, std::move(why)};
+}
+
 std::string dump(const json& j)
 {
     // Valid UTF-8 (invalid bytes replaced), and DEL, C1 and bidi controls
@@ -67,32 +72,32 @@ Server::~Server()
         close(spare_fd_);
 }
 
-std::string Server::listen(const std::filesystem::path& path)
+Result<void> Server::listen(const std::filesystem::path& path)
 {
     if (path.string().size() >= sizeof(sockaddr_un::sun_path))
-        return "the socket path " + path.string() + " is too long";
+        return refused("the socket path " + path.string() + " is too long");
     if (!make_dirs(path.parent_path()))
-        return "cannot create " + path.parent_path().string() + ": " + strerror(errno);
+        return refused("cannot create " + path.parent_path().string() + ": " + strerror(errno));
     sockaddr_un a = address(path);
     // A socket file left by a daemon that died is removed; one that answers
     // belongs to a running daemon, which we must not steal from.
     struct stat st{};
     if (lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
-            return path.string() + " exists and is not a socket; remove it or choose another [daemon] socket";
+            return refused(path.string() + " exists and is not a socket; remove it or choose another [daemon] socket");
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         bool alive = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
         if (probe >= 0)
             close(probe);
         if (alive)
-            return "another ukeyd is already running on " + path.string();
+            return refused("another ukeyd is already running on " + path.string());
         unlink(path.c_str());
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return std::string("socket: ") + strerror(errno);
+        return refused(std::string("socket: ") + strerror(errno));
     if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        std::string e = "cannot bind " + path.string() + ": " + strerror(errno);
+        auto e = refused("cannot bind " + path.string() + ": " + strerror(errno));
         close(fd);
         return e;
     }
@@ -100,7 +105,7 @@ std::string Server::listen(const std::filesystem::path& path)
     // file itself is open to every local user.
     chmod(path.c_str(), 0666);
     if (::listen(fd, listen_backlog) != 0) {
-        std::string e = std::string("listen: ") + strerror(errno);
+        auto e = refused(std::string("listen: ") + strerror(errno));
         close(fd);
         unlink(path.c_str());
         return e;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "admission.h"
+#include "token/result.h"
 
 #include <nlohmann/json.hpp>
 
@@ -50,8 +51,8 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Binds the socket; "" or why not.
-    std::string listen(const std::filesystem::path& path);
+    // Binds the socket, or says why not.
+    Result<void> listen(const std::filesystem::path& path);
     void set_access(const std::vector<std::string>& users, const std::vector<std::string>& groups);
     void close_listener(); // and removes the socket file
 
