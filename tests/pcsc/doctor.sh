@@ -36,7 +36,9 @@ export UKEY_CONF=$PCSC_DIR/ukey.conf UKEY_MODULE HOME=$PCSC_DIR
 # doctor RC: `ukey --json doctor --offline`, its exit code RC; DOC = its output.
 doctor() {
     local rc=0
-    DOC=$(timeout 60 "$UKEY" --json doctor --offline 2>"$PCSC_DIR/doctor.err") || rc=$?
+    # OpenSC tries each of its card drivers on an unknown card: with vpcd's
+    # round trips that takes ~15 s, longer on a busy machine.
+    DOC=$(timeout 150 "$UKEY" --json doctor --offline 2>"$PCSC_DIR/doctor.err") || rc=$?
     [[ $rc == "$1" ]] || { printf '%s\n' "$DOC" >&2; cat "$PCSC_DIR/doctor.err" >&2; fail "ukey doctor: exit $rc, expected $1"; }
 }
 ids() { jq -c '[.findings[].id]' <<<"$DOC"; }

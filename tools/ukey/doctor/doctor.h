@@ -46,7 +46,6 @@ struct BackendFacts {
     BackendConfig config;
     bool uses_pcsc = false;  // the module talks to readers through pcscd
     std::string load_error;  // why it did not load or initialise; empty: it works
-    std::size_t slots = 0;   // its slots, when it loaded
 };
 
 // A browser's NSS database of this user (Chromium's ~/.pki/nssdb, each

@@ -55,7 +55,7 @@ bool names_pcsclite(const std::string& path)
 }
 
 // Loads one backend module on its own (before ukey's module, which would
-// hold it initialised): does it load, initialise, and list slots?
+// hold it initialised): does it load and initialise?
 void probe(BackendFacts& b)
 {
     auto file = trusted_file(b.config.module, "backend module");
@@ -91,11 +91,8 @@ void probe(BackendFacts& b)
         dlclose(dl);
         return;
     }
-    CK_ULONG n = 0;
-    rv = fl->C_GetSlotList(CK_FALSE, nullptr, &n);
-    if (rv != CKR_OK)
-        b.load_error = "it cannot list its slots: C_GetSlotList failed with " + ckr_name(rv);
-    b.slots = n;
+    // No C_GetSlotList here: OpenSC would try every card driver on every
+    // card once more (seconds each); ukey's module lists the slots next.
     fl->C_Finalize(nullptr);
     dlclose(dl);
 }
