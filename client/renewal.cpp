@@ -160,14 +160,8 @@ Result<void> roll_back(const Journal& j, RenewalKey& key, JournalStore& store)
 
 const char* old_action_name(OldAction a)
 {
-    switch (a) {
-    case OldAction::deleted:
-        return "deleted";
-    case OldAction::kept_superseded:
-        return "kept_superseded";
-    default:
-        return "none";
-    }
+    static constexpr const char* names[] = {"none", "deleted", "kept_superseded"}; // OldAction's order
+    return names[static_cast<int>(a)];
 }
 
 Result<Finished> roll_forward(Journal& j, RenewalKey& key, JournalStore& store, std::time_t now)

@@ -152,14 +152,8 @@ std::optional<Hash> hash_from_name(const std::string& name)
 
 const char* hash_name(Hash h)
 {
-    switch (h) {
-    case Hash::sha384:
-        return "sha384";
-    case Hash::sha512:
-        return "sha512";
-    default:
-        return "sha256";
-    }
+    static constexpr const char* names[] = {"sha256", "sha384", "sha512"}; // Hash's order
+    return names[static_cast<int>(h)];
 }
 
 X509AlgorPtr Signature::algorithm_identifier() const

@@ -26,19 +26,15 @@ namespace {
 // also reject its unknown keys.
 Result<void> read_daemon_socket(const toml::table& root, Config& cfg)
 {
-    auto daemon_section = section(root, "daemon");
-    if (!daemon_section)
-        return daemon_section.error();
-    const toml::table* t = *daemon_section;
-    if (!t)
+    return with_section(root, "daemon", [&](const toml::table* t) -> Result<void> {
+        std::string socket = cfg.daemon_socket.string();
+        if (auto e = read_value(*t, "socket", socket, "in [daemon]"); !e)
+            return e;
+        cfg.daemon_socket = socket;
+        if (!cfg.daemon_socket.is_absolute() || socket.size() >= 108)
+            return problem("[daemon] socket must be an absolute path shorter than 108 bytes, not '" + socket + "'");
         return {};
-    std::string socket = cfg.daemon_socket.string();
-    if (auto e = read_value(*t, "socket", socket, "in [daemon]"); !e)
-        return e;
-    cfg.daemon_socket = socket;
-    if (!cfg.daemon_socket.is_absolute() || socket.size() >= 108)
-        return problem("[daemon] socket must be an absolute path shorter than 108 bytes, not '" + socket + "'");
-    return {};
+    });
 }
 
 // ---- [audit]: the audit log (docs/audit.md) ---------------------------------
@@ -47,33 +43,29 @@ Result<void> parse_audit(const toml::table& root, Config& cfg)
 {
     auto& a = cfg.audit;
     a.dir = cfg.state_dir / "audit";
-    auto audit_section = section(root, "audit");
-    if (!audit_section)
-        return audit_section.error();
-    const toml::table* t = *audit_section;
-    if (!t)
-        return {};
-    const std::string ctx = "in [audit]";
-    if (auto e = check_keys(*t, {"enabled", "path", "max_bytes", "keep"}, ctx); !e)
-        return e;
-    std::string path = a.dir.string();
-    int64_t max_bytes = int64_t(a.max_bytes), keep = a.keep;
-    for (auto e : {read_value(*t, "enabled", a.enabled, ctx), read_value(*t, "path", path, ctx),
-                   read_value(*t, "max_bytes", max_bytes, ctx), read_value(*t, "keep", keep, ctx)})
-        if (!e)
+    return with_section(root, "audit", [&](const toml::table* t) -> Result<void> {
+        const std::string ctx = "in [audit]";
+        if (auto e = check_keys(*t, {"enabled", "path", "max_bytes", "keep"}, ctx); !e)
             return e;
-    if (!std::filesystem::path(path).is_absolute())
-        return problem("[audit] path must be an absolute path (a folder), not '" + path + "' (" + where(*t->get("path")) + ")");
-    if (max_bytes < int64_t(audit_min_bytes) || uint64_t(max_bytes) > audit_max_bytes)
-        return problem("[audit] max_bytes must be between " + std::to_string(audit_min_bytes) + " and " +
-               std::to_string(audit_max_bytes) + " (" + where(*t->get("max_bytes")) + ")");
-    if (keep < 0 || keep > int64_t(audit_max_keep))
-        return problem("[audit] keep must be between 0 and " + std::to_string(audit_max_keep) + " (" +
-               where(*t->get("keep")) + ")");
-    a.dir = path;
-    a.max_bytes = uint64_t(max_bytes);
-    a.keep = unsigned(keep);
-    return {};
+        std::string path = a.dir.string();
+        int64_t max_bytes = int64_t(a.max_bytes), keep = a.keep;
+        for (auto e : {read_value(*t, "enabled", a.enabled, ctx), read_value(*t, "path", path, ctx),
+                       read_value(*t, "max_bytes", max_bytes, ctx), read_value(*t, "keep", keep, ctx)})
+            if (!e)
+                return e;
+        if (!std::filesystem::path(path).is_absolute())
+            return problem("[audit] path must be an absolute path (a folder), not '" + path + "' (" + where(*t->get("path")) + ")");
+        if (max_bytes < int64_t(audit_min_bytes) || uint64_t(max_bytes) > audit_max_bytes)
+            return problem("[audit] max_bytes must be between " + std::to_string(audit_min_bytes) + " and " +
+                   std::to_string(audit_max_bytes) + " (" + where(*t->get("max_bytes")) + ")");
+        if (keep < 0 || keep > int64_t(audit_max_keep))
+            return problem("[audit] keep must be between 0 and " + std::to_string(audit_max_keep) + " (" +
+                   where(*t->get("keep")) + ")");
+        a.dir = path;
+        a.max_bytes = uint64_t(max_bytes);
+        a.keep = unsigned(keep);
+        return {};
+    });
 }
 // ---- end of [audit] ----------------------------------------------------------
 
@@ -249,10 +241,7 @@ Result<std::string> read_config_text(const std::filesystem::path& path)
 
 Result<Config> load_config(const std::filesystem::path& path)
 {
-    auto text = read_config_text(path);
-    if (!text)
-        return text.error();
-    return parse_config(*text, path);
+    return load_with(path, parse_config);
 }
 
 } // namespace ukey

@@ -68,4 +68,16 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
 Result<std::string> read_config_text(const std::filesystem::path& path);
 Result<Config> load_config(const std::filesystem::path& path);
 
+// Reads the file at `path` as read_config_text does and parses it with
+// `parse` (parse_config, or the tools' parse_tool_config).
+template <class C>
+Result<C> load_with(const std::filesystem::path& path,
+                    Result<C> (*parse)(std::string_view, const std::filesystem::path&))
+{
+    auto text = read_config_text(path);
+    if (!text)
+        return text.error();
+    return parse(*text, path);
+}
+
 } // namespace ukey

@@ -36,6 +36,18 @@ std::string where(const toml::node& n);
 // The section `name` of `root`: nullptr if there is none, an error if it is
 // not a table.
 Result<const toml::table*> section(const toml::table& root, std::string_view name);
+// Runs `body` (taking the section's table, never null) when `root` has the
+// section `name`; nothing when it has none; an error if it is not a table.
+template <class F>
+Result<void> with_section(const toml::table& root, std::string_view name, F&& body)
+{
+    auto s = section(root, name);
+    if (!s)
+        return s.error();
+    if (!*s)
+        return {};
+    return body(*s);
+}
 
 // Unknown keys are errors: a typo such as "modul" must not silently fall back
 // to a default.

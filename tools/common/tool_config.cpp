@@ -141,38 +141,34 @@ Result<void> parse_ca(const toml::table& ct, const std::string& c, std::set<std:
 // [renewal] and its [[renewal.ca]] entries (docs/renewal.md).
 Result<void> parse_renewal(const toml::table& root, ToolConfig& cfg)
 {
-    auto renewal_section = section(root, "renewal");
-    if (!renewal_section)
-        return renewal_section.error();
-    const toml::table* t = *renewal_section;
-    if (!t)
-        return {};
-    auto& r = cfg.renewal;
-    const std::string ctx = "in [renewal]";
-    if (auto e = check_keys(*t, {"threshold", "pin_file", "ukey", "timeout", "ca"}, ctx); !e)
-        return e;
-    for (auto e : {read_days(*t, r.threshold_days, ctx), read_path(*t, "pin_file", r.pin_file, ctx),
-                   read_path(*t, "ukey", r.ukey, ctx), read_seconds(*t, "timeout", r.timeout_s, 1, 3600, ctx)})
-        if (!e)
+    return with_section(root, "renewal", [&](const toml::table* t) -> Result<void> {
+        auto& r = cfg.renewal;
+        const std::string ctx = "in [renewal]";
+        if (auto e = check_keys(*t, {"threshold", "pin_file", "ukey", "timeout", "ca"}, ctx); !e)
             return e;
-    const toml::node* cn = t->get("ca");
-    if (!cn)
+        for (auto e : {read_days(*t, r.threshold_days, ctx), read_path(*t, "pin_file", r.pin_file, ctx),
+                       read_path(*t, "ukey", r.ukey, ctx), read_seconds(*t, "timeout", r.timeout_s, 1, 3600, ctx)})
+            if (!e)
+                return e;
+        const toml::node* cn = t->get("ca");
+        if (!cn)
+            return {};
+        const toml::array* cas = cn->as_array();
+        if (!cas)
+            return problem("CAs for renewal are written [[renewal.ca]] (" + where(*cn) + ")");
+        std::set<std::string> names;
+        for (std::size_t i = 0; i < cas->size(); ++i) {
+            const toml::table* ct = (*cas)[i].as_table();
+            const std::string c = "in [[renewal.ca]] #" + std::to_string(i + 1);
+            if (!ct)
+                return problem(c + " is not a table");
+            RenewalCa ca;
+            if (auto e = parse_ca(*ct, c, names, ca); !e)
+                return e;
+            r.cas.push_back(std::move(ca));
+        }
         return {};
-    const toml::array* cas = cn->as_array();
-    if (!cas)
-        return problem("CAs for renewal are written [[renewal.ca]] (" + where(*cn) + ")");
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < cas->size(); ++i) {
-        const toml::table* ct = (*cas)[i].as_table();
-        const std::string c = "in [[renewal.ca]] #" + std::to_string(i + 1);
-        if (!ct)
-            return problem(c + " is not a table");
-        RenewalCa ca;
-        if (auto e = parse_ca(*ct, c, names, ca); !e)
-            return e;
-        r.cas.push_back(std::move(ca));
-    }
-    return {};
+    });
 }
 
 } // namespace
@@ -213,10 +209,7 @@ Result<ToolConfig> parse_tool_config(std::string_view text, const std::filesyste
 
 Result<ToolConfig> load_tool_config(const std::filesystem::path& path)
 {
-    auto text = read_config_text(path);
-    if (!text)
-        return text.error();
-    return parse_tool_config(*text, path);
+    return load_with(path, parse_tool_config);
 }
 
 } // namespace ukey
