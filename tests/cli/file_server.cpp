@@ -4,7 +4,8 @@
 // Test-only; never installed.
 //
 //   ukey-test-file-server DIR PORT_FILE    (writes the port, then serves)
-#include <netinet/in.h>
+#include <ukeytest/loopback.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,19 +21,15 @@ int main(int argc, char** argv)
         return 2;
     }
     const std::string dir = argv[1];
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(s, 16) != 0 ||
-        getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    unsigned short bound = 0;
+    const int s = ukeytest::listen_on_loopback(bound);
+    if (s < 0) {
         std::perror("listen");
         return 1;
     }
     {
         std::ofstream port(argv[2] + std::string(".tmp"));
-        port << ntohs(a.sin_port) << "\n";
+        port << bound << "\n";
     }
     std::rename((argv[2] + std::string(".tmp")).c_str(), argv[2]);
     for (;;) {

@@ -7,6 +7,8 @@
 
 #include "client/scep.h"
 
+#include <ukeytest/loopback.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -48,17 +50,13 @@ public:
 private:
     HttpServer()
     {
-        fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 16) != 0 ||
-            getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        unsigned short port = 0;
+        fd_ = ukeytest::listen_on_loopback(port);
+        if (fd_ < 0) {
             std::perror("scep_http: cannot listen on 127.0.0.1");
             std::abort();
         }
-        port_ = ntohs(a.sin_port);
+        port_ = port;
         std::thread([this] { serve(); }).detach();
     }
 

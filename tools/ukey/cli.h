@@ -127,6 +127,13 @@ inline bool confirm(const std::vector<std::string>& lines)
     return ask(lines) == Answer::yes;
 }
 
+// Before a deletion: unless `yes`, asks on the terminal (`heading`, the
+// line of each item, then `question`) and throws Failure(cancelled,
+// `refused`) unless the answer is yes.
+void confirm_deletion(bool yes, const std::string& heading, const nlohmann::json& items,
+                      std::string (*line)(const nlohmann::json&), const std::string& question,
+                      const std::string& refused);
+
 // JSON for one Key (the schema in docs/cli.md).
 nlohmann::json key_json(const client::KeyInfo& k);
 

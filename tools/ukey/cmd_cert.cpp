@@ -264,14 +264,8 @@ void delete_cert(Context& ctx, DeleteArgs& a)
     nlohmann::json deleted = nlohmann::json::array();
     for (const auto* c : found)
         deleted.push_back(cert_json(*c, keys));
-    if (!a.yes) {
-        std::vector<std::string> question{"Delete from Key '" + k.label() + "':"};
-        for (const auto& j : deleted)
-            question.push_back("  " + cert_line(j));
-        question.push_back("Delete?");
-        if (!confirm(question))
-            throw Failure(cancelled, "nothing was deleted: confirm on a terminal or with --yes");
-    }
+    confirm_deletion(a.yes, "Delete from Key '" + k.label() + "':", deleted, cert_line, "Delete?",
+                     "nothing was deleted: confirm on a terminal or with --yes");
     for (const auto* c : found)
         check(s->f()->C_DestroyObject(s->handle(), c->handle), "deleting the certificate '" + c->label + "'");
     ctx.print({{"deleted", deleted}}, [&] {

@@ -314,15 +314,9 @@ void remove(Context& ctx, DeleteArgs& a)
     nlohmann::json deleted = nlohmann::json::array();
     for (const auto* o : doomed)
         deleted.push_back(key_object_json(*o, certs));
-    if (!a.yes) {
-        std::vector<std::string> question{"These keys will be deleted from Key '" + k.label() + "' for good:"};
-        for (const auto& j : deleted)
-            question.push_back("  " + key_line(j));
-        question.push_back("Delete them?");
-        if (!confirm(question))
-            throw Failure(cancelled, "nothing was deleted: deleting a key cannot be undone; confirm on a terminal "
-                                     "or with --yes");
-    }
+    confirm_deletion(a.yes, "These keys will be deleted from Key '" + k.label() + "' for good:", deleted, key_line,
+                     "Delete them?",
+                     "nothing was deleted: deleting a key cannot be undone; confirm on a terminal or with --yes");
     // The private key first: a leftover public key is harmless.
     for (const auto* o : doomed)
         check(s->f()->C_DestroyObject(s->handle(), o->handle),

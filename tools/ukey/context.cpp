@@ -115,4 +115,18 @@ Answer ask(const std::vector<std::string>& lines)
     return yes ? Answer::yes : Answer::no;
 }
 
+void confirm_deletion(bool yes, const std::string& heading, const nlohmann::json& items,
+                      std::string (*line)(const nlohmann::json&), const std::string& question,
+                      const std::string& refused)
+{
+    if (yes)
+        return;
+    std::vector<std::string> lines{heading};
+    for (const auto& i : items)
+        lines.push_back("  " + line(i));
+    lines.push_back(question);
+    if (!confirm(lines))
+        throw Failure(cancelled, refused);
+}
+
 } // namespace ukey::cli
