@@ -273,11 +273,17 @@ w=$(finding P12.browser-module-missing warning)
 assert_eq "$w" "Chromium (~/.pki/nssdb) does not load ukey's module, so websites there never see the Key's certificates" "browser"
 assert_contains "$(jq -r '.findings[] | select(.id == "P12.browser-module-missing") | .fix' <<<"$DOC")" \
     "modutil -dbdir sql:$T/.pki/nssdb -add ukey -libfile $UKEY_MODULE" "browser fix"
+# modutil, which --fix runs, loads ukey's module: in the sanitized tree it
+# needs the sanitizer runtimes first, as every client does (ukc).
+if [[ -n ${SAN_PRELOAD:-} ]]; then
+    UK_AS=(env LD_PRELOAD="$SAN_PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:suppressions=$CLIENT_ASAN_SUPP")
+fi
 uk --json doctor alice --offline --fix --yes
+UK_AS=()
 expect_rc 18 "doctor --fix (the certificates' problems stay)"
 jeq "$OUT" '[.fixes[] | {id, result}]' '[{"id":"P12.browser-module-missing","result":"done"}]' "browser --fix"
 jeq "$OUT" '[.findings[] | select(.id == "P12.browser-module-missing")] | length' 0 "browser fixed"
-modutil -list -dbdir "sql:$T/.pki/nssdb" 2>/dev/null | grep -q "library name: $UKEY_MODULE" \
+ukc modutil -list -dbdir "sql:$T/.pki/nssdb" 2>/dev/null | grep -q "library name: $UKEY_MODULE" \
     || fail "modutil does not list ukey's module in the NSS database"
 
 step "one Key asked about by name; an unknown one is exit 3"
