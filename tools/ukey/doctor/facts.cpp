@@ -26,8 +26,6 @@
 #include <tuple>
 #include <fstream>
 
-extern char** environ;
-
 namespace ukey::cli::doctor {
 
 namespace {
@@ -235,7 +233,7 @@ std::vector<std::string> nss_libraries(const std::filesystem::path& dir)
     std::string line;
     for (std::size_t read = 0; in && read < (1u << 20) && std::getline(in, line);) {
         read += line.size() + 1;
-        for (std::size_t at = line.find("library="); at != std::string::npos; at = std::string::npos) {
+        if (const std::size_t at = line.find("library="); at != std::string::npos) {
             std::string lib = line.substr(at + 8);
             lib = lib.substr(0, lib.find(' '));
             if (!lib.empty())
