@@ -146,12 +146,14 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
         return config_error(source, pin_section.error().message);
     if (const toml::table* t = *pin_section) {
         const std::string ctx = "in [pin]";
-        if (auto e = check_keys(*t, {"user_max_tries", "so_max_tries", "reject_trivial", "min_length"}, ctx);
+        if (auto e = check_keys(*t, {"user_max_tries", "so_max_tries", "reject_trivial", "min_length", "attempt_wait"},
+                                ctx);
             !e)
             return config_error(source, e.error().message);
-        int64_t user = 6, so = 6, min_length = 0;
+        int64_t user = 6, so = 6, min_length = 0, attempt_wait = cfg.pin_attempt_wait.count();
         for (auto e : {read_value(*t, "user_max_tries", user, ctx), read_value(*t, "so_max_tries", so, ctx),
                        read_value(*t, "min_length", min_length, ctx),
+                       read_value(*t, "attempt_wait", attempt_wait, ctx),
                        read_value(*t, "reject_trivial", cfg.pin_rules.reject_trivial, ctx)})
             if (!e)
                 return config_error(source, e.error().message);
@@ -160,6 +162,9 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
                 return config_error(source, "[pin] try limits must be between 1 and 15");
         if (min_length < 0 || min_length > 64)
             return config_error(source, "[pin] min_length must be between 0 and 64");
+        if (attempt_wait < 1 || attempt_wait > 600)
+            return config_error(source, "[pin] attempt_wait must be between 1 and 600 seconds");
+        cfg.pin_attempt_wait = std::chrono::seconds(attempt_wait);
         cfg.pin_defaults = PinCounts{unsigned(user), unsigned(user), unsigned(so), unsigned(so), false};
         cfg.pin_rules.min_length = unsigned(min_length);
     }

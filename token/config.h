@@ -7,6 +7,7 @@
 #include "token/result.h"
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <string_view>
 #include <string>
@@ -45,6 +46,9 @@ struct Config {
     log::Settings log;
     PinCounts pin_defaults; // limits for Keys ukey counts for, until set per Key
     PinRules pin_rules;
+    // [pin] attempt_wait: how long a login waits for another process's
+    // attempt on the same Key before it gives up naming that process.
+    std::chrono::seconds pin_attempt_wait{30};
     std::vector<BackendConfig> backends;
     // [daemon] socket: where ukeyd listens, and C_WaitForSlotEvent subscribes.
     std::filesystem::path daemon_socket = default_daemon_socket;

@@ -24,7 +24,7 @@ CK_RV PinPolicy::refuse(const Error& e)
 }
 
 PinPolicy::PinPolicy(const LayerContext& ctx)
-    : sessions_(ctx.sessions), pins_(ctx.config.state_dir / "pin", ctx.config.pin_defaults),
+    : sessions_(ctx.sessions), pins_(ctx.config.state_dir / "pin", ctx.config.pin_defaults, ctx.config.pin_attempt_wait),
       policies_lock_(ctx.callbacks), expired_lock_(ctx.callbacks)
 {
 }

@@ -35,11 +35,9 @@ inline constexpr unsigned min_tries = 1, max_tries = 15;
 
 class PinStore {
 public:
-    // How long lock_attempts() waits for another process's attempt.
-    static constexpr std::chrono::seconds default_attempt_wait{30};
-
-    PinStore(std::filesystem::path dir, PinCounts defaults,
-             std::chrono::milliseconds attempt_wait = default_attempt_wait);
+    // attempt_wait: how long lock_attempts() waits for another process's
+    // attempt ([pin] attempt_wait, Config::pin_attempt_wait).
+    PinStore(std::filesystem::path dir, PinCounts defaults, std::chrono::milliseconds attempt_wait);
 
     // Reads the Key's counts: a missing file gives the defaults. Errors:
     // CKR_PIN_LOCKED for a damaged or unsafe file (fail closed),

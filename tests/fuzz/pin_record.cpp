@@ -9,6 +9,7 @@
 // (reaching the field parser: counts, ranges, the Key hash); bit 1 set, an
 // update runs after the read. The rest of the input is the file.
 #include "fuzz_dir.h"
+#include "token/config.h"
 #include "token/log.h"
 #include "token/pin_store.h"
 
@@ -68,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         fix_sums(file);
     // The Key the seeds were written for (tests/fuzz/README.md).
     const KeyId key{"softhsm2", "SoftHSM project", "SoftHSM v2", "0123456789abcdef"};
-    PinStore store(dir, PinCounts{});
+    PinStore store(dir, PinCounts{}, Config{}.pin_attempt_wait);
     fuzz::write_input(store.path_of(key), reinterpret_cast<const uint8_t*>(file.data()), file.size());
     auto counts = store.read(key);
     if (counts && (counts->user_left > counts->user_max || counts->so_left > counts->so_max))

@@ -191,3 +191,19 @@ TEST(Config, AuditErrorsNameTheKeyAndLine)
     EXPECT_PRED2(has, error_of(b + "[audit]\nkeep = -1\n"), "keep must be between");
     EXPECT_PRED2(has, error_of("audit = 1\n" + b), "[audit] must be a table");
 }
+
+TEST(Config, PinAttemptWait)
+{
+    auto r = parse_config(one_backend, "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->pin_attempt_wait, std::chrono::seconds(30));
+    r = parse_config(std::string(one_backend) + "[pin]\nattempt_wait = 5\n", "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->pin_attempt_wait, std::chrono::seconds(5));
+    for (const char* bad : {"0", "601", "-3"}) {
+        r = parse_config(std::string(one_backend) + "[pin]\nattempt_wait = " + bad + "\n", "x.conf");
+        ASSERT_FALSE(r) << bad;
+        EXPECT_NE(r.error().message.find("[pin] attempt_wait must be between 1 and 600 seconds"), std::string::npos)
+            << r.error().message;
+    }
+}
