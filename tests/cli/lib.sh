@@ -85,8 +85,8 @@ uk() {
     RC=0
     setsid -w "${UK_AS[@]}" timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$UKEY" "$@" \
         <"${UK_STDIN:-/dev/null}" >"$T/uk.out" 2>"$T/uk.err" || RC=$?
-    OUT=$(cat "$T/uk.out")
-    ERR=$(cat "$T/uk.err")
+    OUT=$(<"$T/uk.out")
+    ERR=$(<"$T/uk.err")
     {
         printf '$ %sukey %s\n' "$UK_WHO" "$*"
         cat "$T/uk.out" "$T/uk.err"

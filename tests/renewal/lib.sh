@@ -64,8 +64,8 @@ uk_crash() {
     RC=0
     UKEY_TEST_CRASH_AFTER=$n setsid -w timeout --kill-after=5 "$UKEY_TEST_TIMEOUT" "$UKEY" "$@" \
         </dev/null >"$T/uk.out" 2>"$T/uk.err" || RC=$?
-    OUT=$(cat "$T/uk.out")
-    ERR=$(cat "$T/uk.err")
+    OUT=$(<"$T/uk.out")
+    ERR=$(<"$T/uk.err")
     { printf '$ UKEY_TEST_CRASH_AFTER=%s ukey %s\n' "$n" "$*"; cat "$T/uk.out" "$T/uk.err"; printf '(exit %s)\n' "$RC"; } \
         >>"$T/transcript"
     ((SECONDS - t0 < UKEY_TEST_TIMEOUT)) || fail "ukey $* timed out"
