@@ -55,7 +55,7 @@ bool hidden(char32_t cp)
 
 void append_hex(std::string& out, const char* format, unsigned value)
 {
-    char buf[8];
+    char buf[16]; // "\\u" and up to 8 hex digits: code points above U+FFFF too
     std::snprintf(buf, sizeof buf, format, value);
     out += buf;
 }
