@@ -32,6 +32,7 @@ finding() {
 }
 # fix_of ID: the "fix" of the one finding ID in DOC.
 fix_of() { jq -r --arg id "$1" '.findings[] | select(.id == $id) | .fix' <<<"$DOC"; }
+# no_finding ID: DOC has no finding ID.
 no_finding() {
     local n
     n=$(jq --arg id "$1" '[.findings[] | select(.id == $id)] | length' <<<"$DOC")

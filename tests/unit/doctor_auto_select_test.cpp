@@ -62,22 +62,31 @@ TEST(DoctorAutoSelect, ParsesTheRulesChromiumWouldUse)
 
 TEST(DoctorAutoSelect, PatternsAsContentSettings)
 {
-    EXPECT_TRUE(url_matches("https://[*.]example.com", "https://example.com/login"));
-    EXPECT_TRUE(url_matches("https://[*.]example.com", "https://www.EXAMPLE.com/"));
-    EXPECT_FALSE(url_matches("https://[*.]example.com", "https://badexample.com/"));
-    EXPECT_FALSE(url_matches("https://[*.]example.com", "https://example.com:8443/"));
-    EXPECT_TRUE(url_matches("https://www.example.com", "https://www.example.com:443/x"));
-    EXPECT_FALSE(url_matches("https://www.example.com", "https://example.com/"));
-    EXPECT_FALSE(url_matches("http://www.example.com", "https://www.example.com/"));
-    EXPECT_TRUE(url_matches("https://login.test:8443", "https://login.test:8443/a"));
-    EXPECT_FALSE(url_matches("https://login.test:8443", "https://login.test/a"));
-    EXPECT_TRUE(url_matches("https://login.test:*", "https://login.test:9/a"));
-    EXPECT_TRUE(url_matches("[*.]example.com", "https://a.example.com:8443/"));
-    EXPECT_TRUE(url_matches("*", "https://anything.test/"));
-    EXPECT_TRUE(url_matches("https://*", "https://anything.test/"));
-    EXPECT_FALSE(url_matches("https://*", "https://anything.test:1234/")); // the scheme's port
-    EXPECT_TRUE(url_matches("https://*:*", "https://anything.test:1234/"));
-    EXPECT_FALSE(url_matches("https://example.com", "not a url"));
+    struct Case {
+        const char* pattern;
+        const char* url;
+        bool matches;
+    };
+    const Case cases[] = {
+        {"https://[*.]example.com", "https://example.com/login", true},
+        {"https://[*.]example.com", "https://www.EXAMPLE.com/", true},
+        {"https://[*.]example.com", "https://badexample.com/", false},
+        {"https://[*.]example.com", "https://example.com:8443/", false}, // the scheme's port
+        {"https://www.example.com", "https://www.example.com:443/x", true},
+        {"https://www.example.com", "https://example.com/", false},
+        {"http://www.example.com", "https://www.example.com/", false},
+        {"https://login.test:8443", "https://login.test:8443/a", true},
+        {"https://login.test:8443", "https://login.test/a", false},
+        {"https://login.test:*", "https://login.test:9/a", true},
+        {"[*.]example.com", "https://a.example.com:8443/", true}, // no scheme: any port
+        {"*", "https://anything.test/", true},
+        {"https://*", "https://anything.test/", true},
+        {"https://*", "https://anything.test:1234/", false},
+        {"https://*:*", "https://anything.test:1234/", true},
+        {"https://example.com", "not a url", false},
+    };
+    for (const auto& c : cases)
+        EXPECT_EQ(url_matches(c.pattern, c.url), c.matches) << c.pattern << " against " << c.url;
 }
 
 TEST(DoctorAutoSelect, FiltersOnIssuerAndSubject)

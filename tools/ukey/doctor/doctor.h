@@ -85,6 +85,16 @@ struct KeyFacts {
     std::vector<client::KeyOnKey> keys;
 };
 
+// A slot with a card whose token cannot be read: the backend's answer
+// (CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY, CKR_DEVICE_REMOVED,
+// CKR_TOKEN_NOT_RECOGNIZED).
+struct SlotFailure {
+    CK_SLOT_ID slot = 0;
+    std::string reader;  // the slot's description (not escaped)
+    std::string backend; // ukey's name of its backend, when known
+    CK_RV rv = CKR_OK;
+};
+
 // --url: what the site's TLS server asks of a client (tls_probe.cpp).
 struct ServerFacts {
     std::string url;   // as given (escape before showing)
@@ -115,6 +125,7 @@ struct Facts {
     // From timedatectl when there is one; nullopt: unknown.
     std::optional<bool> clock_synchronised;
     std::optional<ServerFacts> server; // with --url
+    std::vector<SlotFailure> slot_failures;
 };
 
 // `pin`, when it names a source: the user PIN of the one Key looked at, to

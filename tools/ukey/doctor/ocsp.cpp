@@ -20,17 +20,6 @@ using OcspResponsePtr = client::OsslPtr<OCSP_RESPONSE, OCSP_RESPONSE_free>;
 using OcspBasicPtr = client::OsslPtr<OCSP_BASICRESP, OCSP_BASICRESP_free>;
 using OcspCertIdPtr = client::OsslPtr<OCSP_CERTID, OCSP_CERTID_free>;
 
-std::string first_http(X509* cert)
-{
-    STACK_OF(OPENSSL_STRING)* urls = X509_get1_ocsp(cert);
-    std::string url;
-    for (int i = 0; urls && i < sk_OPENSSL_STRING_num(urls) && url.empty(); ++i)
-        if (const char* u = sk_OPENSSL_STRING_value(urls, i); u && std::string(u).rfind("http://", 0) == 0)
-            url = u;
-    X509_email_free(urls);
-    return url;
-}
-
 std::string openssl_error(const char* fallback)
 {
     const unsigned long e = ERR_peek_last_error();
@@ -98,6 +87,17 @@ void judge(OCSP_RESPONSE* resp, OCSP_REQUEST* req, OCSP_CERTID* id, X509* issuer
 
 } // namespace
 
+std::string ocsp_responder(X509* cert)
+{
+    STACK_OF(OPENSSL_STRING)* urls = X509_get1_ocsp(cert);
+    std::string url;
+    for (int i = 0; urls && i < sk_OPENSSL_STRING_num(urls) && url.empty(); ++i)
+        if (const char* u = sk_OPENSSL_STRING_value(urls, i); u && std::string(u).rfind("http://", 0) == 0)
+            url = u;
+    X509_email_free(urls);
+    return url;
+}
+
 std::string revocation_reason(long code)
 {
     switch (code) {
@@ -116,10 +116,10 @@ std::string revocation_reason(long code)
     }
 }
 
-OcspAnswer ask_ocsp(X509* cert, X509* issuer)
+OcspAnswer ask_ocsp(const std::string& url, X509* cert, X509* issuer)
 {
     OcspAnswer a;
-    a.url = first_http(cert);
+    a.url = url;
     if (a.url.empty() || !issuer)
         return a;
     a.status = OcspAnswer::Status::unreachable;

@@ -20,8 +20,10 @@ struct OcspAnswer {
     long reason = -1;  // CRLReason, -1 when none is given
 };
 
-// Asks the responder of `cert` (http:// only), whose issuer is `issuer`.
-OcspAnswer ask_ocsp(X509* cert, X509* issuer);
+// The first http:// OCSP responder the certificate's AIA names, or "".
+std::string ocsp_responder(X509* cert);
+// Asks the responder at `url` about `cert`, whose issuer is `issuer`.
+OcspAnswer ask_ocsp(const std::string& url, X509* cert, X509* issuer);
 
 // A CRLReason (RFC 5280 5.3.1) in words ("the key was compromised"), or ""
 // for none worth saying.

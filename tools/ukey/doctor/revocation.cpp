@@ -81,18 +81,19 @@ Finding revoked_finding(const KeyFacts& k, const UserCert& c, std::optional<std:
                    "website)");
 }
 
-// The CRL's verdict, when the certificate names one: true when it says
-// revoked.
-bool crl_findings(const Facts& f, const KeyFacts& k, const UserCert& c, const Chain& ch, std::vector<Finding>& out)
+// The first http:// CRL distribution point of the certificate, or "".
+std::string crl_url(X509* x)
 {
-    std::string url;
-    for (const auto& dp : client::cert_details(c.x.get()).crl_distribution_points)
-        if (dp.rfind("http://", 0) == 0) {
-            url = dp;
-            break;
-        }
-    if (url.empty())
-        return false;
+    for (const auto& dp : client::cert_details(x).crl_distribution_points)
+        if (dp.rfind("http://", 0) == 0)
+            return dp;
+    return {};
+}
+
+// The verdict of the CRL at `url`: true when it says revoked.
+bool crl_findings(const Facts& f, const KeyFacts& k, const UserCert& c, const std::string& url, const Chain& ch,
+                  std::vector<Finding>& out)
+{
     const std::string shown_url = escape::printable(url);
     const Fetched got = fetch_crl(url);
     if (!got.crl) {
@@ -132,11 +133,12 @@ bool crl_findings(const Facts& f, const KeyFacts& k, const UserCert& c, const Ch
     return false;
 }
 
-// The OCSP responder's verdict, when the certificate names one; a
-// revocation the CRL reported already is not said twice.
-void ocsp_findings(const KeyFacts& k, const UserCert& c, const Chain& ch, bool crl_revoked, std::vector<Finding>& out)
+// The verdict of the OCSP responder at `responder`; a revocation the CRL
+// reported already is not said twice.
+void ocsp_findings(const KeyFacts& k, const UserCert& c, const std::string& responder, const Chain& ch,
+                   bool crl_revoked, std::vector<Finding>& out)
 {
-    const OcspAnswer a = ask_ocsp(c.x.get(), ch.issuer.get());
+    const OcspAnswer a = ask_ocsp(responder, c.x.get(), ch.issuer.get());
     const std::string url = escape::printable(a.url);
     switch (a.status) {
     case OcspAnswer::Status::no_responder:
@@ -182,8 +184,14 @@ UKEY_DOCTOR_CERT_CHECK(revocation, "P10.revoked", "P10",
 {
     if (f.offline)
         return;
+    const std::string crl = crl_url(c.x.get());
+    const std::string responder = ocsp_responder(c.x.get());
+    if (crl.empty() && responder.empty())
+        return;
     const Chain ch = build_chain(k, c.x.get());
-    ocsp_findings(k, c, ch, crl_findings(f, k, c, ch, out), out);
+    const bool revoked = !crl.empty() && crl_findings(f, k, c, crl, ch, out);
+    if (!responder.empty())
+        ocsp_findings(k, c, responder, ch, revoked, out);
 }
 
 } // namespace ukey::cli::doctor
