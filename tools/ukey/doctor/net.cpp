@@ -6,6 +6,7 @@
 #include <openssl/http.h>
 
 #include <netdb.h>
+#include <pthread.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,6 +31,14 @@ bool split_url(const std::string& url, std::string& host, std::string& port, boo
     port = pp.get();
     tls = ssl != 0;
     return !host.empty();
+}
+
+std::string errno_text(int err)
+{
+    std::string s = std::strerror(err);
+    if (!s.empty())
+        s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+    return s;
 }
 
 int connect_within(const std::string& host, const std::string& port, int timeout_ms, std::string& why)
@@ -61,9 +70,7 @@ int connect_within(const std::string& host, const std::string& port, int timeout
             break;
         }
         close(fd);
-        why = err == ETIMEDOUT ? no_answer : std::string(std::strerror(err));
-        if (!why.empty())
-            why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+        why = err == ETIMEDOUT ? no_answer : errno_text(err);
     }
     freeaddrinfo(res);
     return connected;
@@ -78,6 +85,41 @@ std::string unreachable(const std::string& url)
     if (const int fd = connect_within(host, port, 5000, why); fd >= 0)
         close(fd);
     return why;
+}
+
+namespace {
+
+sigset_t sigpipe_set()
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    return set;
+}
+
+bool sigpipe_pending()
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+}
+
+} // namespace
+
+SigpipeBlocked::SigpipeBlocked()
+{
+    const sigset_t set = sigpipe_set();
+    was_pending_ = sigpipe_pending();
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+}
+
+SigpipeBlocked::~SigpipeBlocked()
+{
+    const sigset_t set = sigpipe_set();
+    if (!was_pending_ && sigpipe_pending()) {
+        const timespec now{0, 0};
+        sigtimedwait(&set, nullptr, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 
 } // namespace ukey::cli::doctor

@@ -123,6 +123,7 @@ OcspAnswer ask_ocsp(const std::string& url, X509* cert, X509* issuer)
     if (a.url.empty() || !issuer)
         return a;
     a.status = OcspAnswer::Status::unreachable;
+    const SigpipeBlocked no_sigpipe;
     ERR_clear_error();
     OcspRequestPtr req(OCSP_REQUEST_new());
     OcspCertIdPtr id(OCSP_cert_to_id(nullptr, cert, issuer));

@@ -29,6 +29,7 @@ struct Fetched {
 
 Fetched fetch_crl(const std::string& url)
 {
+    const SigpipeBlocked no_sigpipe;
     Fetched r;
     if (r.error = unreachable(url); !r.error.empty())
         return r;

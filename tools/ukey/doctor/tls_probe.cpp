@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 
 namespace ukey::cli::doctor {
@@ -66,6 +67,7 @@ ServerFacts probe_server(const std::string& url)
         s.error = "it is not an https:// URL";
         return s;
     }
+    const SigpipeBlocked no_sigpipe;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     const int fd = connect_within(host, port, timeout_ms, s.error);
     if (fd < 0)
@@ -98,7 +100,11 @@ ServerFacts probe_server(const std::string& url)
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                               deadline - std::chrono::steady_clock::now()).count();
         if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || left <= 0) {
-            s.error = left <= 0 ? "no TLS answer within 5 s" : "the TLS handshake failed: " + ssl_error_text();
+            const int err = errno;
+            s.error = left <= 0 ? "no TLS answer within 5 s"
+                      : e == SSL_ERROR_SYSCALL && err != 0 && ERR_peek_last_error() == 0
+                          ? "the TLS handshake failed: " + errno_text(err)
+                          : "the TLS handshake failed: " + ssl_error_text();
             break;
         }
         pollfd pfd{fd, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
