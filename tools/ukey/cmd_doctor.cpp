@@ -181,7 +181,7 @@ void add_doctor(CLI::App& app, Context& ctx)
     add_pin_options(d, a.pin, "pin", "user PIN (optional: to check the private keys too)");
     d->add_flag("--fix", a.fix, "run the safe fixes the findings name (start pcscd, resume a renewal), asking first");
     d->add_flag("--yes", a.yes, "with --fix: do not ask");
-    d->add_flag("--offline", a.offline, "do not fetch anything (revocation lists)");
+    d->add_flag("--offline", a.offline, "do not fetch anything (revocation lists, OCSP)");
     d->add_option("--url", a.url, "https:// address of a site that asks for the Key's certificate: is it accepted there?");
     d->add_flag("--list-checks", a.list_checks, "print the checks as a Markdown table (docs/doctor.md)");
     d->callback([&ctx] { run(ctx, a); });
