@@ -42,7 +42,18 @@ struct CardState {
     unsigned so_left = FAKECARD_MAX_TRIES;
     std::string user_pin = FAKECARD_DEFAULT_USER_PIN;
     std::string so_pin = FAKECARD_DEFAULT_SO_PIN;
+    CK_RV fault = CKR_OK; // what C_GetTokenInfo answers instead (fault=)
 };
+
+// The faults a state file may give the card (FAKECARD_FAULTS in fakecard.h).
+struct Fault {
+    const char* name;
+    CK_RV rv;
+};
+constexpr Fault faults[] = {{"device_error", CKR_DEVICE_ERROR},
+                            {"device_memory", CKR_DEVICE_MEMORY},
+                            {"device_removed", CKR_DEVICE_REMOVED},
+                            {"token_not_recognized", CKR_TOKEN_NOT_RECOGNIZED}};
 
 std::mutex g_mu; // guards everything below and serialises state file access
 bool g_initialized = false;
@@ -77,13 +88,25 @@ bool parse_state(const std::string& text, CardState& s)
     s.so_left = sl;
     s.user_pin = upin;
     s.so_pin = spin;
+    s.fault = CKR_OK;
+    if (const auto at = text.find(" fault="); at != std::string::npos) {
+        const std::string name = text.substr(at + 7, text.find_first_of(" \n", at + 7) - (at + 7));
+        const auto* f = std::find_if(std::begin(faults), std::end(faults), [&](const Fault& x) { return name == x.name; });
+        if (f == std::end(faults))
+            return false;
+        s.fault = f->rv;
+    }
     return true;
 }
 
 std::string format_state(const CardState& s)
 {
+    std::string fault;
+    for (const auto& f : faults)
+        if (f.rv == s.fault)
+            fault = std::string(" fault=") + f.name;
     return "fakecard 1 user_left=" + std::to_string(s.user_left) + " so_left=" + std::to_string(s.so_left) +
-           " user_pin=" + s.user_pin + " so_pin=" + s.so_pin + "\n";
+           " user_pin=" + s.user_pin + " so_pin=" + s.so_pin + fault + "\n";
 }
 
 // Runs fn(state, changed) on the card state under flock; writes it back when
@@ -292,6 +315,8 @@ CK_RV fc_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         now = s;
         return CKR_OK;
     });
+    if (rv == CKR_OK)
+        rv = now.fault;
     if (rv != CKR_OK)
         return rv;
     std::memset(pInfo, 0, sizeof *pInfo);

@@ -25,6 +25,9 @@
 //   fakecard 1 user_left=3 so_left=3 user_pin=card-user-2468 so_pin=card-so-13579
 // and is read and rewritten under flock() on every PIN operation, so several
 // processes loading the card share one counter like they would share a card.
+// The line may end with " fault=NAME": C_GetTokenInfo then answers the
+// error NAME names instead of the token (a broken card), one of
+// device_error, device_memory, device_removed, token_not_recognized.
 #define FAKECARD_STATE_ENV "FAKECARD_STATE"
 
 // Optional: "N" makes every Nth C_GetTokenInfo of the process answer CKR_OK

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "doctor/doctor.h"
 #include "doctor/fix.h"
+#include "doctor/tls_probe.h"
 
 #include <algorithm>
 #include <iostream>
@@ -20,6 +21,7 @@ struct DoctorArgs {
     bool offline = false;
     bool fix = false;
     bool yes = false;
+    std::string url;
     PinSource pin;
 };
 
@@ -34,8 +36,14 @@ void list_checks()
 
 std::vector<doctor::Finding> examine(Context& ctx, const DoctorArgs& a, std::size_t& keys)
 {
-    const doctor::Facts facts =
+    doctor::Facts facts =
         doctor::gather(ctx, a.key, a.offline, a.pin.fd >= 0 || !a.pin.file.empty() ? &a.pin : nullptr);
+    if (!a.url.empty()) {
+        facts.server = doctor::probe_server(a.url);
+        for (auto& r : doctor::read_auto_select(doctor::chromium_policy_dirs))
+            if (doctor::url_matches(r.pattern, a.url))
+                facts.server->auto_select.push_back(std::move(r));
+    }
     keys = facts.keys.size();
     std::vector<doctor::Finding> found;
     for (const auto* c : doctor::checks())
@@ -122,6 +130,10 @@ void run(Context& ctx, const DoctorArgs& a)
         list_checks();
         return;
     }
+    if (!a.url.empty() && !doctor::probe_url_valid(a.url))
+        throw Failure(usage, "--url takes the https:// address of the site that asks for the Key's certificate");
+    if (!a.url.empty() && a.offline)
+        throw Failure(usage, "--url connects to the site: it cannot be used with --offline");
     if (a.fix && a.pin.fd >= 0)
         throw Failure(usage, "--fix passes the PIN on to the commands it runs: give it with --pin-file (or let them "
                              "ask on the terminal), not --pin-fd");
@@ -169,7 +181,8 @@ void add_doctor(CLI::App& app, Context& ctx)
     add_pin_options(d, a.pin, "pin", "user PIN (optional: to check the private keys too)");
     d->add_flag("--fix", a.fix, "run the safe fixes the findings name (start pcscd, resume a renewal), asking first");
     d->add_flag("--yes", a.yes, "with --fix: do not ask");
-    d->add_flag("--offline", a.offline, "do not fetch anything (revocation lists)");
+    d->add_flag("--offline", a.offline, "do not fetch anything (revocation lists, OCSP)");
+    d->add_option("--url", a.url, "https:// address of a site that asks for the Key's certificate: is it accepted there?");
     d->add_flag("--list-checks", a.list_checks, "print the checks as a Markdown table (docs/doctor.md)");
     d->callback([&ctx] { run(ctx, a); });
 }

@@ -8,6 +8,8 @@ namespace ukey::cli::doctor {
 extern const Check no_config, config_invalid, backend_fails, module_fails, pcscd_down, no_reader, card_not_recognised, no_key_found,
     not_initialised, pin_state_damaged, user_pin_locked, so_pin_locked, pin_tries_low, transport_pin,
     cert_expired, cert_expiring, cert_not_yet_valid, chain_incomplete, revocation, cert_without_key, several_client_certs, renewal_unfinished, browser_module_missing;
+extern const Check key_without_cert, url_not_checked, server_expects_other_ca,
+    auto_select_other_cert, hardware_error;
 
 std::span<const Check* const> checks()
 {
@@ -16,6 +18,8 @@ std::span<const Check* const> checks()
         &no_reader, &card_not_recognised,       &no_key_found,      &not_initialised,   &pin_state_damaged,  &user_pin_locked,
         &so_pin_locked,   &pin_tries_low,     &transport_pin,     &cert_expired,       &cert_expiring,
         &cert_not_yet_valid, &chain_incomplete, &revocation, &cert_without_key, &several_client_certs, &renewal_unfinished, &browser_module_missing,
+        &key_without_cert, &url_not_checked, &server_expects_other_ca, &auto_select_other_cert,
+        &hardware_error,
     };
     return all;
 }

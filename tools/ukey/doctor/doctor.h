@@ -4,6 +4,7 @@
 // findings: one plain sentence each, what is wrong and why, and what to do.
 #pragma once
 
+#include "auto_select.h"
 #include "client/journal.h"
 #include "client/certs.h"
 #include "client/module.h"
@@ -84,6 +85,28 @@ struct KeyFacts {
     std::vector<client::KeyOnKey> keys;
 };
 
+// A slot with a card whose token cannot be read: the backend's answer
+// (CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY, CKR_DEVICE_REMOVED,
+// CKR_TOKEN_NOT_RECOGNIZED).
+struct SlotFailure {
+    CK_SLOT_ID slot = 0;
+    std::string reader;  // the slot's description (not escaped)
+    std::string backend; // ukey's name of its backend, when known
+    CK_RV rv = CKR_OK;
+};
+
+// --url: what the site's TLS server asks of a client (tls_probe.cpp).
+struct ServerFacts {
+    std::string url;   // as given (escape before showing)
+    std::string error; // it could not be asked (why, not escaped); empty: it answered
+    bool asks_for_cert = false; // its handshake asked for a client certificate
+    // The CAs whose certificates it accepts (its CertificateRequest); empty
+    // with asks_for_cert: any.
+    std::vector<client::X509NamePtr> acceptable;
+    // Chromium's AutoSelectCertificateForUrls rules whose pattern covers url.
+    std::vector<AutoSelectRule> auto_select;
+};
+
 struct Facts {
     std::time_t now = 0;
     std::string config_path;
@@ -101,6 +124,8 @@ struct Facts {
     bool p11kit_registered = false; // a p11-kit .module file names ukey's module
     // From timedatectl when there is one; nullopt: unknown.
     std::optional<bool> clock_synchronised;
+    std::optional<ServerFacts> server; // with --url
+    std::vector<SlotFailure> slot_failures;
 };
 
 // `pin`, when it names a source: the user PIN of the one Key looked at, to

@@ -225,6 +225,26 @@ void log_in(Context& ctx, Facts& f, const PinSource& pin)
     one->logged_in = true;
 }
 
+// A card whose token the backend cannot read (P2.hardware-error; a card it
+// does not recognise is P1's when pcscd shows it).
+bool unreadable_token(CK_RV rv)
+{
+    return rv == CKR_DEVICE_ERROR || rv == CKR_DEVICE_MEMORY || rv == CKR_DEVICE_REMOVED ||
+           rv == CKR_TOKEN_NOT_RECOGNIZED;
+}
+
+SlotFailure slot_failure(const client::Module& m, CK_SLOT_ID slot, CK_RV rv)
+{
+    SlotFailure s{slot, {}, {}, rv};
+    CK_SLOT_INFO info{};
+    if (m.f()->C_GetSlotInfo(slot, &info) == CKR_OK)
+        s.reader = client::text(info.slotDescription);
+    UKEY_SLOT_BACKEND b{};
+    if (m.vendor() && m.vendor()->C_UkeyGetSlotBackend(slot, &b) == CKR_OK)
+        s.backend = client::text(b.name);
+    return s;
+}
+
 // The library= lines of an NSS database's pkcs11.txt (at most 1 MiB).
 std::vector<std::string> nss_libraries(const std::filesystem::path& dir)
 {
@@ -317,8 +337,9 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinS
             for (CK_SLOT_ID slot : *slots) {
                 if (auto k = client::key_info(m, slot))
                     f.keys.emplace_back().info = std::move(*k);
-                else if (k.error().rv != CKR_TOKEN_NOT_RECOGNIZED && k.error().rv != CKR_TOKEN_NOT_PRESENT &&
-                         k.error().rv != CKR_DEVICE_REMOVED)
+                else if (unreadable_token(k.error().rv))
+                    f.slot_failures.push_back(slot_failure(m, slot, k.error().rv));
+                else if (k.error().rv != CKR_TOKEN_NOT_PRESENT)
                     f.module_error = k.error().message;
             }
         } else {

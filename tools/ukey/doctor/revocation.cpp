@@ -1,10 +1,14 @@
 // P10: is a certificate revoked? Its CRL is fetched from the distribution
 // point the certificate names (http only, 5 s, 10 MiB at most) and checked
 // with the issuer's key: revoked (when, why), a CRL that is out of date, or
-// one that cannot be fetched, each in its own words.
+// one that cannot be fetched, each in its own words. The OCSP responder its
+// AIA names, if any, is asked too (ocsp.h), and says what the CRL did not.
 #include "chain.h"
+#include "net.h"
+#include "ocsp.h"
 
 #include "client/cert_details.h"
+#include "client/x509.h"
 #include "token/escape.h"
 #include "token/times.h"
 
@@ -12,16 +16,9 @@
 #include <openssl/http.h>
 #include <openssl/pem.h>
 
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cctype>
-#include <cerrno>
-#include <cstring>
-
 namespace ukey::cli::doctor {
+
+extern const Check revocation;
 
 namespace {
 
@@ -30,50 +27,11 @@ struct Fetched {
     std::string error;
 };
 
-// OpenSSL's HTTP client retries a refused connection until its timeout and
-// then says "connect timeout": a plain connect first tells the two apart.
-std::string reach(const std::string& url)
-{
-    char *host = nullptr, *port = nullptr;
-    int ssl = 0;
-    if (OSSL_HTTP_parse_url(url.c_str(), &ssl, nullptr, &host, &port, nullptr, nullptr, nullptr, nullptr) != 1) {
-        ERR_clear_error();
-        return "not a URL";
-    }
-    client::OsslMem<char> h(host), p(port);
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    if (getaddrinfo(h.get(), p.get(), &hints, &res) != 0 || !res)
-        return std::string("the name ") + h.get() + " does not resolve";
-    std::string why = "no answer within 5 s";
-    for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-        const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        int err = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
-        if (err == EINPROGRESS) {
-            pollfd pfd{fd, POLLOUT, 0};
-            socklen_t len = sizeof err;
-            err = poll(&pfd, 1, 5000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 ? err : ETIMEDOUT;
-        }
-        close(fd);
-        if (err == 0) {
-            why.clear();
-            break;
-        }
-        why = err == ETIMEDOUT ? "no answer within 5 s" : std::string(std::strerror(err));
-        if (!why.empty())
-            why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
-    }
-    freeaddrinfo(res);
-    return why;
-}
-
 Fetched fetch_crl(const std::string& url)
 {
+    const SigpipeBlocked no_sigpipe;
     Fetched r;
-    if (r.error = reach(url); !r.error.empty())
+    if (r.error = unreachable(url); !r.error.empty())
         return r;
     ERR_clear_error();
     client::BioPtr body(OSSL_HTTP_get(url.c_str(), nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr,
@@ -110,49 +68,33 @@ std::string reason_text(const X509_REVOKED* rev)
         X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, &crit, nullptr)));
     if (!reason)
         return {};
-    switch (ASN1_ENUMERATED_get(reason.get())) {
-    case 1:
-        return "the key was compromised";
-    case 3:
-        return "the holder's details changed";
-    case 4:
-        return "it was replaced by a new certificate";
-    case 5:
-        return "it is no longer needed";
-    case 6:
-        return "it is on hold";
-    default:
-        return {};
-    }
+    return revocation_reason(ASN1_ENUMERATED_get(reason.get()));
 }
 
-std::optional<std::time_t> to_time(const ASN1_TIME* t)
+Finding revoked_finding(const KeyFacts& k, const UserCert& c, std::optional<std::time_t> when, const std::string& why,
+                        const std::string& source)
 {
-    struct tm tm {};
-    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
-        return std::nullopt;
-    return timegm(&tm);
+    return finding(revocation, Severity::problem, &k,
+                   "the certificate '" + c.label + "' was revoked by its CA" +
+                       (when ? " on " + iso8601(*when).substr(0, 10) : std::string()) +
+                       (why.empty() ? std::string() : " (" + why + ")") + source + ": websites refuse it",
+                   "a revoked certificate cannot be used again: enrol for a new one (`ukey enroll`, or the CA's "
+                   "website)");
 }
 
-} // namespace
-
-UKEY_DOCTOR_CERT_CHECK(revocation, "P10.revoked", "P10",
-                       "a certificate is revoked, or its revocation list cannot be had or is out of date",
-                       "the CA revoked it (lost Key, changed details, replaced), or a new certificate's CRL is not "
-                       "published yet",
-                       "a revoked certificate cannot be used again: enrol for a new one; an unreachable or stale CRL "
-                       "is the CA's to fix")
+// The first http:// CRL distribution point of the certificate, or "".
+std::string crl_url(X509* x)
 {
-    if (f.offline)
-        return;
-    std::string url;
-    for (const auto& dp : client::cert_details(c.x.get()).crl_distribution_points)
-        if (dp.rfind("http://", 0) == 0) {
-            url = dp;
-            break;
-        }
-    if (url.empty())
-        return;
+    for (const auto& dp : client::cert_details(x).crl_distribution_points)
+        if (dp.rfind("http://", 0) == 0)
+            return dp;
+    return {};
+}
+
+// The verdict of the CRL at `url`: true when it says revoked.
+bool crl_findings(const Facts& f, const KeyFacts& k, const UserCert& c, const std::string& url, const Chain& ch,
+                  std::vector<Finding>& out)
+{
     const std::string shown_url = escape::printable(url);
     const Fetched got = fetch_crl(url);
     if (!got.crl) {
@@ -163,9 +105,8 @@ UKEY_DOCTOR_CERT_CHECK(revocation, "P10.revoked", "P10",
                                   "): websites that check it may refuse the certificate",
                               "check the network (a proxy?); if it persists, tell the CA that " +
                                   shown_url + " does not answer"));
-        return;
+        return false;
     }
-    const Chain ch = build_chain(k, c.x.get());
     EVP_PKEY* issuer_key = ch.issuer ? X509_get0_pubkey(ch.issuer.get()) : nullptr;
     if (!issuer_key || X509_CRL_verify(got.crl.get(), issuer_key) != 1) {
         ERR_clear_error();
@@ -175,28 +116,83 @@ UKEY_DOCTOR_CERT_CHECK(revocation, "P10.revoked", "P10",
                                   (issuer_key ? "it is not signed by the certificate's CA"
                                               : "the CA's certificate is missing (see P9)"),
                               "tell the CA; meanwhile websites decide by themselves"));
-        return;
+        return false;
     }
     X509_REVOKED* rev = nullptr;
     if (X509_CRL_get0_by_cert(got.crl.get(), &rev, c.x.get()) == 1 && rev) {
-        const auto when = to_time(X509_REVOKED_get0_revocationDate(rev));
-        const std::string why = reason_text(rev);
-        out.push_back(finding(
-            revocation, Severity::problem, &k,
-            "the certificate '" + c.label + "' was revoked by its CA" +
-                (when ? " on " + iso8601(*when).substr(0, 10) : std::string()) +
-                (why.empty() ? std::string() : " (" + why + ")") + ": websites refuse it",
-            "a revoked certificate cannot be used again: enrol for a new one (`ukey enroll`, or the CA's "
-            "website)"));
-        return;
+        out.push_back(revoked_finding(k, c, client::asn1_time(X509_REVOKED_get0_revocationDate(rev)),
+                                      reason_text(rev), ""));
+        return true;
     }
-    const auto next = to_time(X509_CRL_get0_nextUpdate(got.crl.get()));
+    const auto next = client::asn1_time(X509_CRL_get0_nextUpdate(got.crl.get()));
     if (next && *next < f.now)
         out.push_back(finding(revocation, Severity::warning, &k,
                               "the revocation list at " + shown_url + " is out of date (its next update "
                               "was due " + iso8601(*next) + "): websites that check it may refuse the "
                               "certificate '" + c.label + "'",
                               "nothing to do on this computer: tell the CA its CRL is stale"));
+    return false;
+}
+
+// The verdict of the OCSP responder at `responder`; a revocation the CRL
+// reported already is not said twice.
+void ocsp_findings(const KeyFacts& k, const UserCert& c, const std::string& responder, const Chain& ch,
+                   bool crl_revoked, std::vector<Finding>& out)
+{
+    const OcspAnswer a = ask_ocsp(responder, c.x.get(), ch.issuer.get());
+    const std::string url = escape::printable(a.url);
+    switch (a.status) {
+    case OcspAnswer::Status::no_responder:
+    case OcspAnswer::Status::good:
+        return;
+    case OcspAnswer::Status::revoked:
+        if (!crl_revoked)
+            out.push_back(revoked_finding(k, c, a.revoked_at, revocation_reason(a.reason),
+                                          ", says its OCSP responder " + url));
+        return;
+    case OcspAnswer::Status::unknown:
+        out.push_back(finding(revocation, Severity::warning, &k,
+                              "the OCSP responder " + url + " does not know the certificate '" + c.label +
+                                  "' (it answers 'unknown'): websites that ask it may refuse the certificate",
+                              "tell the CA its responder does not know the certificate"));
+        return;
+    case OcspAnswer::Status::unreachable:
+        out.push_back(finding(revocation, Severity::warning, &k,
+                              "the OCSP responder of the certificate '" + c.label + "' at " + url +
+                                  " cannot be asked (" + escape::printable(a.error) +
+                                  "): websites that ask it may refuse the certificate",
+                              "check the network (a proxy?); if it persists, tell the CA that " + url +
+                                  " does not answer"));
+        return;
+    case OcspAnswer::Status::unusable:
+        out.push_back(finding(revocation, Severity::warning, &k,
+                              "the OCSP responder " + url + " gives no usable answer for the certificate '" +
+                                  c.label + "' (" + escape::printable(a.error) +
+                                  "): websites that ask it may refuse the certificate",
+                              "tell the CA; meanwhile websites decide by themselves"));
+        return;
+    }
+}
+
+} // namespace
+
+UKEY_DOCTOR_CERT_CHECK(revocation, "P10.revoked", "P10",
+                       "a certificate is revoked, or its revocation list or OCSP responder cannot be had or is out of date",
+                       "the CA revoked it (lost Key, changed details, replaced), or a new certificate's CRL is not "
+                       "published yet",
+                       "a revoked certificate cannot be used again: enrol for a new one; an unreachable or stale CRL "
+                       "or OCSP responder is the CA's to fix")
+{
+    if (f.offline)
+        return;
+    const std::string crl = crl_url(c.x.get());
+    const std::string responder = ocsp_responder(c.x.get());
+    if (crl.empty() && responder.empty())
+        return;
+    const Chain ch = build_chain(k, c.x.get());
+    const bool revoked = !crl.empty() && crl_findings(f, k, c, crl, ch, out);
+    if (!responder.empty())
+        ocsp_findings(k, c, responder, ch, revoked, out);
 }
 
 } // namespace ukey::cli::doctor
