@@ -34,11 +34,13 @@
 //    "steps": ["started", ...] (the journal's steps, in order)}
 #include "cert_common.h"
 #include "cli.h"
+#include "client/cert_details.h"
 #include "client/certs.h"
 #include "client/enrolment.h"
 #include "tool_config.h"
 #include "client/journal.h"
 #include "client/messages.h"
+#include "client/refusal.h"
 #include "client/renewal.h"
 #include "client/scep.h"
 #include "token/config.h"
@@ -226,6 +228,15 @@ client::Secret read_challenge(const PinSource& src, bool required)
     return read_pin(src, "challenge password");
 }
 
+// The CA answered FAILURE: kept beside the journal (client/refusal.h) so
+// that `ukey doctor` can explain it later (P15).
+struct CaRefused : Failure {
+    CaRefused(const std::string& message, int fail_info, std::string fail_text)
+        : Failure(ca_error, message), fail_info(fail_info), fail_text(std::move(fail_text)) {}
+    int fail_info;
+    std::string fail_text;
+};
+
 // Sends the request and polls while the CA says PENDING; the certificate
 // it issued for `new_pub`, checked against the journal's CA and `subject`.
 client::X509Ptr exchange(Context& ctx, client::ScepClient& scep, const client::ScepCaps& caps, client::ScepMessage type,
@@ -255,14 +266,34 @@ client::X509Ptr exchange(Context& ctx, client::ScepClient& scep, const client::S
         if (!reply)
             throw Failure(ca_error, reply.error().message);
     }
-    if (reply->status == client::ScepStatus::failure)
-        throw Failure(ca_error, "the CA refused the request: " + reply->fail_text);
+    if (reply->status == client::ScepStatus::failure) {
+        throw CaRefused("the CA refused the request: " + reply->fail_text, reply->fail_info, reply->fail_text);
+    }
     for (auto& x : reply->certs)
         if (client::same_public_key(X509_get0_pubkey(x.get()), new_pub))
             return std::move(x);
     throw Failure(ca_error, "the CA sent a certificate for another key (" +
                                 client::name_text(X509_get_subject_name(reply->certs[0].get())) +
                                 "), not for the new key: it was not written");
+}
+
+// Records the CA's refusal for `ukey doctor` (P15); a failure to keep it
+// only warns: the refusal itself is what the user must hear.
+void keep_refusal(Context& ctx, const client::FileJournal& store, const client::Journal& j, const CaRefused& r,
+                  const client::CertOnKey* oldc, X509* oldx)
+{
+    client::Refusal rec;
+    rec.time = std::time(nullptr);
+    rec.operation = j.operation;
+    rec.ca = j.ca_url;
+    rec.fail_info = r.fail_info;
+    rec.fail_text = r.fail_text;
+    if (oldc && oldx) {
+        rec.cert_label = oldc->label;
+        rec.cert_serial = client::cert_details(oldx).serial;
+    }
+    if (auto e = client::save_refusal(client::refusal_path(store.path()), rec); !e)
+        ctx.progress("warning: " + e.error().message + "\n");
 }
 
 // Enrolment (no old certificate) or renewal, from the start.
@@ -387,13 +418,24 @@ void fresh(Context& ctx, const client::Session& s, const client::KeyInfo& k, cli
         j.cert = client::to_der(issued.get());
         j.chain = {j.ca_cert};
         record(j, client::Step::cert_received, store);
+        // The CA issued: an earlier refusal no longer explains anything.
+        if (auto e = client::remove_refusal(client::refusal_path(store.path())); !e)
+            ctx.progress("warning: " + e.error().message + "\n");
     } catch (const Failure& f) {
+        std::string why = f.what();
+        if (const auto* r = dynamic_cast<const CaRefused*>(&f)) {
+            keep_refusal(ctx, store, j, *r, oldc, oldx.get());
+            // P15: a refused renewal is usually the CA's policy, not a fault.
+            if (!enroll)
+                why += "; many CAs renew only in the last weeks before expiry, or do not renew at all and re-issue "
+                       "instead: ask your CA for a new certificate";
+        }
         // Nothing is written yet: the Key goes back to how it was.
         auto back = client::roll_back(j, key, store);
         std::string state = back ? "; nothing on the Key was changed"
                                  : "; the new key could not be removed (" + back.error().message +
                                        "): the next `ukey renew` removes it";
-        throw Failure(f.code, f.what() + state, f.rv);
+        throw Failure(f.code, why + state, f.rv);
     }
     try {
         finish(j, key, store, out);

@@ -6,6 +6,7 @@
 
 #include "auto_select.h"
 #include "client/journal.h"
+#include "client/refusal.h"
 #include "client/certs.h"
 #include "client/module.h"
 #include "tools/common/tool_config.h"
@@ -80,6 +81,9 @@ struct KeyFacts {
     std::optional<client::Journal> journal;
     std::string journal_error; // a journal is there but cannot be read
     std::string journal_path;
+    // The CA's refusal of the last renewal or enrolment (P15), if recorded.
+    std::optional<client::Refusal> refusal;
+    std::string refusal_error;
     // With --pin-fd / --pin-file: logged in, the private and public keys.
     bool logged_in = false;
     std::vector<client::KeyOnKey> keys;

@@ -194,6 +194,10 @@ void look_at_key(const Facts& f, KeyFacts& k, const client::Module& m)
         f.config->state_dir,
         client::key_identity(k.info.backend_name(), k.info.manufacturer(), k.info.model(), k.info.serial()));
     k.journal_path = path.string();
+    if (auto r = client::load_refusal(client::refusal_path(path)); r)
+        k.refusal = std::move(*r);
+    else
+        k.refusal_error = r.error().message;
     auto text = client::load_journal(path);
     if (!text) {
         k.journal_error = text.error().message;
