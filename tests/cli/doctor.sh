@@ -7,6 +7,7 @@
 # "Everything looks fine" and exit 0; docs/doctor.md lists the checks as
 # `ukey doctor --list-checks` prints them.
 . "$(dirname "$0")/lib.sh"
+private_p11kit "$@"
 cli_setup
 
 new_pins SO U1 U2 WRONG WRONG_SO

@@ -8,6 +8,7 @@ namespace ukey::cli::doctor {
 extern const Check no_config, config_invalid, backend_fails, module_fails, pcscd_down, no_reader, card_not_recognised, no_key_found,
     not_initialised, pin_state_damaged, user_pin_locked, so_pin_locked, pin_tries_low, transport_pin,
     cert_expired, cert_expiring, cert_not_yet_valid, chain_incomplete, revocation, cert_without_key, several_client_certs, renewal_unfinished, browser_module_missing;
+extern const Check backend_registered_directly, same_key_twice, browser_cert_hidden;
 
 std::span<const Check* const> checks()
 {
@@ -16,6 +17,7 @@ std::span<const Check* const> checks()
         &no_reader, &card_not_recognised,       &no_key_found,      &not_initialised,   &pin_state_damaged,  &user_pin_locked,
         &so_pin_locked,   &pin_tries_low,     &transport_pin,     &cert_expired,       &cert_expiring,
         &cert_not_yet_valid, &chain_incomplete, &revocation, &cert_without_key, &several_client_certs, &renewal_unfinished, &browser_module_missing,
+        &backend_registered_directly, &same_key_twice, &browser_cert_hidden,
     };
     return all;
 }
