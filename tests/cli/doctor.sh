@@ -7,50 +7,17 @@
 # "Everything looks fine" and exit 0; docs/doctor.md lists the checks as
 # `ukey doctor --list-checks` prints them.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/doctor_lib.sh"
 private_p11kit "$@"
 cli_setup
 
 new_pins SO U1 U2 WRONG WRONG_SO
 
-# doctor RC [ARGS...]: `ukey doctor` in text and --json; RC both times.
-# Leaves the text in TEXT and the document in DOC.
-TEXT='' DOC=''
-doctor() {
-    local rc=$1; shift
-    uk doctor "$@"
-    expect_rc "$rc" "ukey doctor $*"
-    TEXT=$OUT
-    uk --json doctor "$@"
-    expect_rc "$rc" "ukey --json doctor $*"
-    DOC=$OUT
-    json_ok "$DOC" "ukey --json doctor"
-    jkeys "$DOC" '.' "findings keys_checked worst" "doctor --json"
-}
-# finding ID SEVERITY: DOC has exactly one finding ID, of SEVERITY, with a
-# sentence and a fix, and TEXT shows it; prints its "what".
-finding() {
-    local n
-    n=$(jq --arg id "$1" '[.findings[] | select(.id == $id)] | length' <<<"$DOC")
-    [[ $n == 1 ]] || { show doc "$DOC"; fail "expected one finding $1, found $n"; }
-    local f; f=$(jq -c --arg id "$1" '.findings[] | select(.id == $id)' <<<"$DOC")
-    jkeys "$f" '.' "id problem severity key what fix remedy" "finding $1"
-    jeq "$f" '.severity' "\"$2\"" "finding $1"
-    [[ $1 != P* ]] || jeq "$f" ".problem" "\"${1%%.*}\"" "finding $1"
-    assert_contains "$TEXT" "[$1]" "the text names $1"
-    assert_contains "$TEXT" "$(jr "$f" '.what')" "the text has $1's sentence"
-    assert_contains "$TEXT" "What to do: $(jr "$f" '.fix')" "the text has $1's fix"
-    jr "$f" '.what'
-}
 # use_conf NAME TEXT: UKEY_CONF becomes $T/NAME.conf holding TEXT (0600).
 use_conf() {
     printf '%s' "$2" >"$T/$1.conf"
     chmod 0600 "$T/$1.conf"
     export UKEY_CONF=$T/$1.conf
-}
-no_finding() {
-    local n
-    n=$(jq --arg id "$1" '[.findings[] | select(.id == $id)] | length' <<<"$DOC")
-    [[ $n == 0 ]] || { show doc "$DOC"; fail "unexpected finding $1"; }
 }
 
 step "nothing set up: no config file gives the first three steps"

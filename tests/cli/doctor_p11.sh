@@ -9,44 +9,20 @@
 # Runs in a private mount namespace whose p11-kit module folder is
 # the test's own (lib.sh, private_p11kit).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/doctor_lib.sh"
 private_p11kit "$@"
 cli_setup
 [[ -n $P11KIT_MODULES ]] || skip "no private p11-kit module folder (unshare --mount) to register SoftHSM2 in"
 
 new_pins SO U1
 
-# doctor RC [ARGS...]: `ukey doctor` in text and --json; RC both times.
-# Leaves the text in TEXT and the document in DOC.
-TEXT='' DOC=''
-doctor() {
-    local rc=$1; shift
-    uk doctor "$@"
-    expect_rc "$rc" "ukey doctor $*"
-    TEXT=$OUT
-    uk --json doctor "$@"
-    expect_rc "$rc" "ukey --json doctor $*"
-    DOC=$OUT
-    json_ok "$DOC" "ukey --json doctor"
-}
-# finding ID SEVERITY: DOC has exactly one finding ID, of SEVERITY, and TEXT
-# shows it with its fix; sets WHAT and FIX.
+# warned ID [ARGS...]: `ukey doctor ARGS` warns (exit 17, text and --json)
+# with one finding ID; sets WHAT and FIX (its sentence and its fix).
 WHAT='' FIX=''
-finding() {
-    local n f
-    n=$(jq --arg id "$1" '[.findings[] | select(.id == $id)] | length' <<<"$DOC")
-    [[ $n == 1 ]] || { show doc "$DOC"; fail "expected one finding $1, found $n"; }
-    f=$(jq -c --arg id "$1" '.findings[] | select(.id == $id)' <<<"$DOC")
-    jeq "$f" '.severity' "\"$2\"" "finding $1"
-    jeq "$f" '.problem' "\"${1%%.*}\"" "finding $1"
-    WHAT=$(jr "$f" '.what') FIX=$(jr "$f" '.fix')
-    assert_contains "$TEXT" "[$1]" "the text names $1"
-    assert_contains "$TEXT" "$WHAT" "the text has $1's sentence"
-    assert_contains "$TEXT" "What to do: $FIX" "the text has $1's fix"
-}
-no_finding() {
-    local n
-    n=$(jq --arg id "$1" '[.findings[] | select(.id == $id)] | length' <<<"$DOC")
-    [[ $n == 0 ]] || { show doc "$DOC"; fail "unexpected finding $1"; }
+warned() {
+    doctor 17 "${@:2}"
+    WHAT=$(finding "$1" warning)
+    FIX=$(jq -r --arg id "$1" '.findings[] | select(.id == $id) | .fix' <<<"$DOC")
 }
 # proxy_sees LABEL yes|no: whether p11-kit-proxy, as a browser loads it,
 # shows a token labelled LABEL (the condition itself, not ukey's view of it).
@@ -74,14 +50,13 @@ REG=$P11KIT_MODULES/softhsm2.module
 LIB=$(readlink -f "$SOFTHSM_MODULE")
 printf '# as Debian'"'"'s softhsm2 package writes it\nmodule: %s\n' "$LIB" >"$REG"
 proxy_sees alice yes
-doctor 17 alice
-finding P11.backend-registered-directly warning
+warned P11.backend-registered-directly alice
 assert_eq "$WHAT" "the backend 'softhsm' ($SOFTHSM_MODULE) is also registered with p11-kit by /usr/share/p11-kit/modules/softhsm2.module, so every program using p11-kit-proxy (Firefox or Chromium set up for it) sees its Keys a second time, straight from the driver and without ukey's PIN lockout" "registered"
 assert_eq "$FIX" "as root, write the line \`disable-in: p11-kit-proxy\` to /etc/pkcs11/modules/softhsm2.module (it overrides /usr/share/p11-kit/modules/softhsm2.module and outlasts package updates), or remove /usr/share/p11-kit/modules/softhsm2.module" "registered: fix"
 jeq "$DOC" '.worst' '"warning"' "registered"
 # It is about the backend, whichever Key is asked about.
 doctor 17
-finding P11.backend-registered-directly warning
+finding P11.backend-registered-directly warning >/dev/null
 
 step "disabled for p11-kit-proxy: the finding is gone"
 printf 'disable-in: p11-kit-proxy\n' >>"$REG"
@@ -102,16 +77,14 @@ doctor 0 alice
 step "disabled only in another program (disable-in: seahorse): back"
 printf 'module: %s\ndisable-in: seahorse\n' "$LIB" >"$REG"
 proxy_sees alice yes
-doctor 17 alice
-finding P11.backend-registered-directly warning
+warned P11.backend-registered-directly alice
 rm -f "$REG"
 
 step "the same Key through two backends (a copy of SoftHSM2's library, the same tokens)"
 cp "$LIB" "$T/softhsm-copy.so"
 { cat "$T/ukey.conf"; printf '\n[[backend]]\nname = "again"\nmodule = "%s"\n' "$T/softhsm-copy.so"; } >"$T/twice.conf"
 chmod 0600 "$T/twice.conf"
-UKEY_CONF=$T/twice.conf doctor 17
-finding P11.same-key-twice warning
+UKEY_CONF=$T/twice.conf warned P11.same-key-twice
 assert_contains "$WHAT" "this Key is seen twice, through the backends 'softhsm' (slot " "two backends"
 assert_contains "$WHAT" ") and 'again' (slot " "two backends"
 assert_eq "$FIX" "keep only one of 'softhsm' and 'again' in $T/twice.conf" "two backends: fix"
@@ -158,8 +131,7 @@ nss modutil -force -dbdir "sql:$DB" -delete ukey
 nss modutil -force -dbdir "sql:$DB" -add ukey -libfile "$T/old/libukey-pkcs11.so"
 rm "$T/old/libukey-pkcs11.so"
 listed alice no
-doctor 17 alice
-finding P12.browser-cert-hidden warning
+warned P12.browser-cert-hidden alice
 assert_eq "$WHAT" "Chromium (~/.pki/nssdb) loads ukey's module but does not show this Key's certificates, so websites there never see them: it names ukey's module as $T/old/libukey-pkcs11.so, which does not exist (ukey was moved or installed elsewhere since)" "stale module"
 assert_contains "$FIX" "\`modutil -dbdir sql:$DB -add ukey -libfile $UKEY_MODULE\`" "stale module: fix"
 no_finding P12.browser-module-missing
@@ -170,8 +142,7 @@ nss modutil -force -dbdir "sql:$DB" -add ukey -libfile "$UKEY_MODULE"
 listed alice yes
 nss modutil -force -dbdir "sql:$DB" -disable ukey
 listed alice no
-doctor 17 alice
-finding P12.browser-cert-hidden warning
+warned P12.browser-cert-hidden alice
 assert_contains "$WHAT" "does not show this Key's certificates, so websites there never see them: ukey's module is disabled there, or does not start in it" "disabled module"
 nss modutil -force -dbdir "sql:$DB" -enable ukey
 doctor 0 alice
