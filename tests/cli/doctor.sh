@@ -7,11 +7,11 @@
 # "Everything looks fine" and exit 0; docs/doctor.md lists the checks as
 # `ukey doctor --list-checks` prints them.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/doctor_lib.sh"
+private_p11kit "$@"
 cli_setup
 
 new_pins SO U1 U2 WRONG WRONG_SO
-
-. "$(dirname "$0")/doctor_lib.sh"
 
 # use_conf NAME TEXT: UKEY_CONF becomes $T/NAME.conf holding TEXT (0600).
 use_conf() {

@@ -1,5 +1,5 @@
 # tests/cli/doctor_lib.sh: running `ukey doctor` and reading its findings,
-# for the doctor tests (source it after lib.sh).
+# for the doctor tests (doctor*.sh). Source it after lib.sh.
 
 # doctor RC [ARGS...]: `ukey doctor` in text and --json; RC both times.
 # Leaves the text in TEXT and the document in DOC.

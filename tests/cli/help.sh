@@ -22,11 +22,12 @@ declare -A OPTIONS=(
     [key generate]="--type --label --id --pin-fd --pin-file"
     [key list]="--pin-fd --pin-file"
     [key delete]="--id -y --yes --force --pin-fd --pin-file"
+    [key export]=""
     [csr]="--key --subject --san --key-usage --ext-key-usage --hash --out --der --pin-fd --pin-file"
     [cert]=""
     [cert list]=""
     [cert show]="--id --label --file"
-    [cert export]="--id --label --out --der"
+    [cert export]="--id --label --out --der --with-key"
     [cert write]="--file --label --force --pin-fd --pin-file"
     [cert delete]="--id --label --all -y --yes --pin-fd --pin-file"
     [status]="--socket"
@@ -39,7 +40,7 @@ declare -A OPTIONS=(
 WITH_KEY="info init|pin verify|pin change|pin unlock|key generate|key list|key delete|csr|cert list|cert show|cert export|cert write|cert delete"
 # Subcommands of each group.
 declare -A SUBS=([ukey]="list info init pin key csr cert status watch audit" [pin]="verify change unlock"
-                 [key]="generate list delete" [cert]="list show export write delete"
+                 [key]="generate list delete export" [cert]="list show export write delete"
                  [audit]="show verify")
 
 # options_in HELP: the options a CLI11 help text lists, one per line, sorted.
@@ -134,7 +135,7 @@ for k in "${!OPTIONS[@]}"; do
         assert_contains "$cli_md" "$o" "docs/cli.md (option of '$k')"
     done
 done
-for code in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+for code in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
     assert_matches "$man_text" "^ +$code +[A-Za-z]" "docs/ukey.1 (exit code $code)"
     assert_matches "$cli_md" "^\| *$code *\|" "docs/cli.md (exit code $code)"
 done

@@ -180,6 +180,40 @@ need_ukey_env() {
     [[ -r $SOFTHSM_MODULE ]] || skip "SoftHSM2 ($SOFTHSM_MODULE) not installed"
 }
 
+# private_p11kit "$@": re-runs the test script in a private mount namespace
+# (a user namespace too when not root) where p11-kit's module folders are
+# empty folders of the test's own: this machine's p11-kit registrations
+# (SoftHSM2's own .module file, whose library is the tests' backend) stay out
+# of `ukey doctor`'s sight, and a test registers modules by writing
+# $P11KIT_MODULES/NAME.module (seen as /usr/share/p11-kit/modules). Only
+# mount namespaces do it: p11-kit ignores user .module files for root.
+# Without one, the test goes on when nothing here registers SoftHSM2
+# (P11KIT_MODULES is then empty), else it is skipped. Call it first.
+P11KIT_MODULES=
+private_p11kit() {
+    [[ -z ${UKEY_P11KIT_PRIVATE:-} ]] || return 0
+    export UKEY_P11KIT_PRIVATE=1
+    if [[ $EUID -eq 0 ]] && unshare --mount -- true 2>/dev/null; then
+        exec unshare --mount --propagation private -- bash "$0" "$@"
+    elif unshare --user --map-root-user --mount -- true 2>/dev/null; then
+        exec unshare --user --map-root-user --mount --propagation private -- bash "$0" "$@"
+    fi
+    UKEY_P11KIT_PRIVATE=none
+    if grep -qsl softhsm /usr/share/p11-kit/modules/* /etc/pkcs11/modules/*; then
+        skip "SoftHSM2 is registered with p11-kit here, and there is no private mount namespace (unshare --mount) to leave it out"
+    fi
+}
+# In the namespace of private_p11kit: the empty folders mounted (cli_setup).
+p11kit_mount() {
+    [[ ${UKEY_P11KIT_PRIVATE:-} == 1 && -d /usr/share/p11-kit/modules ]] || return 0
+    P11KIT_MODULES=$T/p11-kit/modules
+    mkdir -p "$P11KIT_MODULES" "$T/p11-kit/etc"
+    mount --bind "$P11KIT_MODULES" /usr/share/p11-kit/modules || fail "cannot mount over /usr/share/p11-kit/modules"
+    if [[ -d /etc/pkcs11/modules ]]; then
+        mount --bind "$T/p11-kit/etc" /etc/pkcs11/modules || fail "cannot mount over /etc/pkcs11/modules"
+    fi
+}
+
 # cli_setup [EXTRA_UKEY_CONF]: the private environment; EXTRA_UKEY_CONF is
 # appended to ukey.conf (e.g. a [pin] section).
 cli_setup() {
@@ -193,6 +227,7 @@ cli_setup() {
     export HOME="$T" TMPDIR="$T/tmp"
     unset UKEY_LOG_LEVEL OPENSSL_CONF
     : >"$T/transcript"
+    p11kit_mount
     log "env in $T (ukey $UKEY, module $UKEY_MODULE)"
 }
 

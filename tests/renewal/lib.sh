@@ -19,12 +19,14 @@
 #   key_snapshot LABEL PIN what is on the Key (objects, labels) and in the
 #                          renewal journal folder, to compare before/after
 
+# A private mount namespace too: cli_setup then hides this machine's p11-kit
+# registrations from `ukey doctor` (tests/cli/lib.sh, private_p11kit).
 if [[ -z ${UKEY_RENEWAL_NETNS:-} ]]; then
-    export UKEY_RENEWAL_NETNS=1
-    if [[ $EUID -eq 0 ]] && unshare --net -- true 2>/dev/null; then
-        exec unshare --net -- bash "$0" "$@"
-    elif unshare --user --map-root-user --net -- true 2>/dev/null; then
-        exec unshare --user --map-root-user --net -- bash "$0" "$@"
+    export UKEY_RENEWAL_NETNS=1 UKEY_P11KIT_PRIVATE=1
+    if [[ $EUID -eq 0 ]] && unshare --net --mount -- true 2>/dev/null; then
+        exec unshare --net --mount --propagation private -- bash "$0" "$@"
+    elif unshare --user --map-root-user --net --mount -- true 2>/dev/null; then
+        exec unshare --user --map-root-user --net --mount --propagation private -- bash "$0" "$@"
     fi
     echo "[renewal] SKIP: no private network namespace (unshare --net) for the SCEP server" >&2
     exit 77

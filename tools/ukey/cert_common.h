@@ -49,4 +49,8 @@ std::vector<client::X509Ptr> load_file(const std::string& path);
 void add_cert_write(CLI::App* cert, Context& ctx);
 void add_superseded(CLI::App* cert, Context& ctx);
 
+// `key export` and `cert export --with-key`: the private key cannot leave
+// the Key; what to export instead (cmd_key.cpp).
+[[noreturn]] void refuse_key_export();
+
 } // namespace ukey::cli

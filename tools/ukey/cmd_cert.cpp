@@ -45,7 +45,8 @@
 //   {"label", "id", "subject", "file": "path" | null, "format": "pem" | "der",
 //    "pem": "-----BEGIN CERTIFICATE-----..."}
 //   Without --out the certificate goes to standard output; with --json it is
-//   only in the document.
+//   only in the document. --with-key exits 19: the private key
+//   never leaves the Key (ukey key export).
 //
 // ukey cert write KEY --file F [--label L] [--force]
 //   {"certificates": [cert + {"action": "written" | "already_present"}, ...],
@@ -211,11 +212,13 @@ void show(Context& ctx, ShowArgs& a)
 
 struct ExportArgs {
     std::string spec, id, label, out;
-    bool der = false;
+    bool der = false, with_key = false;
 };
 
 void export_cert(Context& ctx, ExportArgs& a)
 {
+    if (a.with_key)
+        refuse_key_export();
     if (a.der && a.out.empty() && !ctx.json && isatty(STDOUT_FILENO))
         throw Failure(usage, "a DER certificate is binary: write it to a file with --out FILE, or drop --der for PEM");
     client::KeyInfo k = select_key(ctx, a.spec);
@@ -304,6 +307,7 @@ void add_cert(CLI::App& app, Context& ctx)
     exp->add_option("--label", ex.label, "the certificate's label");
     exp->add_option("--out", ex.out, "write it to this file (default: standard output)");
     exp->add_flag("--der", ex.der, "DER instead of PEM");
+    exp->add_flag("--with-key", ex.with_key, "not possible: the private key never leaves the Key (exit 19)");
     exp->callback([&ctx] { export_cert(ctx, ex); });
 
     add_cert_write(cert, ctx);

@@ -25,6 +25,11 @@
 //   {"deleted": [key, ...],
 //    "certificates_left": [{"label": "...", "id": "hex", "subject": "CN=..."}]
 //      (certificates with that id, kept because of --force)}
+//
+// ukey key export [anything]
+//   exits 19 (not exportable) with one sentence saying why and what to
+//   export instead: a private key never leaves the Key.
+#include "cert_common.h"
 #include "client/certs.h"
 #include "cli.h"
 #include "client/messages.h"
@@ -332,6 +337,15 @@ void remove(Context& ctx, DeleteArgs& a)
 
 } // namespace
 
+void refuse_key_export()
+{
+    throw Failure(not_exportable,
+                  "a private key cannot leave the Key, by design: it was made on the Key and stays there so that "
+                  "nobody can copy it; export the certificate instead (`ukey cert export`, it holds no secret), and "
+                  "for another computer make a new key on its own Key (`ukey key generate`, then `ukey csr`) and "
+                  "have your CA certify it");
+}
+
 void add_key(CLI::App& app, Context& ctx)
 {
     auto* key = app.add_subcommand("key", "Generate, list or delete key pairs on a Key");
@@ -364,6 +378,17 @@ void add_key(CLI::App& app, Context& ctx)
     del->add_flag("--force", d.force, "delete the key even if a certificate on the Key still uses it");
     add_pin_options(del, d.pin, "pin", "user PIN");
     del->callback([&ctx] { remove(ctx, d); });
+
+    // Users ask for it (a .p12 "with the key"): the answer is why not, and
+    // what instead, whatever else the command line says.
+    auto* exp = key->add_subcommand("export", "Not possible: a private key never leaves the Key (says what to "
+                                              "export instead)");
+    exp->allow_extras()->fallthrough(false);
+    exp->callback([exp, &ctx] {
+        for (const auto& arg : exp->remaining()) // the global --json, taken in as an extra
+            ctx.json = ctx.json || arg == "--json";
+        refuse_key_export();
+    });
 }
 
 } // namespace ukey::cli

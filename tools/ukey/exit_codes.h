@@ -25,6 +25,7 @@ enum Exit : int {
     audit_broken = 16,   // ukey audit verify: the audit log was tampered with or damaged
     doctor_warnings = 17, // ukey doctor: warnings, no problem
     doctor_problems = 18, // ukey doctor: at least one problem
+    not_exportable = 19,  // a private key was asked for: it cannot leave the Key (key export, cert export --with-key)
 };
 
 // The exit code that fits a PKCS#11 result.

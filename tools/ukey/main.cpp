@@ -108,7 +108,8 @@ int main(int argc, char** argv)
     app.footer("Exit codes: 0 ok, 1 failure, 2 usage, 3 no Key, 4 several Keys match, 5 wrong PIN, 6 PIN locked,\n"
                "7 PIN must be changed, 8 Key error, 9 not found, 10 ukey not set up, 11 cancelled, 12 bad input,\n"
                "13 CA error, 14 renewal incomplete (run `ukey renew --resume`), 15 ukeyd not running,\n"
-               "16 audit log fails verification, 17 doctor: warnings, 18 doctor: problems.\n"
+               "16 audit log fails verification, 17 doctor: warnings, 18 doctor: problems,\n"
+               "19 a private key cannot leave the Key (key export).\n"
                "See ukey(1) and docs/cli.md.");
 
     add_list(app, ctx);

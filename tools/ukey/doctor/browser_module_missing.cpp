@@ -8,21 +8,6 @@
 
 namespace ukey::cli::doctor {
 
-namespace {
-
-bool loads_ukey(const Facts& f, const BrowserDb& db)
-{
-    for (const auto& lib : db.libraries) {
-        if (lib.find("libukey-pkcs11") != std::string::npos)
-            return true;
-        if (f.p11kit_registered && lib.find("p11-kit-proxy") != std::string::npos)
-            return true;
-    }
-    return false;
-}
-
-} // namespace
-
 UKEY_DOCTOR_CHECK(browser_module_missing, "P12.browser-module-missing", "P12",
                   "a browser of this user does not load ukey's module",
                   "the module was never added to that browser's NSS database (Chromium: ~/.pki/nssdb; Firefox: "

@@ -12,6 +12,7 @@
 #include "tools/common/tool_config.h"
 
 #include <ctime>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -56,6 +57,14 @@ struct BrowserDb {
     std::string name;                   // "Chromium (~/.pki/nssdb)", "Firefox profile 'x'"
     std::string dir;                    // the folder (modutil -dbdir sql:DIR)
     std::vector<std::string> libraries; // library= lines
+};
+
+// A PKCS#11 module registered with p11-kit that p11-kit-proxy loads (not
+// disabled for it): every program using p11-kit-proxy sees its tokens.
+struct P11KitModule {
+    std::string name;    // "softhsm2": its .module file's name
+    std::string library; // the library, as p11-kit resolves it
+    std::string file;    // the .module file it comes from, when found
 };
 
 struct Reader {
@@ -124,13 +133,25 @@ struct Facts {
     std::string key_spec; // the KEY argument, when one Key was asked about
     bool offline = false; // --offline: no network (CRLs)
     std::vector<BrowserDb> browsers;
+    // BrowserDb::dir -> `certutil -L -h all` there (the certificates it shows,
+    // "TOKEN:LABEL"), for each that loads ukey's module and certutil answered.
+    std::map<std::string, std::string> browser_listings;
     std::string module_path;    // ukey's module, as the tools load it
     bool p11kit_registered = false; // a p11-kit .module file names ukey's module
+    std::vector<P11KitModule> p11kit_modules; // p11kit_modules.cpp
+    std::string p11kit_error; // p11-kit could not read its configuration
     // From timedatectl when there is one; nullopt: unknown.
     std::optional<bool> clock_synchronised;
     std::optional<ServerFacts> server; // with --url
     std::vector<SlotFailure> slot_failures;
 };
+
+// Fills p11kit_modules (p11kit_modules.cpp).
+void look_at_p11kit(Facts& f);
+
+// Whether the NSS database loads ukey's module (directly, or through
+// p11-kit-proxy when ukey is registered with p11-kit).
+bool loads_ukey(const Facts& f, const BrowserDb& db);
 
 // `pin`, when it names a source: the user PIN of the one Key looked at, to
 // see its private keys too (P13).

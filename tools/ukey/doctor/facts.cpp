@@ -3,6 +3,7 @@
 // journals and the clock. Nothing here changes anything, and nothing asks
 // for a PIN.
 #include "doctor.h"
+#include "run_tool.h"
 
 #include "../cli.h"
 #include "token/ckr_name.h"
@@ -134,40 +135,11 @@ void look_at_pcsc(PcscFacts& p)
 // within 3 s; nullopt otherwise (containers, no systemd).
 std::optional<bool> clock_synchronised()
 {
-    const char* tool = "/usr/bin/timedatectl";
-    if (access(tool, X_OK) != 0)
-        return std::nullopt;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return std::nullopt;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    char* argv[] = {const_cast<char*>(tool), const_cast<char*>("show"), const_cast<char*>("-p"),
-                    const_cast<char*>("NTPSynchronized"), const_cast<char*>("--value"), nullptr};
-    char* envp[] = {const_cast<char*>("LC_ALL=C"), const_cast<char*>("PATH=/usr/bin:/bin"), nullptr};
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, tool, &fa, nullptr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    std::string out;
-    if (rc == 0) {
-        pollfd pfd{fds[0], POLLIN, 0};
-        char buf[64];
-        while (out.size() < 64 && poll(&pfd, 1, 3000) > 0) {
-            const ssize_t n = read(fds[0], buf, sizeof buf);
-            if (n <= 0)
-                break;
-            out.append(buf, static_cast<std::size_t>(n));
-        }
-        kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
-    }
-    close(fds[0]);
-    if (out.rfind("yes", 0) == 0)
+    const auto out = run_tool({{"/usr/bin/timedatectl", "show", "-p", "NTPSynchronized", "--value"},
+                               {"LC_ALL=C", "PATH=/usr/bin:/bin"}, 3000, 64});
+    if (out && out->rfind("yes", 0) == 0)
         return true;
-    if (out.rfind("no", 0) == 0)
+    if (out && out->rfind("no", 0) == 0)
         return false;
     return std::nullopt;
 }
@@ -293,6 +265,14 @@ void look_at_browsers(Facts& f)
             f.p11kit_registered = f.p11kit_registered || text.find("libukey-pkcs11") != std::string::npos;
         }
     }
+    // What such a browser shows: certificates are public, no PIN is asked
+    // (stdin is empty). The tool loads ukey's module with ukey's environment.
+    // Without its heading certutil could not open the database at all.
+    for (const auto& db : f.browsers)
+        if (loads_ukey(f, db))
+            if (auto listing = run_tool({{"/usr/bin/certutil", "-L", "-d", "sql:" + db.dir, "-h", "all"}, {}, 20000, 1u << 18});
+                listing && listing->find("Certificate Nickname") != std::string::npos)
+                f.browser_listings[db.dir] = std::move(*listing);
 }
 
 } // namespace
@@ -322,6 +302,7 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinS
     look_at_pcsc(f.pcsc);
     f.module_path = ctx.module_path.empty() ? client::default_module_path() : ctx.module_path;
     look_at_browsers(f);
+    look_at_p11kit(f);
     f.clock_synchronised = clock_synchronised();
 
     // ukey's module would fail the same way, and say it again in its log.
@@ -361,6 +342,17 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinS
     if (pin)
         log_in(ctx, f, *pin);
     return f;
+}
+
+bool loads_ukey(const Facts& f, const BrowserDb& db)
+{
+    for (const auto& lib : db.libraries) {
+        if (lib.find("libukey-pkcs11") != std::string::npos)
+            return true;
+        if (f.p11kit_registered && lib.find("p11-kit-proxy") != std::string::npos)
+            return true;
+    }
+    return false;
 }
 
 std::string key_arg(const Facts& f, const KeyFacts& k)
