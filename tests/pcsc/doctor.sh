@@ -3,6 +3,8 @@
 # reader and OpenSC as the backend:
 #   - a card whose ATR no backend knows (the vcard: 3B 80 80 01 01) in a
 #     reader -> P1.card-not-recognised, naming the reader and the ATR;
+#   - that card held exclusively by another program (probe --hold-exclusive)
+#     -> P11.reader-held-exclusively instead, and back once it lets go;
 #   - the card out -> P1.no-key;
 #   - pcscd stopped -> P1.pcscd-down (8010001D), and nothing else about PC/SC.
 # Needs PCSC_BIN_DIR (vcard, probe), UKEY and UKEY_MODULE. Exit 77 = skipped.
@@ -77,6 +79,20 @@ expect_ids '["P1.card-not-recognised"]'
 w=$(what P1.card-not-recognised)
 [[ $w == "a card is in the reader '$R0' (ATR 3B 80 80 01 01) but no backend recognises it, so no application can use it" ]] \
     || fail "P1.card-not-recognised says: $w"
+
+step "the card held exclusively by another program: P11 names the reader"
+"$PCSC_BIN_DIR/probe" --hold-exclusive "$R0" 120 >"$PCSC_DIR/hold.out" 2>&1 &
+HOLD=$!
+pcsc_wait_until 10 grep -qx held "$PCSC_DIR/hold.out" || { cat "$PCSC_DIR/hold.out" >&2; fail "probe did not hold the card"; }
+doctor 18
+expect_ids '["P11.reader-held-exclusively"]'
+w=$(what P11.reader-held-exclusively)
+[[ $w == "another program holds the card in the reader '$R0' for itself alone (error 8010000B, SCARD_E_SHARING_VIOLATION, for everyone else), so ukey and every other program are shut out of it" ]] \
+    || fail "P11.reader-held-exclusively says: $w"
+kill "$HOLD"
+wait "$HOLD" || fail "probe --hold-exclusive failed"
+doctor 18
+expect_ids '["P1.card-not-recognised"]'
 
 step "the card out: no Key"
 card_remove 0

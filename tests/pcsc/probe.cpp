@@ -133,6 +133,38 @@ LONG list_readers(SCARDCONTEXT ctx, std::vector<std::string>& out) {
 
 using ukey::pcsc::Reader;
 
+// Connects to the card in READER exclusively, prints "held" and keeps it
+// until SIGTERM or SECONDS pass (the other program of ukey doctor's
+// P11.reader-held-exclusively).
+int run_hold_exclusive(const char* reader, int seconds) {
+    SCARDCONTEXT ctx;
+    LONG rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &ctx);
+    if (rv != SCARD_S_SUCCESS) {
+        std::fprintf(stderr, "probe: SCardEstablishContext: %s\n", rvname(rv).c_str());
+        return 3;
+    }
+    SCARDHANDLE card;
+    DWORD proto = 0;
+    rv = SCardConnect(ctx, reader, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &card, &proto);
+    if (rv != SCARD_S_SUCCESS) {
+        std::fprintf(stderr, "probe: SCardConnect (exclusive): %s\n", rvname(rv).c_str());
+        SCardReleaseContext(ctx);
+        return 1;
+    }
+    std::printf("held\n");
+    std::fflush(stdout);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    timespec limit{seconds, 0};
+    sigtimedwait(&set, nullptr, &limit);
+    SCardDisconnect(card, SCARD_LEAVE_CARD);
+    SCardReleaseContext(ctx);
+    return 0;
+}
+
 int run_list() {
     SCARDCONTEXT ctx;
     LONG rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &ctx);
@@ -369,7 +401,8 @@ void usage() {
     std::fprintf(stderr,
                  "usage: probe [--timeout-ms N] [--retry-ms N] [--debug]   monitor\n"
                  "       probe --list                            list readers once\n"
-                 "       probe --transmit READER HEXAPDU         send one APDU\n");
+                 "       probe --transmit READER HEXAPDU         send one APDU\n"
+                 "       probe --hold-exclusive READER SECONDS   hold the card exclusively\n");
 }
 
 }  // namespace
@@ -382,6 +415,8 @@ int main(int argc, char** argv) {
         std::string_view a = argv[i];
         if (a == "--list") {
             list = true;
+        } else if (a == "--hold-exclusive" && i + 2 < argc) {
+            return run_hold_exclusive(argv[i + 1], std::atoi(argv[i + 2]));
         } else if (a == "--transmit" && i + 2 < argc) {
             return run_transmit(argv[i + 1], argv[i + 2]);
         } else if (a == "--timeout-ms" && i + 1 < argc) {

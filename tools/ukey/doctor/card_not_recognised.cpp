@@ -39,7 +39,9 @@ UKEY_DOCTOR_CHECK(card_not_recognised, "P1.card-not-recognised", "P1",
     if (!f.config || !f.module_error.empty())
         return;
     for (const auto& r : f.pcsc.readers) {
-        if (!r.card)
+        // Held by another program: no backend could look at it
+        // (P11.reader-held-exclusively says so).
+        if (!r.card || r.exclusive)
             continue;
         bool shown = false;
         for (const auto& k : f.keys)

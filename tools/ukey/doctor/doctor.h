@@ -71,6 +71,7 @@ struct Reader {
     std::string name;
     bool card = false; // a card is in it
     std::string atr;   // "3B 80 80 01 01", when a card is in it
+    bool exclusive = false; // another program holds the card for itself (SCARD_STATE_EXCLUSIVE)
 };
 
 struct PcscFacts {

@@ -121,6 +121,7 @@ void look_at_pcsc(PcscFacts& p)
         if (SCardGetStatusChange(ctx, 0, &st, 1) != SCARD_S_SUCCESS || !(st.dwEventState & SCARD_STATE_PRESENT))
             continue;
         r.card = true;
+        r.exclusive = (st.dwEventState & SCARD_STATE_EXCLUSIVE) != 0;
         static constexpr char digits[] = "0123456789ABCDEF";
         for (DWORD i = 0; i < st.cbAtr && i < sizeof st.rgbAtr; ++i) {
             r.atr += r.atr.empty() ? "" : " ";
