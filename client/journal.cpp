@@ -7,9 +7,6 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <unistd.h>
 
 namespace ukey::client {
 
@@ -256,9 +253,8 @@ Result<void> save_journal(const std::filesystem::path& path, const std::string& 
 
 Result<void> remove_journal(const std::filesystem::path& path)
 {
-    if (unlink(path.c_str()) != 0 && errno != ENOENT)
-        return journal_error("cannot remove the renewal journal " + path.string() + ": " + std::strerror(errno));
-    sync_dir(path.parent_path());
+    if (auto e = remove_private_file(path); !e)
+        return journal_error("the renewal journal: " + e.error().message);
     return {};
 }
 

@@ -5,9 +5,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
-#include <cstring>
-#include <unistd.h>
 
 namespace ukey::client {
 
@@ -91,10 +88,7 @@ Result<void> save_refusal(const std::filesystem::path& path, const Refusal& r)
 
 Result<void> remove_refusal(const std::filesystem::path& path)
 {
-    if (unlink(path.c_str()) != 0 && errno != ENOENT)
-        return refusal_error("cannot remove " + path.string() + ": " + std::strerror(errno));
-    sync_dir(path.parent_path());
-    return {};
+    return remove_private_file(path);
 }
 
 } // namespace ukey::client

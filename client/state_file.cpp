@@ -81,4 +81,12 @@ Result<void> write_private_file(const std::filesystem::path& path, const std::st
     return {};
 }
 
+Result<void> remove_private_file(const std::filesystem::path& path)
+{
+    if (unlink(path.c_str()) != 0 && errno != ENOENT)
+        return Error{CKR_OK, "cannot remove " + path.string() + ": " + std::strerror(errno)};
+    sync_dir(path.parent_path());
+    return {};
+}
+
 } // namespace ukey::client

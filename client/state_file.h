@@ -18,5 +18,8 @@ bool sync_dir(const std::filesystem::path& dir);
 // Writes `text` to `path` (0600) through a temporary file, fsync and rename,
 // creating the folder as make_private_dir does.
 Result<void> write_private_file(const std::filesystem::path& path, const std::string& text);
+// Removes `path` durably (unlink, then fsync of its folder); no error if it
+// is already gone. The error names the file.
+Result<void> remove_private_file(const std::filesystem::path& path);
 
 } // namespace ukey::client

@@ -69,6 +69,11 @@ ids() { jq -c '[.findings[].id]' <<<"$DOC"; }
 # expect_ids JSON: the findings' ids, in order.
 expect_ids() { [[ $(ids) == "$1" ]] || { printf '%s\n' "$DOC" >&2; fail "findings $(ids), expected $1"; }; }
 what() { jq -r --arg id "$1" '.findings[] | select(.id == $id) | .what' <<<"$DOC"; }
+# says ID SENTENCE: the finding ID's "what" is SENTENCE.
+says() {
+    local w; w=$(what "$1")
+    [[ $w == "$2" ]] || fail "$1 says: $w"
+}
 
 step "a card no backend knows, in the vpcd reader"
 R0=$(pcsc_reader_name 0)
@@ -76,9 +81,8 @@ card_insert 0
 pcsc_wait_card 0 present
 doctor 18
 expect_ids '["P1.card-not-recognised"]'
-w=$(what P1.card-not-recognised)
-[[ $w == "a card is in the reader '$R0' (ATR 3B 80 80 01 01) but no backend recognises it, so no application can use it" ]] \
-    || fail "P1.card-not-recognised says: $w"
+says P1.card-not-recognised \
+    "a card is in the reader '$R0' (ATR 3B 80 80 01 01) but no backend recognises it, so no application can use it"
 
 step "the card held exclusively by another program: P11 names the reader"
 "$PCSC_BIN_DIR/probe" --hold-exclusive "$R0" 120 >"$PCSC_DIR/hold.out" 2>&1 &
@@ -86,9 +90,8 @@ HOLD=$!
 pcsc_wait_until 10 grep -qx held "$PCSC_DIR/hold.out" || { cat "$PCSC_DIR/hold.out" >&2; fail "probe did not hold the card"; }
 doctor 18
 expect_ids '["P11.reader-held-exclusively"]'
-w=$(what P11.reader-held-exclusively)
-[[ $w == "another program holds the card in the reader '$R0' for itself alone (error 8010000B, SCARD_E_SHARING_VIOLATION, for everyone else), so ukey and every other program are shut out of it" ]] \
-    || fail "P11.reader-held-exclusively says: $w"
+says P11.reader-held-exclusively \
+    "another program holds the card in the reader '$R0' for itself alone (error 8010000B, SCARD_E_SHARING_VIOLATION, for everyone else), so ukey and every other program are shut out of it"
 kill "$HOLD"
 wait "$HOLD" || fail "probe --hold-exclusive failed"
 doctor 18
@@ -104,7 +107,6 @@ step "pcscd stopped: 8010001D named"
 pcsc_stop
 doctor 18
 expect_ids '["P1.pcscd-down"]'
-w=$(what P1.pcscd-down)
-[[ $w == "the smart-card service pcscd is not running (error 8010001D, SCARD_E_NO_SERVICE), so no Key in a card reader can be seen" ]] \
-    || fail "P1.pcscd-down says: $w"
+says P1.pcscd-down \
+    "the smart-card service pcscd is not running (error 8010001D, SCARD_E_NO_SERVICE), so no Key in a card reader can be seen"
 log "PASS"

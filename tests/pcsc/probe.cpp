@@ -133,24 +133,32 @@ LONG list_readers(SCARDCONTEXT ctx, std::vector<std::string>& out) {
 
 using ukey::pcsc::Reader;
 
-// Connects to the card in READER exclusively, prints "held" and keeps it
-// until SIGTERM or SECONDS pass (the other program of ukey doctor's
-// P11.reader-held-exclusively).
-int run_hold_exclusive(const char* reader, int seconds) {
-    SCARDCONTEXT ctx;
+// A context and a connection to the card in READER (share mode `share`);
+// 0, or the exit code after saying why on stderr.
+int connect_card(const char* reader, DWORD share, SCARDCONTEXT& ctx, SCARDHANDLE& card, DWORD& proto) {
     LONG rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &ctx);
     if (rv != SCARD_S_SUCCESS) {
         std::fprintf(stderr, "probe: SCardEstablishContext: %s\n", rvname(rv).c_str());
         return 3;
     }
-    SCARDHANDLE card;
-    DWORD proto = 0;
-    rv = SCardConnect(ctx, reader, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &card, &proto);
+    rv = SCardConnect(ctx, reader, share, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &card, &proto);
     if (rv != SCARD_S_SUCCESS) {
-        std::fprintf(stderr, "probe: SCardConnect (exclusive): %s\n", rvname(rv).c_str());
+        std::fprintf(stderr, "probe: SCardConnect: %s\n", rvname(rv).c_str());
         SCardReleaseContext(ctx);
         return 1;
     }
+    return 0;
+}
+
+// Connects to the card in READER exclusively, prints "held" and keeps it
+// until SIGTERM or SECONDS pass (the other program of ukey doctor's
+// P11.reader-held-exclusively).
+int run_hold_exclusive(const char* reader, int seconds) {
+    SCARDCONTEXT ctx;
+    SCARDHANDLE card;
+    DWORD proto = 0;
+    if (int rc = connect_card(reader, SCARD_SHARE_EXCLUSIVE, ctx, card, proto))
+        return rc;
     std::printf("held\n");
     std::fflush(stdout);
     sigset_t set;
@@ -215,24 +223,14 @@ int run_transmit(const char* reader, const char* apdu_hex) {
         apdu.push_back(static_cast<BYTE>(v));
     }
     SCARDCONTEXT ctx;
-    LONG rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &ctx);
-    if (rv != SCARD_S_SUCCESS) {
-        std::fprintf(stderr, "probe: SCardEstablishContext: %s\n", rvname(rv).c_str());
-        return 3;
-    }
     SCARDHANDLE card;
     DWORD proto = 0;
-    rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-                      &card, &proto);
-    if (rv != SCARD_S_SUCCESS) {
-        std::fprintf(stderr, "probe: SCardConnect: %s\n", rvname(rv).c_str());
-        SCardReleaseContext(ctx);
-        return 1;
-    }
+    if (int rc = connect_card(reader, SCARD_SHARE_SHARED, ctx, card, proto))
+        return rc;
     const SCARD_IO_REQUEST* pci = proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
     BYTE resp[258];
     DWORD resp_len = sizeof resp;
-    rv = SCardTransmit(card, pci, apdu.data(), static_cast<DWORD>(apdu.size()), nullptr, resp,
+    LONG rv = SCardTransmit(card, pci, apdu.data(), static_cast<DWORD>(apdu.size()), nullptr, resp,
                        &resp_len);
     int ret = 0;
     if (rv != SCARD_S_SUCCESS) {
