@@ -232,6 +232,48 @@ jeq "$OUT" '[.findings[] | select(.id == "P13.several-client-certs")] | length' 
 uk doctor alice --pin-fd 3 3<<<"$WRONG"
 expect_rc 5 "a wrong PIN fails the doctor as any command"
 
+step "a missing intermediate: --fix fetches it from the address the certificate names and writes it to the Key"
+# The test CA (on the Key since above) -> an intermediate (nowhere) -> a
+# certificate whose caIssuers points at the file server.
+printf '[int_ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n' >"$T/int.ext"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/int.key" \
+    -subj "/O=ukey tests/CN=ukey test intermediate" -out "$T/int.csr" 2>/dev/null || fail "openssl req"
+openssl ca -config "$T/ca/ca.cnf" -batch -notext -preserveDN -extfile "$T/int.ext" -extensions int_ext \
+    -in "$T/int.csr" -out "$T/int.pem" -days 30 >"$T/ca/last.log" 2>&1 || { cat "$T/ca/last.log" >&2; fail "issue"; }
+mkdir -p "$T/www2"
+chmod 0700 "$T/www2"
+"$FILE_SERVER" "$T/www2" "$T/www2.port" 2>"$T/www2.err" &
+SERVER=$!
+wait_until 10 test -s "$T/www2.port" || fail "the file server did not start"
+AIA_URL="http://127.0.0.1:$(cat "$T/www2.port")/int.der"
+printf '[leaf]\nbasicConstraints = CA:FALSE\nauthorityInfoAccess = caIssuers;URI:%s\n' "$AIA_URL" >"$T/leaf.ext"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/leaf.key" \
+    -subj "/O=ukey tests/CN=Leaf" -out "$T/leaf.csr" 2>/dev/null || fail "openssl req"
+openssl x509 -req -in "$T/leaf.csr" -CA "$T/int.pem" -CAkey "$T/int.key" -set_serial 77 -days 30 \
+    -extfile "$T/leaf.ext" -extensions leaf -outform DER -out "$T/leaf.der" 2>/dev/null || fail "sign the leaf"
+p11 --login --pin "$U1" --write-object "$T/leaf.der" --type cert --id 15 --label leaf >/dev/null
+leaf_p9() { jq -c '[.findings[] | select(.id == "P9.chain-incomplete" and (.what | contains("'"'"'leaf'"'"'")))]' <<<"$OUT"; }
+# Without --fix nothing is fetched: the finding says where the certificate is.
+uk --json doctor alice
+jeq "$(leaf_p9)" 'length' 1 "the leaf's chain"
+assert_contains "$(jr "$(leaf_p9)" '.[0].fix')" "the certificate says it is at $AIA_URL" "where the intermediate is"
+jeq "$(leaf_p9)" '.[0].remedy' null "no remedy without --fix"
+[[ ! -e $T/state/doctor ]] || fail "the doctor wrote something without --fix"
+# A server that answers with another CA's certificate: nothing is offered.
+openssl x509 -in "$T/ca/ca.pem" -outform DER -out "$T/www2/int.der"
+uk --json doctor alice --fix --yes --pin-file "$T/pin"
+assert_contains "$(jr "$(leaf_p9)" '.[0].fix')" "could not be fetched (the certificate there is not the CA certificate that signed it)" "a wrong certificate"
+jeq "$(leaf_p9)" '.[0].remedy' null "no remedy for a wrong certificate"
+# The right one: written to the Key, and the chain is complete.
+openssl x509 -in "$T/int.pem" -outform DER -out "$T/www2/int.der"
+uk --json doctor alice --fix --yes --pin-file "$T/pin"
+jeq "$(leaf_p9)" 'length' 0 "after --fix, the leaf's chain"
+jeq "$OUT" '[.fixes[] | select(.id == "P9.chain-incomplete")] | length' 1 "the fix ran"
+ok --json cert list alice
+jeq "$OUT" '[.certificates[] | select(.subject == "CN=ukey test intermediate,O=ukey tests") | .category] | .[0]' '"authority"' \
+    "the intermediate is on the Key"
+kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+
 step "a browser's NSS database (as Chromium keeps it) that does not load ukey; --fix adds the module"
 need certutil modutil
 mkdir -p "$T/.pki/nssdb"

@@ -38,6 +38,7 @@ std::vector<doctor::Finding> examine(Context& ctx, const DoctorArgs& a, std::siz
 {
     doctor::Facts facts =
         doctor::gather(ctx, a.key, a.offline, a.pin.fd >= 0 || !a.pin.file.empty() ? &a.pin : nullptr);
+    facts.fixing = a.fix;
     if (!a.url.empty()) {
         facts.server = doctor::probe_server(a.url);
         for (auto& r : doctor::read_auto_select(doctor::chromium_policy_dirs))
@@ -179,7 +180,7 @@ void add_doctor(CLI::App& app, Context& ctx)
                                            "what to do; exit 17 for warnings, 18 for problems");
     d->add_option("KEY", a.key, "only this Key (label, serial, slot or pkcs11: URI); default: all");
     add_pin_options(d, a.pin, "pin", "user PIN (optional: to check the private keys too)");
-    d->add_flag("--fix", a.fix, "run the safe fixes the findings name (start pcscd, resume a renewal), asking first");
+    d->add_flag("--fix", a.fix, "run the safe fixes the findings name (start pcscd, resume a renewal, write a missing CA certificate), asking first");
     d->add_flag("--yes", a.yes, "with --fix: do not ask");
     d->add_flag("--offline", a.offline, "do not fetch anything (revocation lists, OCSP)");
     d->add_option("--url", a.url, "https:// address of a site that asks for the Key's certificate: is it accepted there?");

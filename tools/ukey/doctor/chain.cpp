@@ -62,6 +62,7 @@ Chain build_chain(const KeyFacts& k, X509* cert)
         X509* last = sk_X509_value(chain, n - 1);
         c.missing = client::name_text(X509_get_issuer_name(last));
         c.aia = ca_issuers(last);
+        c.last = client::x509_ref(last);
     }
     ERR_clear_error();
     return c;

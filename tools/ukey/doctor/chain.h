@@ -14,6 +14,7 @@ struct Chain {
     int error = 0;                 // X509_V_ERR_* when not complete
     std::string missing;           // the issuer not found (RFC 2253), when that is why
     std::vector<std::string> aia;  // caIssuers URLs of the last certificate found
+    client::X509Ptr last{nullptr, X509_free}; // that certificate, when the issuer is missing
     client::X509Ptr issuer{nullptr, X509_free}; // the certificate's issuer, when found
 };
 

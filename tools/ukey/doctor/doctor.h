@@ -133,6 +133,10 @@ struct Facts {
     std::vector<KeyFacts> keys;
     std::string key_spec; // the KEY argument, when one Key was asked about
     bool offline = false; // --offline: no network (CRLs)
+    // --fix: checks may prepare what their remedy needs (P9 fetches the
+    // missing CA certificate into the state folder); without it the doctor
+    // changes nothing.
+    bool fixing = false;
     std::vector<BrowserDb> browsers;
     // BrowserDb::dir -> `certutil -L -h all` there (the certificates it shows,
     // "TOKEN:LABEL"), for each that loads ukey's module and certutil answered.

@@ -122,4 +122,33 @@ SigpipeBlocked::~SigpipeBlocked()
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 
+bool http_get(const std::string& url, std::size_t max, std::string& body, std::string& why)
+{
+    const SigpipeBlocked no_sigpipe;
+    body.clear();
+    if (why = unreachable(url); !why.empty())
+        return false;
+    ERR_clear_error();
+    client::BioPtr in(OSSL_HTTP_get(url.c_str(), nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr,
+                                    nullptr, 0, max, 5));
+    if (!in) {
+        unsigned long e = ERR_peek_last_error();
+        char buf[256] = "no answer";
+        if (e)
+            ERR_error_string_n(e, buf, sizeof buf);
+        why = buf;
+        ERR_clear_error();
+        return false;
+    }
+    char chunk[4096];
+    for (int n; body.size() <= max && (n = BIO_read(in.get(), chunk, sizeof chunk)) > 0;)
+        body.append(chunk, static_cast<std::size_t>(n));
+    ERR_clear_error();
+    if (body.size() > max) {
+        why = "the answer is over " + std::to_string(max / 1024) + " KiB";
+        return false;
+    }
+    return true;
+}
+
 } // namespace ukey::cli::doctor

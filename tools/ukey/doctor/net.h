@@ -28,6 +28,11 @@ std::string errno_text(int err);
 // the two apart.
 std::string unreachable(const std::string& url);
 
+// GET of an http:// URL (5 s, at most `max` bytes): true and the body, or
+// false and why in words (not escaped). A refused connection is told from
+// a server that does not answer (unreachable()).
+bool http_get(const std::string& url, std::size_t max, std::string& body, std::string& why);
+
 // While it lives, writing to a connection the server has closed fails with
 // EPIPE instead of killing ukey with SIGPIPE (a server may hang up at any
 // moment); a SIGPIPE this caused is taken off again.

@@ -13,7 +13,6 @@
 #include "token/times.h"
 
 #include <openssl/err.h>
-#include <openssl/http.h>
 #include <openssl/pem.h>
 
 namespace ukey::cli::doctor {
@@ -29,26 +28,10 @@ struct Fetched {
 
 Fetched fetch_crl(const std::string& url)
 {
-    const SigpipeBlocked no_sigpipe;
     Fetched r;
-    if (r.error = unreachable(url); !r.error.empty())
-        return r;
-    ERR_clear_error();
-    client::BioPtr body(OSSL_HTTP_get(url.c_str(), nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr,
-                                      nullptr, 0, 10 * 1024 * 1024, 5));
-    if (!body) {
-        unsigned long e = ERR_peek_last_error();
-        char buf[256] = "no answer";
-        if (e)
-            ERR_error_string_n(e, buf, sizeof buf);
-        r.error = buf;
-        ERR_clear_error();
-        return r;
-    }
     std::string der;
-    char chunk[4096];
-    for (int n; der.size() <= 10u * 1024 * 1024 && (n = BIO_read(body.get(), chunk, sizeof chunk)) > 0;)
-        der.append(chunk, static_cast<std::size_t>(n));
+    if (!http_get(url, 10u * 1024 * 1024, der, r.error))
+        return r;
     const auto* p = reinterpret_cast<const unsigned char*>(der.data());
     r.crl.reset(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
     if (!r.crl) {
