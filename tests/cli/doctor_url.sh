@@ -8,6 +8,8 @@
 # - --url: real TLS servers on 127.0.0.1 (openssl s_server) that ask for
 #   certificates from another CA, from the Key's CA, from none, or are gone;
 #   a CA name with escape sequences is shown escaped;
+# - P12 auto-select: a real Chromium policy file (a tmpfs over /etc/opt in
+#   the private mount namespace) naming another CA, then the Key's;
 # - P10 over OCSP: an `openssl ocsp` responder for a test CA.
 . "$(dirname "$0")/../renewal/lib.sh"
 TEST_NAME=cli.doctor_url
@@ -106,6 +108,38 @@ uk --json doctor alice --url "$SRV_URL"
 DOC=$OUT
 no_finding P13.server-expects-other-ca
 tls_server_stop
+
+step "--url: Chromium's AutoSelectCertificateForUrls, from a real policy file"
+# The policy folder is fixed (/etc/opt/chrome/policies/managed): in this
+# test's private mount namespace a tmpfs over /etc/opt holds it, so the
+# machine's /etc is never touched.
+if mount -t tmpfs -o mode=0755 tmpfs /etc/opt 2>/dev/null; then
+    mkdir -p /etc/opt/chrome/policies/managed
+    # scepserver's CA has no CN: its O is what a policy can name.
+    scep_o=$(openssl x509 -in "$SCEP_CA" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+    [[ $scep_o == *O=* ]] || fail "the SCEP CA's name has no O: $scep_o"
+    scep_o=${scep_o#*O=}; scep_o=${scep_o%%,*}
+    tls_server same2 -Verify 1 -CAfile "$SCEP_CA"
+    origin=${SRV_URL%/login}
+    # policy O: a rule that picks certificates from the CA of organisation O.
+    policy() {
+        jq -n --arg rule "$(jq -cn --arg p "$origin" --arg o "$1" '{pattern: $p, filter: {ISSUER: {O: $o}}}')" \
+            '{AutoSelectCertificateForUrls: [$rule]}' >/etc/opt/chrome/policies/managed/ukey-test.json
+    }
+    policy "Some Other CA"
+    doctor 17 alice --url "$SRV_URL"
+    w=$(finding P12.auto-select-other-cert warning)
+    assert_contains "$w" "Chromium's policy /etc/opt/chrome/policies/managed/ukey-test.json picks the certificate for $SRV_URL by itself" "auto-select: another issuer"
+    assert_contains "$w" "none of this Key's certificates has that" "auto-select: another issuer"
+    policy "$scep_o"
+    uk --json doctor alice --url "$SRV_URL"
+    DOC=$OUT
+    no_finding P12.auto-select-other-cert
+    tls_server_stop
+    umount /etc/opt
+else
+    log "no tmpfs over /etc/opt in this namespace: the policy file step is skipped (unit.DoctorAutoSelect tests the matching)"
+fi
 
 step "--url: a site that asks for no certificate, then one that is gone"
 tls_server plain
