@@ -30,6 +30,9 @@ std::vector<std::string> ca_issuers(X509* x)
 Chain build_chain(const KeyFacts& k, X509* cert)
 {
     Chain c;
+    // `untrusted` does not own its elements: `held` does, and outlives the
+    // verification context that points at them.
+    std::vector<client::X509Ptr> held;
     client::X509StorePtr store(X509_STORE_new());
     client::X509Stack untrusted(sk_X509_new_null());
     client::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -45,7 +48,7 @@ Chain build_chain(const KeyFacts& k, X509* cert)
         if (X509_check_issued(x.get(), x.get()) == X509_V_OK)
             X509_STORE_add_cert(store.get(), x.get());
         else if (sk_X509_push(untrusted.get(), x.get()) > 0)
-            x.release();
+            held.push_back(std::move(x));
     }
     if (X509_STORE_CTX_init(ctx.get(), store.get(), cert, untrusted.get()) != 1)
         return c;
