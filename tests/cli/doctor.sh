@@ -296,6 +296,24 @@ jeq "$OUT" '[.findings[] | select(.id == "P12.browser-module-missing")] | length
 ukc modutil -list -dbdir "sql:$T/.pki/nssdb" 2>/dev/null | grep -q "library name: $UKEY_MODULE" \
     || fail "modutil does not list ukey's module in the NSS database"
 
+step "the browser loads the backend (SoftHSM2) itself: P11"
+# Both in one NSS process would be SoftHSM2 initialised twice (NSS refuses
+# the second), so the backend replaces ukey's module for this step.
+nss_db=(-dbdir "sql:$T/.pki/nssdb")
+ukc modutil -force "${nss_db[@]}" -delete ukey >/dev/null 2>&1 || fail "modutil -delete ukey"
+ukc modutil -force "${nss_db[@]}" -add "vendor driver" -libfile "$SOFTHSM_MODULE" >"$T/modutil.out" 2>&1 \
+    || fail "modutil -add the backend: $(<"$T/modutil.out")"
+doctor 18 alice --offline
+w=$(finding P11.browser-loads-backend warning)
+assert_eq "$w" "Chromium (~/.pki/nssdb) loads the backend 'softhsm' ($SOFTHSM_MODULE) itself, so it shows its Keys a second time, straight from the driver and without ukey's PIN lockout" "browser loads the backend"
+assert_contains "$(fix_of P11.browser-loads-backend)" "modutil -dbdir sql:$T/.pki/nssdb -delete NAME" "how to remove it"
+ukc modutil -force "${nss_db[@]}" -delete "vendor driver" >/dev/null 2>&1 || fail "modutil -delete the backend"
+ukc modutil -force "${nss_db[@]}" -add ukey -libfile "$UKEY_MODULE" >"$T/modutil.out" 2>&1 \
+    || fail "modutil -add ukey: $(<"$T/modutil.out")"
+doctor 18 alice --offline
+no_finding P11.browser-loads-backend
+no_finding P12.browser-module-missing
+
 step "one Key asked about by name; an unknown one is exit 3"
 uk --json doctor alice
 expect_rc 18 "doctor alice"

@@ -5,19 +5,10 @@
 
 #include "token/escape.h"
 
-#include <filesystem>
 
 namespace ukey::cli::doctor {
 
 namespace {
-
-// The file a path names, symlinks followed ("" when there is none).
-std::string real_file(const std::string& path)
-{
-    std::error_code ec;
-    auto p = std::filesystem::canonical(path, ec);
-    return ec ? std::string() : p.string();
-}
 
 std::string registered_fix(const P11KitModule& m)
 {

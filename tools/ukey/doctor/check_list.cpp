@@ -10,7 +10,7 @@ extern const Check no_config, config_invalid, backend_fails, module_fails, pcscd
     cert_expired, cert_expiring, cert_not_yet_valid, chain_incomplete, revocation, cert_without_key, several_client_certs, renewal_unfinished, browser_module_missing;
 extern const Check key_without_cert, url_not_checked, server_expects_other_ca,
     auto_select_other_cert, hardware_error;
-extern const Check renewal_refused, reader_held_exclusively;
+extern const Check renewal_refused, reader_held_exclusively, browser_loads_backend;
 extern const Check backend_registered_directly, same_key_twice, browser_cert_hidden;
 
 std::span<const Check* const> checks()
@@ -24,6 +24,7 @@ std::span<const Check* const> checks()
         &hardware_error,
         &renewal_refused,
         &reader_held_exclusively,
+        &browser_loads_backend,
         &backend_registered_directly, &same_key_twice, &browser_cert_hidden,
     };
     return all;

@@ -157,6 +157,8 @@ void look_at_p11kit(Facts& f);
 // Whether the NSS database loads ukey's module (directly, or through
 // p11-kit-proxy when ukey is registered with p11-kit).
 bool loads_ukey(const Facts& f, const BrowserDb& db);
+// The file a path names, symlinks followed ("" when there is none).
+std::string real_file(const std::string& path);
 
 // `pin`, when it names a source: the user PIN of the one Key looked at, to
 // see its private keys too (P13).

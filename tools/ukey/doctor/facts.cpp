@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <tuple>
+#include <filesystem>
 #include <fstream>
 
 namespace ukey::cli::doctor {
@@ -343,6 +344,13 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinS
     if (pin)
         log_in(ctx, f, *pin);
     return f;
+}
+
+std::string real_file(const std::string& path)
+{
+    std::error_code ec;
+    auto p = std::filesystem::canonical(path, ec);
+    return ec ? std::string() : p.string();
 }
 
 bool loads_ukey(const Facts& f, const BrowserDb& db)
