@@ -3,7 +3,7 @@
 # (a .module file p11-kit-proxy loads, checked through p11-kit-proxy itself)
 # is found in text and --json with its fix, and is gone once the .module
 # file disables it for p11-kit-proxy; the same Key reached through two
-# backends. P12: a browser NSS database that loads ukey's module but does not
+# backends, and through a driver registered with p11-kit that is not one. P12: a browser NSS database that loads ukey's module but does not
 # show the Key's certificate (its library gone, or the module disabled).
 # P14: `ukey key export` / `cert export --with-key` say why not (exit 19).
 # Runs in a private mount namespace whose p11-kit module folder is
@@ -91,6 +91,21 @@ assert_eq "$FIX" "keep only one of 'softhsm' and 'again' in $T/twice.conf" "two 
 assert_contains "$TEXT" "WARNING  Key 'alice' (serial $SERIAL): this Key is seen twice" "two backends: text"
 # The copy is another file: not the registered one.
 no_finding P11.backend-registered-directly
+
+step "the same Key through a driver registered with p11-kit that is not a backend (a copy of SoftHSM2: another file)"
+OTHER=$P11KIT_MODULES/vendor.module
+printf 'module: %s\n' "$T/softhsm-copy.so" >"$OTHER"
+proxy_sees alice yes
+warned P11.key-through-other-module alice
+assert_eq "$WHAT" "p11-kit's module 'vendor' ($T/softhsm-copy.so) shows this Key too, so every program using p11-kit-proxy (Firefox or Chromium set up for it) sees it a second time, straight from that driver and without ukey's PIN lockout" "other module"
+assert_eq "$FIX" "as root, write the line \`disable-in: p11-kit-proxy\` to /etc/pkcs11/modules/vendor.module (it overrides /usr/share/p11-kit/modules/vendor.module and outlasts package updates)" "other module: fix"
+assert_contains "$TEXT" "WARNING  Key 'alice' (serial $SERIAL): p11-kit's module 'vendor'" "other module: text"
+no_finding P11.backend-registered-directly
+printf 'disable-in: p11-kit-proxy\n' >>"$OTHER"
+proxy_sees alice no
+doctor 0 alice
+no_finding P11.key-through-other-module
+rm -f "$OTHER"
 
 step "P12: a browser that loads ukey's module shows the Key's certificate"
 need certutil modutil

@@ -11,7 +11,7 @@ extern const Check no_config, config_invalid, backend_fails, module_fails, pcscd
 extern const Check key_without_cert, url_not_checked, server_expects_other_ca,
     auto_select_other_cert, hardware_error;
 extern const Check renewal_refused, reader_held_exclusively, browser_loads_backend;
-extern const Check backend_registered_directly, same_key_twice, browser_cert_hidden;
+extern const Check backend_registered_directly, key_through_other_module, same_key_twice, browser_cert_hidden;
 
 std::span<const Check* const> checks()
 {
@@ -25,7 +25,7 @@ std::span<const Check* const> checks()
         &renewal_refused,
         &reader_held_exclusively,
         &browser_loads_backend,
-        &backend_registered_directly, &same_key_twice, &browser_cert_hidden,
+        &backend_registered_directly, &key_through_other_module, &same_key_twice, &browser_cert_hidden,
     };
     return all;
 }

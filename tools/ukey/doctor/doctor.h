@@ -65,6 +65,13 @@ struct P11KitModule {
     std::string name;    // "softhsm2": its .module file's name
     std::string library; // the library, as p11-kit resolves it
     std::string file;    // the .module file it comes from, when found
+    // The tokens it shows (look_at_p11kit_tokens), not escaped: only for
+    // modules that are neither a backend's nor ukey's, and only when the
+    // doctor looks at Keys.
+    struct Token {
+        std::string label, manufacturer, serial;
+    };
+    std::vector<Token> tokens;
 };
 
 struct Reader {
@@ -153,6 +160,10 @@ struct Facts {
 
 // Fills p11kit_modules (p11kit_modules.cpp).
 void look_at_p11kit(Facts& f);
+// Fills their tokens, for the modules that are neither a backend's nor
+// ukey's (`p11-kit list-modules`, in a child with a time limit: those are
+// drivers ukey knows nothing of).
+void look_at_p11kit_tokens(Facts& f);
 
 // Whether the NSS database loads ukey's module (directly, or through
 // p11-kit-proxy when ukey is registered with p11-kit).

@@ -334,6 +334,8 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinS
         }
         for (auto& k : f.keys)
             look_at_key(f, k, m);
+        if (!f.keys.empty())
+            look_at_p11kit_tokens(f);
     } catch (const Failure& e) {
         if (e.code == no_key && !key_spec.empty())
             throw; // the Key asked about is not there: say so, as every command does
