@@ -54,6 +54,7 @@ public:
     PinCounter pin_counter() const { return cfg_.pin_counter; }
     bool optional() const { return cfg_.optional; }
     bool fixes() const { return cfg_.fixes; }
+    bool removable() const { return cfg_.removable; }
     unsigned index() const { return index_; }
 
 private:

@@ -182,13 +182,14 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
         const std::string ctx = "in [[backend]] #" + std::to_string(i + 1);
         if (!t)
             return config_error(source, ctx + " is not a table");
-        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional", "fixes"}, ctx); !e)
+        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional", "fixes", "removable"}, ctx); !e)
             return config_error(source, e.error().message);
         BackendConfig b;
         std::string counter = "ukey";
         for (auto e : {read_value(*t, "name", b.name, ctx), read_value(*t, "module", b.module, ctx),
                        read_value(*t, "pin_counter", counter, ctx),
-                       read_value(*t, "optional", b.optional, ctx), read_value(*t, "fixes", b.fixes, ctx)})
+                       read_value(*t, "optional", b.optional, ctx), read_value(*t, "fixes", b.fixes, ctx),
+                       read_value(*t, "removable", b.removable, ctx)})
             if (!e)
                 return config_error(source, e.error().message);
         if (!valid_name(b.name))
@@ -233,7 +234,7 @@ Result<std::string> read_config_text(const std::filesystem::path& path)
         return Error{CKR_FUNCTION_FAILED,
                      "cannot read the config file " + file.error().message +
                          (privileged_process() ? " (UKEY_CONF is ignored in a setuid or setgid program)"
-                                               : ": create it (see docs/config.md) or point UKEY_CONF at one")};
+                                               : ": create it (see ukey.conf(5)) or point UKEY_CONF at one")};
     }
     std::ifstream in(*file);
     if (!in)

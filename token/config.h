@@ -29,6 +29,10 @@ struct BackendConfig {
     PinCounter pin_counter = PinCounter::ukey;
     bool optional = false; // if true, a backend that fails to load is skipped, not fatal
     bool fixes = true;     // correct this backend's known deviations (docs/backend-fixes.md)
+    // Its Keys' slots say CKF_REMOVABLE_DEVICE whatever the module says:
+    // browsers treat a fixed token as part of the computer (SoftHSM2 as
+    // Debian builds it reports fixed slots). Off for a built-in token.
+    bool removable = true;
 };
 
 inline constexpr const char* default_daemon_socket = "/run/ukey/ukeyd.sock";
@@ -59,8 +63,13 @@ struct Config {
 // index in their low bits.
 inline constexpr std::size_t max_backends = 16;
 
-inline constexpr const char* system_config_path = "/etc/ukey/ukey.conf";
-// $UKEY_CONF, else /etc/ukey/ukey.conf; always the latter in a setuid or
+// The configuration's folder: UKEY_CONFIG_DIR of the build (the top
+// CMakeLists.txt), where `cmake --install` puts ukey.conf.
+#ifndef UKEY_CONFIG_DIR
+#define UKEY_CONFIG_DIR "/etc/ukey"
+#endif
+inline constexpr const char* system_config_path = UKEY_CONFIG_DIR "/ukey.conf";
+// $UKEY_CONF, else system_config_path; always the latter in a setuid or
 // setgid program (secure_getenv).
 std::filesystem::path config_path();
 // Where bare module names are looked up: p11-kit's p11_module_path, e.g.

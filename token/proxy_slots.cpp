@@ -60,8 +60,12 @@ CK_RV Proxy::GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
         if (rv == CKR_SLOT_ID_INVALID && e.names_key) {
             *pInfo = e.info;
             pInfo->flags &= ~CKF_TOKEN_PRESENT;
-            return CKR_OK;
+            rv = CKR_OK;
         }
+        // A USB Key is removable, whatever a soft backend says ([[backend]]
+        // removable): browsers offer a fixed token's certificates otherwise.
+        if (rv == CKR_OK && e.backend->removable())
+            pInfo->flags |= CKF_REMOVABLE_DEVICE;
         return rv;
     });
 }

@@ -52,3 +52,51 @@ TEST(BackendFixes, OffForABackendWithFixesFalse)
 }
 
 }  // namespace
+
+namespace {
+
+// CKF_REMOVABLE_DEVICE of the Key's slot, with the backend's `removable`
+// setting (nullptr: not in the config). Debian's SoftHSM2 reports its slots
+// as fixed, so the flag is ukey's doing.
+CK_FLAGS slot_flags(const char* removable)
+{
+    TestEnv env;
+    if (removable) {
+        std::string conf = env.ukey_conf_text();
+        const auto at = conf.find("[[backend]]");
+        EXPECT_NE(at, std::string::npos);
+        conf.insert(conf.find('\n', at) + 1, std::string("removable = ") + removable + "\n");
+        env.write_ukey_conf(conf);
+    }
+    Module m(module_path());
+    EXPECT_RV(CKR_OK, m.initialize());
+    const CK_SLOT_ID slot = slot_by_label(m.fl(), modtest::kDefaultToken.label);
+    CK_SLOT_INFO info{};
+    EXPECT_RV(CKR_OK, m->C_GetSlotInfo(slot, &info));
+    return info.flags;
+}
+
+TEST(RemovableKeys, SlotsAreRemovableByDefault)
+{
+    const CK_FLAGS f = slot_flags(nullptr);
+    EXPECT_TRUE(f & CKF_REMOVABLE_DEVICE);
+    EXPECT_TRUE(f & CKF_TOKEN_PRESENT);
+    EXPECT_EQ(slot_flags("true") & CKF_REMOVABLE_DEVICE, CKF_REMOVABLE_DEVICE);
+}
+
+TEST(RemovableKeys, FalseKeepsTheBackendsAnswer)
+{
+    // What SoftHSM2 itself says of the slot, straight from the module.
+    TestEnv env;
+    Module direct(env.softhsm_library(0).string());
+    ASSERT_RV(CKR_OK, direct.initialize());
+    const CK_SLOT_ID slot = slot_by_label(direct.fl(), modtest::kDefaultToken.label);
+    CK_SLOT_INFO info{};
+    ASSERT_RV(CKR_OK, direct->C_GetSlotInfo(slot, &info));
+    direct.finalize();
+    // Else SlotsAreRemovableByDefault would prove nothing.
+    EXPECT_FALSE(info.flags & CKF_REMOVABLE_DEVICE) << "SoftHSM2 reports removable slots itself now";
+    EXPECT_EQ(slot_flags("false") & CKF_REMOVABLE_DEVICE, info.flags & CKF_REMOVABLE_DEVICE);
+}
+
+}  // namespace
