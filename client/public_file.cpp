@@ -36,7 +36,7 @@ Result<void> write_file(const std::string& path, std::span<const unsigned char> 
     const std::filesystem::path p(path);
     if (p.filename().empty() || p.filename() == "." || p.filename() == "..")
         return refused("it is not a file name");
-    std::string tmp = (p.parent_path() / ("." + p.filename().string() + ".XXXXXX")).string();
+    std::string tmp = (p.parent_path() / std::string(".").append(p.filename().string()).append(".XXXXXX")).string();
     int fd = mkostemp(tmp.data(), O_CLOEXEC);
     if (fd < 0)
         return refused(std::strerror(errno));

@@ -22,7 +22,7 @@ Result<const toml::table*> section(const toml::table& root, std::string_view nam
         return nullptr;
     if (const toml::table* t = n->as_table())
         return t;
-    return problem("[" + std::string(name) + "] must be a table (" + where(*n) + ")");
+    return problem(std::string("[").append(name) + "] must be a table (" + where(*n) + ")");
 }
 
 Result<void> check_keys(const toml::table& t, std::initializer_list<std::string_view> known,

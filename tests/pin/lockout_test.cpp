@@ -456,7 +456,7 @@ TEST(Lockout, TransientBlankSerialDoesNotOpenAFreshCount)
     EXPECT_EQ("user 2/6, so 6/6, flags 0x1", describe(k.status())) << "wrong PINs charged elsewhere";
     std::string files;
     for (const auto& f : pin_dir_entries(k.env()))
-        files += " " + f.filename().string();
+        files.append(" ").append(f.filename().string());
     EXPECT_EQ(1U, pin_dir_entries(k.env()).size()) << "state files:" << files;
 }
 

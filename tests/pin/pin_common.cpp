@@ -31,7 +31,7 @@ std::string flag_names(CK_FLAGS f)
     std::string s;
     for (const auto& [bit, name] : names)
         if (f & bit)
-            s += (s.empty() ? "" : "|") + std::string(name);
+            s.append(s.empty() ? "" : "|").append(name);
     return s.empty() ? "0" : s;
 }
 

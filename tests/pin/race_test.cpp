@@ -50,7 +50,7 @@ std::string racing_child(SpyKey& k, int threads, StartGate& gate, const ReadyPip
                 } else {
                     ++other;
                     std::lock_guard<std::mutex> g(others_mu);
-                    others += " " + rv_name(rv);
+                    others.append(" ").append(rv_name(rv));
                 }
             }
         });
@@ -130,7 +130,7 @@ void race(int processes, int threads, SpyTarget target = SpyTarget::softhsm)
         // (e.g. the Key seen with a blank serial) escapes the Key's limit.
         std::string files;
         for (const auto& f : pin_dir_entries(k.env()))
-            files += " " + f.filename().string();
+            files.append(" ").append(f.filename().string());
         EXPECT_EQ(1U, pin_dir_entries(k.env()).size()) << "state files:" << files;
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

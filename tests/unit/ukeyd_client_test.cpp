@@ -74,7 +74,7 @@ TEST_F(UkeydClientTest, NoDaemonBadPathAndARequestAnswered)
     EXPECT_EQ(e->kind, UkeydFailure::absent);
     EXPECT_FALSE(e->misbehaved());
     EXPECT_FALSE(c.connected());
-    e = c.connect("/" + std::string(200, 'x'), soon(100));
+    e = c.connect(std::string("/").append(200, 'x'), soon(100));
     ASSERT_TRUE(e);
     EXPECT_EQ(e->kind, UkeydFailure::bad_path);
 

@@ -43,6 +43,7 @@
 #include <iostream>
 #include <mutex>
 #include <stop_token>
+#include <string_view>
 #include <thread>
 
 namespace ukey::cli {
@@ -271,8 +272,13 @@ void list(Context& ctx, ListArgs& a)
     auto s = user_session(ctx, k, a.pin, false);
     auto keys = must(client::read_keys(*s));
     auto certs = must(client::read_certificates(*s));
-    std::stable_sort(keys.begin(), keys.end(), [](const auto& x, const auto& y) {
-        return x.id != y.id ? x.id < y.id : x.is_private() > y.is_private();
+    // IDs compared as byte strings: vector<unsigned char>'s operator< made
+    // GCC 12 -O3 warn (a -Wstringop-overread false positive in its memcmp).
+    auto bytes = [](const std::vector<unsigned char>& v) {
+        return std::string_view(reinterpret_cast<const char*>(v.data()), v.size());
+    };
+    std::stable_sort(keys.begin(), keys.end(), [&bytes](const auto& x, const auto& y) {
+        return x.id != y.id ? bytes(x.id) < bytes(y.id) : x.is_private() > y.is_private();
     });
     nlohmann::json doc = {{"keys", nlohmann::json::array()}};
     for (const auto& o : keys)

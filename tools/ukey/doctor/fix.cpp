@@ -16,8 +16,11 @@ std::string remedy_text(const Finding& f)
     // Shown on a terminal: its words come from Keys, certificates and folder
     // names.
     std::string s;
-    for (const auto& a : f.remedy)
-        s += (s.empty() ? "" : " ") + escape::printable(a);
+    for (const auto& a : f.remedy) {
+        if (!s.empty())
+            s += ' ';
+        s += escape::printable(a);
+    }
     return s;
 }
 

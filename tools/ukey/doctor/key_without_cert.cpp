@@ -46,9 +46,10 @@ UKEY_DOCTOR_KEY_CHECK(key_without_cert, "P13.key-without-cert", "P13",
         if (k.journal && !k.journal->new_id.empty() && k.journal->new_id == key.id)
             continue;
         const std::string id = client::to_hex(key.id);
-        const std::string name = "the private key " +
-                                 (key.label.empty() ? std::string() : "'" + escape::printable(key.label) + "' ") +
-                                 "(id " + (id.empty() ? std::string("none") : id) + ")";
+        std::string name = "the private key ";
+        if (!key.label.empty())
+            name.append("'").append(escape::printable(key.label)).append("' ");
+        name.append("(id ").append(id.empty() ? std::string("none") : id).append(")");
         out.push_back(finding(key_without_cert, Severity::warning, &k,
                               name + " has no certificate on this Key, so it cannot be used to log in until its "
                                      "certificate is written",
