@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include <p11-kit/uri.h>
@@ -20,7 +21,20 @@ namespace ukey::client {
 std::string default_module_path()
 {
     const char* env = secure_getenv("UKEY_MODULE");
-    return env && *env ? env : UKEY_DEFAULT_MODULE;
+    if (env && *env)
+        return env;
+#ifdef UKEY_MODULE_FROM_PROGRAM
+    // Installed under another prefix than configured (`cmake --install
+    // --prefix`, a relocated package): the module beside this program.
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec && self.is_absolute()) {
+        const auto beside = (self.parent_path() / UKEY_MODULE_FROM_PROGRAM).lexically_normal();
+        if (std::filesystem::is_regular_file(beside, ec))
+            return beside.string();
+    }
+#endif
+    return UKEY_DEFAULT_MODULE;
 }
 
 Error ck_error(CK_RV rv, const std::string& doing)

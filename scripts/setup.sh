@@ -16,10 +16,10 @@ PACKAGES=(
     # PKCS#11 clients used by the tests and the demo
     opensc gnutls-bin libnss3-tools libengine-pkcs11-openssl
     # misc tools used by the scripts and tests: jq checks --json output,
-    # groff-base renders ukey(1), iproute2/util-linux/mount give the pcscd
+    # groff-base and man-db render the man pages, iproute2/util-linux/mount give the pcscd
     # test harness its private namespaces
     scep procps ca-certificates coreutils diffutils
-    jq groff-base iproute2 util-linux mount
+    jq groff-base man-db iproute2 util-linux mount
 )
 
 export DEBIAN_FRONTEND=noninteractive
