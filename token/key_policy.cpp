@@ -1,4 +1,5 @@
 #include "token/key_policy.h"
+#include "token/docs.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -162,7 +163,7 @@ CK_RV write_key_policy(const Backend& b, CK_SLOT_ID backend_slot, const KeyPolic
     }
     CK_OBJECT_CLASS cls = CKO_DATA;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    char about[] = "ukey's PIN policy for this Key: try limits, transport-PIN mark (docs/pin-policy.md)";
+    char about[] = "ukey's PIN policy for this Key: try limits, transport-PIN mark (" UKEY_DOC("pin-policy.md") ")";
     // Not destroyable: code that goes around ukey cannot simply delete it
     // (C_InitToken still wipes it); backends that do not know
     // CKA_DESTROYABLE (a v2.40 attribute) get the object without it.

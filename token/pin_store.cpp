@@ -1,4 +1,5 @@
 #include "token/pin_store.h"
+#include "token/docs.h"
 
 #include "token/files.h"
 #include "token/fork.h"
@@ -136,7 +137,7 @@ Error damaged(const std::filesystem::path& path, const std::string& why, const s
     return Error{CKR_PIN_LOCKED,
                  "PIN state " + path.string() + " " + why + ": the Key is treated as locked until this is repaired (" +
                      (fix.empty() ? "if you know how it broke, remove the file and the Key starts again with full "
-                                    "counts; else have an administrator check it (docs/pin-policy.md)"
+                                    "counts; else have an administrator check it (" UKEY_DOC("pin-policy.md") ", \"Recovery\")"
                                   : fix) +
                      ")"};
 }

@@ -76,7 +76,7 @@ Result<void> parse_daemon(const toml::table& root, ToolConfig& cfg)
                     return e;
             for (const auto& ev : h.events)
                 if (!event_named(ev))
-                    return problem(ctx + ": unknown event '" + ev + "' (see docs/ukeyd.md for the list)");
+                    return problem(ctx + ": unknown event '" + ev + "' (ukeyd(8) lists them under EVENTS)");
             if (h.command.empty() || !std::filesystem::path(h.command[0]).is_absolute())
                 return problem(ctx + ": command must be a list whose first element is an absolute path, e.g. "
                              "[\"/usr/local/bin/on-key\", \"--notify\"] (it runs without a shell)");

@@ -1,6 +1,7 @@
 // ukey audit show | verify: the audit log the module writes (docs/audit.md).
 // It reads the files directly: no module, no Key, no daemon.
 #include "cli.h"
+#include "token/docs.h"
 
 #include "client/messages.h"
 #include "token/audit_log.h"
@@ -166,7 +167,7 @@ void verify_log(Context& ctx)
         const std::string at = r.file.empty() ? std::string()
                                               : " (" + r.file + (r.line ? " line " + std::to_string(r.line) : "") + ")";
         throw Failure(audit_broken, "the audit log fails verification: " + r.why + at +
-                                        "; see docs/audit.md for what each finding means");
+                                        "; see " UKEY_DOC("audit.md") " for what each finding means");
     }
     ctx.print(doc, [&] {
         if (r.records == 0) {

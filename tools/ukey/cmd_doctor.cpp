@@ -1,6 +1,7 @@
 // ukey doctor: every check of doctor/ at once, one plain sentence per
 // problem found, worst first (docs/doctor.md).
 #include "cli.h"
+#include "token/docs.h"
 #include "doctor/doctor.h"
 #include "doctor/fix.h"
 #include "doctor/tls_probe.h"
@@ -184,7 +185,7 @@ void add_doctor(CLI::App& app, Context& ctx)
     d->add_flag("--yes", a.yes, "with --fix: do not ask");
     d->add_flag("--offline", a.offline, "do not fetch anything (revocation lists, OCSP)");
     d->add_option("--url", a.url, "https:// address of a site that asks for the Key's certificate: is it accepted there?");
-    d->add_flag("--list-checks", a.list_checks, "print the checks as a Markdown table (docs/doctor.md)");
+    d->add_flag("--list-checks", a.list_checks, "print the checks as a Markdown table (the one of " UKEY_DOC("doctor.md") ")");
     d->callback([&ctx] { run(ctx, a); });
 }
 

@@ -33,6 +33,7 @@
 //    "ca": {"url": "...", "name": "..." | null} | null,
 //    "steps": ["started", ...] (the journal's steps, in order)}
 #include "cert_common.h"
+#include "token/docs.h"
 #include "cli.h"
 #include "client/cert_details.h"
 #include "client/certs.h"
@@ -88,7 +89,7 @@ void check_secret_file(const std::filesystem::path& path, const std::string& wha
 {
     if (path.empty())
         throw Failure(setup, "--unattended needs the user PIN from [renewal] pin_file in the config, and none is "
-                             "set (docs/renewal.md)");
+                             "set (" UKEY_DOC("renewal.md") ")");
     struct stat st;
     if (lstat(path.c_str(), &st) != 0)
         throw Failure(setup, "the renewal " + what + " file " + path.string() + " cannot be read: " + std::strerror(errno));

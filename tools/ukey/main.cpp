@@ -1,6 +1,7 @@
 // ukey: the admin CLI for USB Keys. It goes through libukey-pkcs11.so like
 // any application, so it sees the same PIN policy, and needs no daemon.
 #include "cli.h"
+#include "token/docs.h"
 
 #include "client/messages.h"
 
@@ -103,14 +104,14 @@ int main(int argc, char** argv)
     app.require_subcommand(1);
     app.fallthrough();
     app.add_option("--module", ctx.module_path, "the PKCS#11 module (default: $UKEY_MODULE, else the installed ukey)");
-    app.add_flag("--json", ctx.json, "print results as JSON (schema in docs/cli.md)");
+    app.add_flag("--json", ctx.json, "print results as JSON (schema in " UKEY_DOC("cli.md") ")");
     app.add_flag("-q,--quiet", ctx.quiet, "no progress messages");
     app.footer("Exit codes: 0 ok, 1 failure, 2 usage, 3 no Key, 4 several Keys match, 5 wrong PIN, 6 PIN locked,\n"
                "7 PIN must be changed, 8 Key error, 9 not found, 10 ukey not set up, 11 cancelled, 12 bad input,\n"
                "13 CA error, 14 renewal incomplete (run `ukey renew --resume`), 15 ukeyd not running,\n"
                "16 audit log fails verification, 17 doctor: warnings, 18 doctor: problems,\n"
                "19 a private key cannot leave the Key (key export).\n"
-               "See ukey(1) and docs/cli.md.");
+               "See ukey(1), ukey.conf(5) and " UKEY_DOC_DIR ".");
 
     add_list(app, ctx);
     add_info(app, ctx);

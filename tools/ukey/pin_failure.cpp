@@ -1,4 +1,5 @@
 #include "pin_failure.h"
+#include "token/docs.h"
 
 #include "client/messages.h"
 
@@ -40,7 +41,7 @@ void pin_failure(Context& ctx, const client::KeyInfo& k, CK_RV rv, bool so, cons
     const std::string locked_help =
         so ? "the SO PIN is locked: ukey can neither unlock nor re-initialise this Key any more (that would let SO "
              "PINs be guessed without limit); only your issuer, or the backend's own tools, can help "
-             "(docs/pin-policy.md, \"Recovery\")"
+             "(" UKEY_DOC("pin-policy.md") ", \"Recovery\")"
            : "the user PIN is locked: unlock it with the SO PIN (`ukey pin unlock`) or ask your issuer";
     if (rv == CKR_PIN_INCORRECT) {
         auto left = tries_left(ctx, k.slot, so);

@@ -34,7 +34,7 @@ int main(int argc, char** argv)
 {
     try {
         CLI::App app{"ukeyd: watches Keys (PC/SC readers and PKCS#11 backends), tells subscribers on a local "
-                     "socket, runs hooks and watches certificate expiry. See docs/ukeyd.md."};
+                     "socket, runs hooks and watches certificate expiry. See ukeyd(8) and ukey.conf(5)."};
         std::string config, level;
         std::string wait_backend;
         bool scan = false, version = false;

@@ -34,7 +34,7 @@ std::string known_as(const std::string& atr)
 UKEY_DOCTOR_CHECK(card_not_recognised, "P1.card-not-recognised", "P1",
                   "a card is in a reader but no backend recognises it",
                   "the Key's driver (its issuer's PKCS#11 module) is not installed or not named in ukey.conf",
-                  "install the module the Key's issuer gives and add it as a [[backend]] (docs/config.md)")
+                  "install the module the Key's issuer gives and add it as a [[backend]] (ukey.conf(5))")
 {
     if (!f.config || !f.module_error.empty())
         return;

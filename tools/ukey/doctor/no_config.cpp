@@ -16,7 +16,7 @@ UKEY_DOCTOR_CHECK(no_config, "setup.no-config", "P1", "ukey has no configuration
                           "ukey is not set up yet: there is no " + path + ", so it knows no Key driver",
                           "first steps: 1. install your Key's driver (for most smart cards `apt install opensc "
                           "pcscd`, else the PKCS#11 module from your Key's issuer); 2. name it in " +
-                              path + " as a [[backend]] with its module path (docs/config.md has an example); 3. "
+                              path + " as a [[backend]] with its module path (ukey.conf(5) has an example); 3. "
                                      "plug in the Key and run `ukey doctor` again"));
 }
 

@@ -22,7 +22,7 @@ UKEY_DOCTOR_CHECK(no_key_found, "P1.no-key", "P1", "no Key is present",
     out.push_back(finding(no_key_found, Severity::warning, nullptr,
                           "no Key found: none is plugged in, or no backend recognises it",
                           "plug the Key in; if it is in, add its issuer's driver as a [[backend]] in ukey.conf "
-                          "(docs/config.md)"));
+                          "(ukey.conf(5))"));
 }
 
 } // namespace ukey::cli::doctor

@@ -1,12 +1,13 @@
 // P4: ukey cannot trust or keep the Key's PIN counts, and treats it as locked.
 #include "doctor.h"
+#include "token/docs.h"
 
 namespace ukey::cli::doctor {
 
 UKEY_DOCTOR_KEY_CHECK(pin_state_damaged, "P4.pin-state-damaged", "P4", "ukey cannot trust or keep the Key's PIN counts",
                       "the PIN state file or the policy on the Key was damaged, or the state folder cannot be "
                       "written",
-                      "the log says which file; docs/pin-policy.md \"Recovery\" says how to start the count again")
+                      "the log says which file; " UKEY_DOC("pin-policy.md") " (\"Recovery\") says how to start the count again")
 {
     if (!k.info.initialized() || counts_usable(k))
         return;
@@ -18,7 +19,7 @@ UKEY_DOCTOR_KEY_CHECK(pin_state_damaged, "P4.pin-state-damaged", "P4", "ukey can
                                         "ukey treats the PIN as locked rather than allow unlimited guesses",
                           unavailable ? "make sure your home folder exists and is yours, or set state_dir in ukey.conf"
                                       : "the log (journalctl, or ukey's log file) names the damaged file; "
-                                        "docs/pin-policy.md \"Recovery\" says how to reset it"));
+                                        UKEY_DOC("pin-policy.md") " (\"Recovery\") says how to reset it"));
 }
 
 } // namespace ukey::cli::doctor
