@@ -35,13 +35,17 @@ declare -A OPTIONS=(
     [audit]=""
     [audit show]="--key --since --kind"
     [audit verify]=""
+    [browser]=""
+    [browser status]=""
+    [browser enable]=""
+    [browser disable]=""
 )
 # Commands that take the KEY positional.
 WITH_KEY="info init|pin verify|pin change|pin unlock|key generate|key list|key delete|csr|cert list|cert show|cert export|cert write|cert delete"
 # Subcommands of each group.
-declare -A SUBS=([ukey]="list info init pin key csr cert status watch audit" [pin]="verify change unlock"
+declare -A SUBS=([ukey]="list info init pin key csr cert status watch audit browser" [pin]="verify change unlock"
                  [key]="generate list delete export" [cert]="list show export write delete"
-                 [audit]="show verify")
+                 [audit]="show verify" [browser]="status enable disable")
 
 # options_in HELP: the options a CLI11 help text lists, one per line, sorted.
 options_in() {

@@ -155,5 +155,6 @@ void add_renew(CLI::App& app, Context& ctx); // after add_cert: adds `cert super
 void add_daemon(CLI::App& app, Context& ctx); // status, watch (cmd_daemon.cpp)
 void add_audit(CLI::App& app, Context& ctx);  // audit show, audit verify (cmd_audit.cpp)
 void add_doctor(CLI::App& app, Context& ctx); // doctor (cmd_doctor.cpp, doctor/)
+void add_browser(CLI::App& app, Context& ctx); // browser status|enable|disable (cmd_browser.cpp)
 
 } // namespace ukey::cli

@@ -124,6 +124,7 @@ int main(int argc, char** argv)
     add_daemon(app, ctx);
     add_audit(app, ctx);
     add_doctor(app, ctx);
+    add_browser(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -5,6 +5,8 @@
 #include "doctor.h"
 #include "run_tool.h"
 
+#include "../nss_dbs.h"
+
 #include "../cli.h"
 #include "token/ckr_name.h"
 #include "token/config.h"
@@ -223,50 +225,21 @@ SlotFailure slot_failure(const client::Module& m, CK_SLOT_ID slot, CK_RV rv)
     return s;
 }
 
-// The library= lines of an NSS database's pkcs11.txt (at most 1 MiB).
-std::vector<std::string> nss_libraries(const std::filesystem::path& dir)
-{
-    std::vector<std::string> libs;
-    std::ifstream in(dir / "pkcs11.txt");
-    std::string line;
-    for (std::size_t read = 0; in && read < (1u << 20) && std::getline(in, line);) {
-        read += line.size() + 1;
-        if (const std::size_t at = line.find("library="); at != std::string::npos) {
-            std::string lib = line.substr(at + 8);
-            lib = lib.substr(0, lib.find(' '));
-            if (!lib.empty())
-                libs.push_back(lib);
-        }
-    }
-    return libs;
-}
-
 void look_at_browsers(Facts& f)
 {
     const char* home = secure_getenv("HOME");
     if (!home || !*home)
         return;
-    std::error_code ec;
-    const std::filesystem::path h(home);
-    if (std::filesystem::is_regular_file(h / ".pki/nssdb/pkcs11.txt", ec))
-        f.browsers.push_back({"Chromium (~/.pki/nssdb)", (h / ".pki/nssdb").string(), nss_libraries(h / ".pki/nssdb")});
-    std::filesystem::directory_iterator it(h / ".mozilla/firefox", ec), end;
-    for (int n = 0; !ec && it != end && n < 32; it.increment(ec), ++n)
-        if (std::filesystem::is_regular_file(it->path() / "pkcs11.txt", ec))
-            f.browsers.push_back({"Firefox profile '" + escape::printable(it->path().filename().string()) + "'",
-                                  it->path().string(), nss_libraries(it->path())});
-    std::sort(f.browsers.begin(), f.browsers.end(), [](const auto& a, const auto& b) { return a.dir < b.dir; });
-    // p11-kit-proxy loads every module registered with p11-kit.
-    for (const char* dir : {"/usr/share/p11-kit/modules", "/etc/pkcs11/modules"}) {
-        std::filesystem::directory_iterator m(dir, ec);
-        for (int n = 0; !ec && m != end && n < 256; m.increment(ec), ++n) {
-            std::ifstream in(m->path());
-            std::string text(4096, '\0');
-            in.read(text.data(), static_cast<std::streamsize>(text.size()));
-            text.resize(static_cast<std::size_t>(in.gcount()));
-            f.p11kit_registered = f.p11kit_registered || text.find("libukey-pkcs11") != std::string::npos;
-        }
+    for (const auto& db : browser_dbs(home)) {
+        if (!db.exists)
+            continue;
+        BrowserDb b{db.browser, db.dir, {}};
+        for (const auto& m : db.modules)
+            b.libraries.push_back(m.library);
+        f.browsers.push_back(std::move(b));
     }
+    // p11-kit-proxy loads every module registered with p11-kit.
+    f.p11kit_registered = ukey_registered_with_p11kit();
     // What such a browser shows: certificates are public, no PIN is asked
     // (stdin is empty). The tool loads ukey's module with ukey's environment.
     // Without its heading certutil could not open the database at all.

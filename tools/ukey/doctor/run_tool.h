@@ -17,9 +17,16 @@ struct ToolRun {
     std::size_t max_output = 64;
 };
 
-// The tool's standard output (stderr discarded, stdin empty), up to
+// For a caller that wants more than the output (`ukey browser` running
+// modutil): its standard error too, and how it ended.
+struct ToolOutcome {
+    bool with_stderr = false; // in: stderr into the same output
+    int exit_status = -1;     // out: its exit status when it ended by itself in time
+};
+
+// The tool's standard output (stderr discarded unless asked for, stdin empty), up to
 // max_output bytes or the time limit, whichever comes first (the tool is
 // then killed); nullopt when it cannot run.
-std::optional<std::string> run_tool(const ToolRun& r);
+std::optional<std::string> run_tool(const ToolRun& r, ToolOutcome* outcome = nullptr);
 
 } // namespace ukey::cli::doctor

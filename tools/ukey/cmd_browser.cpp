@@ -1,0 +1,202 @@
+// ukey browser status|enable|disable: ukey's module in this user's
+// browsers (Chromium's ~/.pki/nssdb, each Firefox profile), through NSS's
+// own tool (modutil), so that websites there can ask for the Key's
+// certificate (P12).
+#include "cli.h"
+#include "nss_dbs.h"
+#include "doctor/run_tool.h"
+
+#include <filesystem>
+#include <iostream>
+
+#include <unistd.h>
+
+namespace ukey::cli {
+
+namespace {
+
+constexpr const char* modutil = "/usr/bin/modutil";
+constexpr const char* certutil = "/usr/bin/certutil";
+
+const char* state_name(UkeyIn s)
+{
+    switch (s) {
+    case UkeyIn::direct: return "enabled";
+    case UkeyIn::via_p11kit: return "enabled-through-p11-kit";
+    case UkeyIn::stale: return "stale";
+    case UkeyIn::absent: break;
+    }
+    return "disabled";
+}
+
+std::string state_text(UkeyIn s)
+{
+    switch (s) {
+    case UkeyIn::direct: return "ukey enabled";
+    case UkeyIn::via_p11kit: return "ukey enabled (through p11-kit-proxy)";
+    case UkeyIn::stale: return "ukey registered at a path that is not this ukey's module (moved or reinstalled)";
+    case UkeyIn::absent: break;
+    }
+    return "ukey not enabled";
+}
+
+// The module the browsers are to load: as the tools load it, by its real
+// path (NSS keeps the path it is given).
+std::string module_file(const Context& ctx)
+{
+    const std::string path = ctx.module_path.empty() ? client::default_module_path() : ctx.module_path;
+    std::error_code ec;
+    auto real = std::filesystem::canonical(path, ec);
+    if (ec)
+        throw Failure(setup, "ukey's module " + shown(path) + " does not exist: install ukey, or name it with --module");
+    return real.string();
+}
+
+std::string home_dir()
+{
+    const char* home = secure_getenv("HOME");
+    if (!home || !*home || home[0] != '/')
+        throw Failure(setup, "HOME is not set to a folder: the browsers' databases are found under it");
+    return home;
+}
+
+// Runs an NSS tool; true when it exited 0. `why`: the last line it wrote
+// (NSS's own "ERROR: ..." sentence), for the message.
+bool run_nss(std::vector<std::string> argv, std::string& why)
+{
+    doctor::ToolOutcome how{true, -1};
+    auto text = doctor::run_tool({std::move(argv), {}, 30000, 1u << 16}, &how);
+    std::string out = text.value_or("it did not run");
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+        out.pop_back();
+    why = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
+    if (how.exit_status < 0 && text)
+        why = "it did not finish within 30 s";
+    return text && how.exit_status == 0;
+}
+
+void need_nss_tools()
+{
+    if (access(modutil, X_OK) != 0)
+        throw Failure(setup, "NSS's modutil is not installed: as root, `apt install libnss3-tools`");
+}
+
+nlohmann::json db_json(const NssDb& db, UkeyIn s)
+{
+    nlohmann::json modules = nlohmann::json::array();
+    for (const auto& m : db.modules)
+        modules.push_back({{"name", m.name}, {"library", m.library}});
+    return {{"browser", db.browser}, {"dir", db.dir}, {"exists", db.exists}, {"ukey", state_name(s)},
+            {"modules", modules}};
+}
+
+std::string db_line(const nlohmann::json& d)
+{
+    const std::string state = d["ukey"].get<std::string>();
+    std::string what = state == "enabled"                   ? state_text(UkeyIn::direct)
+                       : state == "enabled-through-p11-kit" ? state_text(UkeyIn::via_p11kit)
+                       : state == "stale"                   ? state_text(UkeyIn::stale)
+                                                            : state_text(UkeyIn::absent);
+    if (!d["exists"].get<bool>())
+        what = "no database yet (the browser was never started)";
+    return d["browser"].get<std::string>() + ": " + what + " [" + shown(d["dir"].get<std::string>()) + "]";
+}
+
+void status(Context& ctx)
+{
+    const std::string module = module_file(ctx);
+    const bool p11kit = ukey_registered_with_p11kit();
+    nlohmann::json doc = {{"module", module}, {"browsers", nlohmann::json::array()}};
+    for (const auto& db : browser_dbs(home_dir()))
+        doc["browsers"].push_back(db_json(db, ukey_in(db, module, p11kit)));
+    ctx.print_list(doc, "browsers", "", &db_line);
+}
+
+// Removes ukey's entries (whatever path they name) from one database.
+void remove_ukey(const NssDb& db)
+{
+    for (const auto& m : db.modules) {
+        if (m.library.find("libukey-pkcs11") == std::string::npos)
+            continue;
+        std::string out;
+        if (!run_nss({modutil, "-force", "-dbdir", "sql:" + db.dir, "-delete", m.name}, out))
+            throw Failure(failure, db.browser + ": modutil could not remove the module '" + shown(m.name) +
+                                       "': " + shown(out) + " (close the browser and try again)");
+    }
+}
+
+void enable(Context& ctx)
+{
+    need_nss_tools();
+    const std::string module = module_file(ctx);
+    const bool p11kit = ukey_registered_with_p11kit();
+    nlohmann::json doc = {{"module", module}, {"browsers", nlohmann::json::array()}};
+    for (auto db : browser_dbs(home_dir())) {
+        UkeyIn s = db.exists ? ukey_in(db, module, p11kit) : UkeyIn::absent;
+        bool changed = false;
+        if (!db.exists && db.chromium) {
+            // Chromium uses the database it finds, and makes it only on its
+            // first start: made now (empty password, as Chromium does).
+            std::error_code ec;
+            std::filesystem::create_directories(db.dir, ec);
+            std::filesystem::permissions(db.dir, std::filesystem::perms::owner_all, ec);
+            std::string out;
+            if (!run_nss({certutil, "-N", "-d", "sql:" + db.dir, "--empty-password"}, out))
+                throw Failure(failure, db.browser + ": certutil could not create the database: " + shown(out));
+            db.exists = true;
+        }
+        if (s == UkeyIn::stale)
+            remove_ukey(db);
+        if (s == UkeyIn::stale || s == UkeyIn::absent) {
+            std::string out;
+            if (!run_nss({modutil, "-force", "-dbdir", "sql:" + db.dir, "-add", "ukey", "-libfile", module}, out))
+                throw Failure(failure, db.browser + ": modutil could not add ukey's module: " + shown(out) +
+                                           " (close the browser and try again)");
+            s = UkeyIn::direct;
+            changed = true;
+        }
+        db.modules = {};
+        auto j = db_json(db, s);
+        j.erase("modules");
+        j["changed"] = changed;
+        doc["browsers"].push_back(std::move(j));
+    }
+    ctx.print(doc, [&] {
+        for (const auto& d : doc["browsers"])
+            std::cout << db_line(d) << (d["changed"].get<bool>() ? " (now)" : "") << '\n';
+        std::cout << "Restart the browsers so that they load it; websites then offer the Key's certificates.\n";
+    });
+}
+
+void disable(Context& ctx)
+{
+    need_nss_tools();
+    nlohmann::json doc = {{"browsers", nlohmann::json::array()}};
+    for (const auto& db : browser_dbs(home_dir())) {
+        if (!db.exists)
+            continue;
+        const UkeyIn s = ukey_in(db, {}, false);
+        remove_ukey(db);
+        doc["browsers"].push_back({{"browser", db.browser}, {"dir", db.dir}, {"exists", true},
+                                   {"ukey", state_name(UkeyIn::absent)}, {"changed", s != UkeyIn::absent}});
+    }
+    ctx.print(doc, [&] {
+        for (const auto& d : doc["browsers"])
+            std::cout << db_line(d) << (d["changed"].get<bool>() ? " (now)" : "") << '\n';
+    });
+}
+
+} // namespace
+
+void add_browser(CLI::App& app, Context& ctx)
+{
+    auto* b = app.add_subcommand("browser", "Register ukey's module in this user's browsers (Chromium, Firefox)");
+    b->require_subcommand(1);
+    b->add_subcommand("status", "Which browser databases load ukey's module")->callback([&ctx] { status(ctx); });
+    b->add_subcommand("enable", "Add ukey's module to every browser database of this user (restart the browsers)")
+        ->callback([&ctx] { enable(ctx); });
+    b->add_subcommand("disable", "Remove ukey's module from every browser database of this user")
+        ->callback([&ctx] { disable(ctx); });
+}
+
+} // namespace ukey::cli
