@@ -74,6 +74,25 @@ void install_fork_handler()
     });
 }
 
+CallsPaused::CallsPaused() : held_(guard_depth == 0)
+{
+    if (!held_)
+        return;
+    for (Shard& s : guard_shards)
+        s.lock.lock();
+    // The pausing thread's own calls (C_Finalize, C_Initialize) pass.
+    ++guard_depth;
+}
+
+CallsPaused::~CallsPaused()
+{
+    if (!held_)
+        return;
+    --guard_depth;
+    for (Shard& s : guard_shards)
+        s.lock.unlock();
+}
+
 ForkGuard::ForkGuard() : shard_(-1)
 {
     if (guard_depth++ > 0)

@@ -29,6 +29,22 @@ inline unsigned fork_generation()
 // Registers the handlers once; safe to call many times.
 void install_fork_handler();
 
+// Every backend call of this process paused: waits until no thread is
+// inside a backend (as fork() does) and keeps new calls out until it ends.
+// For re-initialising a backend (Proxy::reload_backend). Not taken (held()
+// false) by a thread that is itself inside a guard: it would wait forever.
+class CallsPaused {
+public:
+    CallsPaused();
+    ~CallsPaused();
+    CallsPaused(const CallsPaused&) = delete;
+    CallsPaused& operator=(const CallsPaused&) = delete;
+    bool held() const { return held_; }
+
+private:
+    bool held_;
+};
+
 class ForkGuard {
 public:
     ForkGuard();

@@ -167,6 +167,12 @@ private:
     SessionTable sessions_;
     ObjectHandles objects_;
     unsigned fork_generation_ = 0;
+    CK_FLAGS init_flags_ = 0; // the application's C_Initialize flags, for a backend initialised again
+
+    // A backend that shows another process's new Key only once initialised
+    // again (SoftHSM2): C_Finalize and C_Initialize of it, with every backend
+    // call paused, when this process has no session on it. True when done.
+    bool reload_backend(const std::string& name);
 
     // Object-handle tags: a number per (backend, backend slot) seen.
     unsigned route_tag(const Backend& b, CK_SLOT_ID backend_slot);

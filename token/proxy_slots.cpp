@@ -55,9 +55,12 @@ CK_RV Proxy::GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
     return on_slot(slotID, false, [&](const SlotEntry& e) {
-        // A Key that is out (or whose reader went away): its slot is there, empty.
+        // A Key that is out (or whose reader went away), or a slot the
+        // backend no longer has (SoftHSM2's empty slot, once initialised or
+        // after the backend was initialised again): its slot is there,
+        // empty, so that a slot event about it can be acted on.
         CK_RV rv = e.names_key && !e.present ? CKR_SLOT_ID_INVALID : stack(e.backend).GetSlotInfo(e, pInfo);
-        if (rv == CKR_SLOT_ID_INVALID && e.names_key) {
+        if (rv == CKR_SLOT_ID_INVALID && (e.names_key || !e.present)) {
             *pInfo = e.info;
             pInfo->flags &= ~CKF_TOKEN_PRESENT;
             rv = CKR_OK;
@@ -141,11 +144,40 @@ CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR 
         slots_.refresh(backends_);
         return slots_.presence();
     };
+    src.reload = [this](const std::string& backend) { return reload_backend(backend); };
     src.names_key = [this](CK_SLOT_ID id) {
         auto e = slots_.find(id);
         return e && e->names_key;
     };
     return events_.next(!(flags & CKF_DONT_BLOCK), src, *pSlot);
+}
+
+bool Proxy::reload_backend(const std::string& name)
+{
+    Backend* b = nullptr;
+    for (auto& x : backends_)
+        if (x->name() == name)
+            b = x.get();
+    if (!b || !b->initialized_by_us())
+        return false; // unknown, or initialised by someone else: not ours to restart
+    // Its sessions would be gone (and logins with them): then the new Key
+    // waits until the application has closed them, or restarts.
+    bool busy = false;
+    sessions_.for_each([&](CK_SESSION_HANDLE, const SessionRoute& r) { busy = busy || r.backend == b; });
+    if (busy) {
+        log::info("backend '" + name + "' shows a new Key only once initialised again; not now, sessions are open on it");
+        return false;
+    }
+    const CallsPaused paused;
+    if (!paused.held())
+        return false;
+    b->finalize();
+    if (auto r = b->initialize(init_flags_, false); !r) {
+        log::error(r.error().message + " (initialising it again to see a new Key)");
+        return false;
+    }
+    log::info("backend '" + name + "' initialised again: it shows the Keys other processes made since");
+    return true;
 }
 
 } // namespace ukey

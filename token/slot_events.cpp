@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -202,7 +203,27 @@ CK_RV SlotEvents::next(bool block, const SlotSource& src, CK_SLOT_ID& out)
 void SlotEvents::scan(const SlotSource& src)
 {
     std::lock_guard<RwLock> serial(scan_lock_);
-    const std::map<CK_SLOT_ID, bool> now = src.rescan();
+    std::map<CK_SLOT_ID, bool> now = src.rescan();
+    std::vector<Hint> hints;
+    {
+        std::lock_guard<Monitor> g(m_);
+        hints.swap(hints_);
+    }
+    // Where the daemon saw what this process does not (another process's
+    // new SoftHSM2 token), the backend is initialised again, and only what
+    // the slot list then holds is reported.
+    std::set<std::string> reload;
+    for (const Hint& h : hints) {
+        const auto it = now.find(h.id);
+        const bool here = it != now.end() && it->second;
+        if (here != h.present && !h.backend.empty())
+            reload.insert(h.backend);
+    }
+    bool reloaded = false;
+    for (const auto& b : reload)
+        reloaded = (src.reload && src.reload(b)) || reloaded;
+    if (reloaded)
+        now = src.rescan();
     std::vector<std::pair<CK_SLOT_ID, bool>> keys, slots;
     std::lock_guard<Monitor> g(m_);
     for (const auto& [id, present] : now) {
@@ -233,6 +254,8 @@ void SlotEvents::read_round(const SlotSource& src)
     }
     if (!daemon_->connected() && Clock::now() >= next_connect_) {
         try_connect();
+        if (hinted())
+            scan(src);
         return;
     }
     Clock::time_point until = next_scan_;
@@ -242,6 +265,8 @@ void SlotEvents::read_round(const SlotSource& src)
     if (std::string why; ready == 1 && daemon_->connected()) {
         if (!pump(why))
             disconnect(why);
+        if (hinted())
+            scan(src);
     } else if (ready < 0) {
         // poll() itself failing (ENOMEM): do not spin on it.
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -361,9 +386,19 @@ void SlotEvents::handle_line(std::string_view line)
     const auto id = sid->get<std::uint64_t>();
     if (id == 0 || id > static_cast<std::uint64_t>(static_cast<CK_SLOT_ID>(-1)))
         return;
+    std::string backend;
+    if (const auto b = key->find("backend"); b != key->end() && b->is_string() && b->get_ref<const std::string&>().size() <= 64)
+        backend = b->get<std::string>();
     std::lock_guard<Monitor> g(m_);
-    note(static_cast<CK_SLOT_ID>(id), name == UkeydEvent::key_inserted);
-    m_.notify_all();
+    if (hints_.size() >= max_hints)
+        hints_.erase(hints_.begin());
+    hints_.push_back({static_cast<CK_SLOT_ID>(id), name == UkeydEvent::key_inserted, std::move(backend)});
+}
+
+bool SlotEvents::hinted()
+{
+    std::lock_guard<Monitor> g(m_);
+    return !hints_.empty();
 }
 
 } // namespace ukey

@@ -2,8 +2,12 @@
 // not yet returned, and the subscription to ukeyd (docs/ukeyd.md).
 //
 // An event is a slot ID whose presence in the slot list differs from what
-// was last reported (a token in or out, a new slot or Key identity), or a
-// `key-inserted`/`key-removed` line from the daemon carrying a `slot_id`.
+// was last reported (a token in or out, a new slot or Key identity): always
+// a slot C_GetSlotInfo and C_GetTokenInfo then know. A `key-inserted` or
+// `key-removed` line from the daemon is a hint: it makes the slot list be
+// read at once, and when the list still disagrees with the daemon, the
+// Key's backend is initialised again (a SoftHSM2 shows another process's
+// new token only then) and the list read once more.
 // Events wait in one queue per Proxy, each slot at most once, and go to
 // whichever caller asks first.
 //
@@ -43,6 +47,9 @@ struct SlotSource {
     std::function<std::map<CK_SLOT_ID, bool>()> rescan;
     // Whether the ID names a Key (those are reported before bare slots).
     std::function<bool(CK_SLOT_ID)> names_key;
+    // Initialises the named backend again (it shows another process's new
+    // Key only then); true when done. May be empty.
+    std::function<bool(const std::string&)> reload;
 };
 
 class SlotEvents {
@@ -97,8 +104,9 @@ private:
     // rescan / connect / poll, up to the next timer or a daemon line.
     void read_round(const SlotSource& src);
     // Rescans and queues every difference; serialised, so that an older
-    // scan never overwrites a newer one.
+    // scan never overwrites a newer one. Takes the daemon's hints.
     void scan(const SlotSource& src);
+    bool hinted(); // locks: hints are waiting
     // Locked: records the state as reported and queues the slot.
     void note(CK_SLOT_ID id, bool present);
     bool pop(CK_SLOT_ID& out);
@@ -126,6 +134,14 @@ private:
     bool reading_ = false; // a blocking caller is the reader
     std::map<CK_SLOT_ID, bool> reported_;
     std::deque<CK_SLOT_ID> queue_;
+    // The daemon's word since the last scan: slot ID, in or out, backend.
+    struct Hint {
+        CK_SLOT_ID id;
+        bool present;
+        std::string backend;
+    };
+    std::vector<Hint> hints_;
+    static constexpr std::size_t max_hints = 64;
 
     // The reader's.
     std::unique_ptr<UkeydClient> daemon_;

@@ -3,7 +3,8 @@
 # runs. A blocking call in one thread (which subscribes to the daemon) and
 # CKF_DONT_BLOCK polling in another both wake when another process creates a
 # SoftHSM2 token, and return the slot ID that the daemon's `list` shows for
-# the new Key. C_Finalize then wakes a blocked caller with
+# the new Key, a slot the application can then use (its SoftHSM2 shows the
+# other process's token once ukey has initialised it again). C_Finalize then wakes a blocked caller with
 # CKR_CRYPTOKI_NOT_INITIALIZED (0x190).
 . "$(dirname "$0")/lib.sh"
 SW=$(daemon_helper slotwait)
@@ -57,6 +58,9 @@ run() {
     jeq "$OUT" "[.keys[] | select(.label == \"$label\") | .slot_id]" "[$SLOT]" "the daemon's list"
     read -r what slot ms < <(grep "^$mode " "$T/sw.out")
     assert_eq "$slot" "$SLOT" "slot from C_WaitForSlotEvent ($mode)"
+    # ... and usable there (C_GetTokenInfo, C_OpenSession): its backend was
+    # initialised again to show another process's token.
+    assert_eq "$(grep '^token ' "$T/sw.out")" "token $label" "the token on the event's slot ($mode)"
     awk -v m="$ms" -v b="$BOUND" 'BEGIN{exit !(m <= b*1000)}' || fail "C_WaitForSlotEvent ($mode) woke after $ms ms (bound ${BOUND}s)"
     read -r what rv ms < <(grep '^finalize ' "$T/sw.out")
     assert_eq "$rv" 0x190 "C_Finalize woke the waiter with"

@@ -10,8 +10,13 @@
 // It prints "ready" on stderr once that thread runs; when it returns a slot
 // it prints on stdout
 //   block|poll SLOT MS
-// (MS from "ready"). Then a third thread blocks and C_Finalize must wake it
-// with CKR_CRYPTOKI_NOT_INITIALIZED:
+// (MS from "ready"), and the slot must be usable: C_GetTokenInfo and
+// C_OpenSession on it succeed, and
+//   token LABEL
+// follows. Events left (the empty slot SoftHSM2 adds beside a new token)
+// are taken with CKF_DONT_BLOCK, each a slot C_GetSlotInfo knows. Then a
+// third thread blocks and C_Finalize must wake it with
+// CKR_CRYPTOKI_NOT_INITIALIZED:
 //   finalize RV MS
 // Exit 0 if all of that happened within TIMEOUT_MS, 1 if not (what was
 // missing on stderr), 2 on usage or load errors.
@@ -115,6 +120,29 @@ int main(int argc, char** argv)
         rc = 1;
     } else {
         printf("%s %lu %ld\n", argv[2], res.slot, res.ms);
+        // The contract: a slot the event names is one the application can use.
+        CK_TOKEN_INFO ti{};
+        CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+        if ((rv = f->C_GetTokenInfo(res.slot, &ti)) != CKR_OK) {
+            fprintf(stderr, "slotwait: C_GetTokenInfo on the event's slot %lu: 0x%lx\n", res.slot, rv);
+            rc = 1;
+        } else if ((rv = f->C_OpenSession(res.slot, CKF_SERIAL_SESSION, nullptr, nullptr, &s)) != CKR_OK) {
+            fprintf(stderr, "slotwait: C_OpenSession on the event's slot %lu: 0x%lx\n", res.slot, rv);
+            rc = 1;
+        } else {
+            f->C_CloseSession(s);
+            std::string label(reinterpret_cast<const char*>(ti.label), sizeof ti.label);
+            label.erase(label.find_last_not_of(' ') + 1);
+            printf("token %s\n", label.c_str());
+        }
+        CK_SLOT_ID more = 0;
+        for (int i = 0; i < 16 && f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &more, nullptr) == CKR_OK; ++i) {
+            CK_SLOT_INFO si{};
+            if ((rv = f->C_GetSlotInfo(more, &si)) != CKR_OK) {
+                fprintf(stderr, "slotwait: C_GetSlotInfo on a further event's slot %lu: 0x%lx\n", more, rv);
+                rc = 1;
+            }
+        }
     }
     fflush(stdout);
 

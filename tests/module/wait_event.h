@@ -122,6 +122,35 @@ protected:
               "C_InitToken");
         return slot_by_label(fl(), label);
     }
+    // A token made by another process (softhsm2-util on the free slot), as
+    // ukeyd would then report it: this process's SoftHSM2 shows it only
+    // once initialised again.
+    void other_process_token(const std::string& label)
+    {
+        const std::string cmd = "SOFTHSM2_CONF='" + env_->softhsm_conf(0).string() +
+                                "' softhsm2-util --init-token --free --label '" + label + "' --so-pin '" +
+                                modtest::kDefaultToken.so_pin + "' --pin '" + modtest::kDefaultToken.user_pin +
+                                "' >/dev/null";
+        ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
+    // The slot holding the token labelled `label`, or 0.
+    CK_SLOT_ID slot_labelled(const std::string& label)
+    {
+        for (CK_SLOT_ID s : slot_list(fl(), true)) {
+            const CK_TOKEN_INFO ti = token_info(fl(), s);
+            if (std::string(reinterpret_cast<const char*>(ti.label), sizeof ti.label) == padded_label(label))
+                return s;
+        }
+        return 0;
+    }
+    // Every slot an event named is one C_GetSlotInfo knows.
+    void expect_known(const std::vector<CK_SLOT_ID>& slots)
+    {
+        for (CK_SLOT_ID s : slots) {
+            CK_SLOT_INFO info{};
+            EXPECT_RV(CKR_OK, fl()->C_GetSlotInfo(s, &info)) << "an event named slot " << s;
+        }
+    }
     // Every event CKF_DONT_BLOCK has now, in order.
     std::vector<CK_SLOT_ID> drain()
     {
