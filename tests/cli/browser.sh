@@ -28,21 +28,10 @@ if [[ -n $TRUST ]]; then
         || fail "modutil -add Builtin Roots"
 fi
 MODULE=$(readlink -f "$UKEY_MODULE")
-# modutil loads ukey's module when it adds it: in the sanitized tree it needs
-# the sanitizer runtimes first, as every client does (ukc).
-if [[ -n ${SAN_PRELOAD:-} ]]; then
-    UK_AS=(env LD_PRELOAD="$SAN_PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:suppressions=$CLIENT_ASAN_SUPP")
-fi
-# listed DIR yes|no: whether NSS (certutil) lists the Key's certificate there.
-listed() {
-    local out
-    out=$(ukc certutil -L -d "sql:$1" -h all </dev/null 2>/dev/null) || true
-    if [[ $2 == yes ]]; then
-        assert_contains "$out" "alice:login" "certutil -L in $1"
-    elif grep -q "^alice:" <<<"$out"; then
-        show "certutil -L -d $1" "$out"; fail "NSS still lists the Key's certificate in $1"
-    fi
-}
+# modutil loads ukey's module when it adds it.
+uk_runs_nss_tools
+# listed DIR yes|no: whether NSS lists the Key's certificate there.
+listed() { nss_lists "$1" "alice:login" "$2"; }
 # state JSON DIR: the "ukey" field of DIR's database.
 state() { jq -r --arg d "$2" '.browsers[] | select(.dir == $d) | .ukey' <<<"$1"; }
 

@@ -283,11 +283,8 @@ w=$(finding P12.browser-module-missing warning)
 assert_eq "$w" "Chromium (~/.pki/nssdb) does not load ukey's module, so websites there never see the Key's certificates" "browser"
 assert_contains "$(jq -r '.findings[] | select(.id == "P12.browser-module-missing") | .fix' <<<"$DOC")" \
     "modutil -dbdir sql:$T/.pki/nssdb -add ukey -libfile $UKEY_MODULE" "browser fix"
-# modutil, which --fix runs, loads ukey's module: in the sanitized tree it
-# needs the sanitizer runtimes first, as every client does (ukc).
-if [[ -n ${SAN_PRELOAD:-} ]]; then
-    UK_AS=(env LD_PRELOAD="$SAN_PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:suppressions=$CLIENT_ASAN_SUPP")
-fi
+# modutil, which --fix runs, loads ukey's module.
+uk_runs_nss_tools
 uk --json doctor alice --offline --fix --yes
 UK_AS=()
 expect_rc 18 "doctor --fix (the certificates' problems stay)"

@@ -119,21 +119,10 @@ mkdir -p "$DB"
 certutil -N -d "sql:$DB" --empty-password || fail "certutil -N"
 nss() { ukc "$@" </dev/null >"$T/nss.out" 2>&1 || { cat "$T/nss.out" >&2; fail "$*"; }; }
 nss modutil -force -dbdir "sql:$DB" -add ukey -libfile "$UKEY_MODULE"
-# ukey doctor runs certutil, which loads ukey's module: in the sanitized
-# tree it needs the sanitizer runtimes first, as every client does (ukc).
-if [[ -n ${SAN_PRELOAD:-} ]]; then
-    UK_AS=(env LD_PRELOAD="$SAN_PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:suppressions=$CLIENT_ASAN_SUPP")
-fi
-# listed TOKEN yes|no: whether certutil lists a certificate of TOKEN there.
-listed() {
-    local out
-    out=$(ukc certutil -L -d "sql:$DB" -h all </dev/null 2>/dev/null) || true
-    if [[ $2 == yes ]]; then
-        assert_contains "$out" "$1:login" "certutil lists the Key's certificate"
-    elif grep -q "^$1:" <<<"$out"; then
-        show "certutil -L" "$out"; fail "certutil still lists the Key's certificate"
-    fi
-}
+# ukey doctor runs certutil, which loads ukey's module.
+uk_runs_nss_tools
+# listed TOKEN yes|no: whether certutil lists TOKEN's certificate there.
+listed() { nss_lists "$DB" "$1:login" "$2"; }
 listed alice yes
 doctor 0 alice
 no_finding P12.browser-cert-hidden

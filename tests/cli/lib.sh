@@ -354,3 +354,24 @@ key_at() {
     [[ $n == 1 ]] || { show json "$1"; fail "expected one Key in slot $2 in the list, found $n"; }
     jq -c --argjson s "$2" '.keys[] | select(.slot == $s)' <<<"$1"
 }
+
+# uk_runs_nss_tools: the next uk calls run NSS tools (modutil, certutil)
+# that load ukey's module; in the sanitized tree those need the sanitizer
+# runtimes first, as every client does (ukc). UK_AS=() ends it.
+uk_runs_nss_tools() {
+    if [[ -n ${SAN_PRELOAD:-} ]]; then
+        UK_AS=(env LD_PRELOAD="$SAN_PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:suppressions=$CLIENT_ASAN_SUPP")
+    fi
+}
+
+# nss_lists DB TOKEN:LABEL yes|no: whether NSS (certutil -L -h all, as a
+# browser would) lists that certificate of the Key in the database DB.
+nss_lists() {
+    local out
+    out=$(ukc certutil -L -d "sql:$1" -h all </dev/null 2>/dev/null) || true
+    if [[ $3 == yes ]]; then
+        assert_contains "$out" "$2" "certutil -L -d $1 lists the Key's certificate"
+    elif grep -qF "$2" <<<"$out"; then
+        show "certutil -L -d $1" "$out"; fail "NSS still lists the Key's certificate $2 in $1"
+    fi
+}

@@ -126,6 +126,17 @@ private:
     std::vector<std::string> requests_;
 };
 
+// A daemon that, once subscribed, waits `after`, sends `lines` and holds.
+LineServer::Script sends(std::chrono::milliseconds after, std::string lines)
+{
+    return [after, lines](LineServer& s, int fd) {
+        s.subscribed(fd);
+        std::this_thread::sleep_for(after);
+        LineServer::send(fd, lines);
+        s.hold();
+    };
+}
+
 // ---- protocol peers the real daemon cannot be made to be ---------------------
 
 // Lines a subscriber must survive: not JSON, not an event, an event
@@ -186,12 +197,7 @@ TEST_F(WaitEvent, DaemonGarbageLinesAreSurvived)
 // always names a slot the application can use).
 TEST_F(WaitEvent, DaemonWordForAnUnknownSlotIsNoEvent)
 {
-    LineServer server(socket_, [](LineServer& s, int fd) {
-        s.subscribed(fd);
-        std::this_thread::sleep_for(100ms);
-        LineServer::send(fd, event_line("key-inserted", 4242) + event_line("key-removed", 4243));
-        s.hold();
-    });
+    LineServer server(socket_, sends(100ms, event_line("key-inserted", 4242) + event_line("key-removed", 4243)));
     init();
     Waiter w(*module_);
     EXPECT_TRUE(eventually(4s, [&] { return server.connections() >= 1; }));
@@ -203,12 +209,7 @@ TEST_F(WaitEvent, DaemonWordForAnUnknownSlotIsNoEvent)
 // session would be lost): the other process's Key waits, the session works.
 TEST_F(WaitEvent, DaemonWordWithASessionOpenKeepsTheSession)
 {
-    LineServer server(socket_, [](LineServer& s, int fd) {
-        s.subscribed(fd);
-        std::this_thread::sleep_for(100ms);
-        LineServer::send(fd, event_line("key-inserted", 4242));
-        s.hold();
-    });
+    LineServer server(socket_, sends(100ms, event_line("key-inserted", 4242)));
     init();
     const CK_SESSION_HANDLE session = open_session(fl(), slot_by_label(fl(), modtest::kDefaultToken.label), false);
     other_process_token("other");
@@ -380,12 +381,7 @@ TEST_F(WaitEvent, DaemonConnectedStillSeesInProcessChanges)
 // is close-on-exec in the parent.
 TEST_F(WaitEvent, ForkedChildDropsTheConnection)
 {
-    LineServer server(socket_, [](LineServer& s, int fd) {
-        s.subscribed(fd);
-        std::this_thread::sleep_for(100ms);
-        LineServer::send(fd, event_line("key-inserted", 555));
-        s.hold();
-    });
+    LineServer server(socket_, sends(100ms, event_line("key-inserted", 555)));
     init();
     other_process_token("other");
     Waiter w(*module_);
