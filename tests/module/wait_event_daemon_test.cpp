@@ -179,7 +179,7 @@ TEST_F(WaitEvent, DaemonGarbageLinesAreSurvived)
     other_process_token("other");
     ASSERT_EQ(slot_labelled("other"), 0u) << "this process's SoftHSM2 shows the other process's token already";
     Waiter w(*module_);
-    auto rv = w.result(4s);
+    auto rv = w.result(10s);
     ASSERT_TRUE(rv) << "the good line after the garbage was not acted on";
     EXPECT_RV(CKR_OK, *rv);
     EXPECT_EQ(w.slot(), slot_labelled("other"));
@@ -200,7 +200,7 @@ TEST_F(WaitEvent, DaemonWordForAnUnknownSlotIsNoEvent)
     LineServer server(socket_, sends(100ms, event_line("key-inserted", 4242) + event_line("key-removed", 4243)));
     init();
     Waiter w(*module_);
-    EXPECT_TRUE(eventually(4s, [&] { return server.connections() >= 1; }));
+    EXPECT_TRUE(eventually(10s, [&] { return server.connections() >= 1; }));
     EXPECT_FALSE(w.result(1500ms)) << "reported slot " << w.slot();
     finalize_wakes(w);
 }
@@ -238,7 +238,7 @@ TEST_F(WaitEvent, DaemonLineInPieces)
     init();
     other_process_token("other");
     Waiter w1(*module_);
-    auto rv = w1.result(4s);
+    auto rv = w1.result(10s);
     ASSERT_TRUE(rv);
     EXPECT_RV(CKR_OK, *rv);
     EXPECT_EQ(w1.slot(), slot_labelled("other"));
@@ -261,12 +261,12 @@ TEST_F(WaitEvent, DaemonEventsReachDontBlock)
     });
     init();
     EXPECT_TRUE(drain().empty()); // subscribes
-    EXPECT_TRUE(eventually(4s, [&] { return server.connections() >= 1; }));
+    EXPECT_TRUE(eventually(10s, [&] { return server.connections() >= 1; }));
     other_process_token("other");
     EXPECT_TRUE(drain().empty()) << "the own rescan cannot see another process's SoftHSM2 token";
     go = true;
     std::vector<CK_SLOT_ID> got;
-    EXPECT_TRUE(eventually(4s, [&] {
+    EXPECT_TRUE(eventually(10s, [&] {
         for (CK_SLOT_ID s : drain())
             got.push_back(s);
         return std::count(got.begin(), got.end(), slot_labelled("other")) > 0;
@@ -385,7 +385,7 @@ TEST_F(WaitEvent, ForkedChildDropsTheConnection)
     init();
     other_process_token("other");
     Waiter w(*module_);
-    ASSERT_TRUE(w.result(4s));
+    ASSERT_TRUE(w.result(10s));
     ASSERT_EQ(w.slot(), slot_labelled("other"));
     drain();
     // Descriptors connected to our server's socket.
