@@ -74,12 +74,19 @@ void install_fork_handler()
     });
 }
 
-CallsPaused::CallsPaused() : held_(guard_depth == 0)
+CallsPaused::CallsPaused(std::chrono::milliseconds most) : held_(guard_depth == 0)
 {
     if (!held_)
         return;
-    for (Shard& s : guard_shards)
-        s.lock.lock();
+    const auto deadline = std::chrono::steady_clock::now() + most;
+    for (int i = 0; i < shards; ++i) {
+        if (!guard_shards[i].lock.try_lock_until(deadline)) {
+            while (i-- > 0)
+                guard_shards[i].lock.unlock();
+            held_ = false;
+            return;
+        }
+    }
     // The pausing thread's own calls (C_Finalize, C_Initialize) pass.
     ++guard_depth;
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 
 namespace ukey {
 
@@ -32,10 +33,12 @@ void install_fork_handler();
 // Every backend call of this process paused: waits until no thread is
 // inside a backend (as fork() does) and keeps new calls out until it ends.
 // For re-initialising a backend (Proxy::reload_backend). Not taken (held()
-// false) by a thread that is itself inside a guard: it would wait forever.
+// false) by a thread that is itself inside a guard, nor when the calls in
+// flight do not end within `most`: a thread inside a guard may be waiting
+// for one that waits behind this pause, and giving up breaks that circle.
 class CallsPaused {
 public:
-    CallsPaused();
+    explicit CallsPaused(std::chrono::milliseconds most);
     ~CallsPaused();
     CallsPaused(const CallsPaused&) = delete;
     CallsPaused& operator=(const CallsPaused&) = delete;

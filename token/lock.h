@@ -5,7 +5,9 @@
 #include <ukey/pkcs11.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <thread>
 
 namespace ukey {
 
@@ -56,6 +58,34 @@ public:
     {
         state_.store(0, std::memory_order_release);
         state_.notify_all();
+    }
+    // lock(), but giving up at `deadline` (then nothing is held, and the
+    // readers held back meanwhile go on). Polls every millisecond: for the
+    // rare writer that must not wait for ever (CallsPaused), not for paths
+    // that write often.
+    bool try_lock_until(std::chrono::steady_clock::time_point deadline)
+    {
+        std::uint32_t s = state_.load(std::memory_order_relaxed);
+        for (;;) {
+            if (s & writer) {
+                if (std::chrono::steady_clock::now() >= deadline)
+                    return false;
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                s = state_.load(std::memory_order_relaxed);
+            } else if (state_.compare_exchange_weak(s, s | writer, std::memory_order_acquire,
+                                                    std::memory_order_relaxed)) {
+                break;
+            }
+        }
+        while (state_.load(std::memory_order_acquire) != writer) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                state_.fetch_and(~writer, std::memory_order_release);
+                state_.notify_all();
+                return false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return true;
     }
     // In a forked child, whose only thread holds nothing: start afresh.
     void reset() { state_.store(0, std::memory_order_relaxed); }

@@ -168,9 +168,11 @@ bool Proxy::reload_backend(const std::string& name)
         log::info("backend '" + name + "' shows a new Key only once initialised again; not now, sessions are open on it");
         return false;
     }
-    const CallsPaused paused;
-    if (!paused.held())
+    const CallsPaused paused(std::chrono::seconds(2));
+    if (!paused.held()) {
+        log::info("backend '" + name + "' not initialised again now: calls into the backends did not end within 2 s");
         return false;
+    }
     b->finalize();
     if (auto r = b->initialize(init_flags_, false); !r) {
         log::error(r.error().message + " (initialising it again to see a new Key)");
