@@ -47,8 +47,7 @@ install(CODE "
   if(EXISTS \"\${_conf}\")
     message(STATUS \"Kept: \${_conf} (the default is in the docs' examples/)\")
   else()
-    message(STATUS \"Installing: \${_conf}\")
-    # file(INSTALL) puts DESTDIR in front by itself.
+    # file(INSTALL) puts DESTDIR in front by itself, and says so.
     file(INSTALL \"${PROJECT_SOURCE_DIR}/conf/ukey.conf\" DESTINATION \"${UKEY_CONFIG_DIR}\"
          FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
   endif()
