@@ -160,8 +160,9 @@ bool Proxy::reload_backend(const std::string& name)
             b = x.get();
     if (!b || !b->initialized_by_us())
         return false; // unknown, or initialised by someone else: not ours to restart
-    // Its sessions would be gone (and logins with them): then the new Key
-    // waits until the application has closed them, or restarts.
+    // Its sessions would be gone (and logins with them): the new Key is then
+    // not shown in this process until the daemon speaks of it again after
+    // they are closed, or the application starts again.
     bool busy = false;
     sessions_.for_each([&](CK_SESSION_HANDLE, const SessionRoute& r) { busy = busy || r.backend == b; });
     if (busy) {

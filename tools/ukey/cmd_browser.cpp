@@ -45,11 +45,10 @@ std::string state_text(UkeyIn s)
 std::string module_file(const Context& ctx)
 {
     const std::string path = ctx.module_path.empty() ? client::default_module_path() : ctx.module_path;
-    std::error_code ec;
-    auto real = std::filesystem::canonical(path, ec);
-    if (ec)
+    std::string real = real_file(path);
+    if (real.empty())
         throw Failure(setup, "ukey's module " + shown(path) + " does not exist: install ukey, or name it with --module");
-    return real.string();
+    return real;
 }
 
 std::string home_dir()
@@ -116,7 +115,7 @@ void status(Context& ctx)
 void remove_ukey(const NssDb& db)
 {
     for (const auto& m : db.modules) {
-        if (m.library.find("libukey-pkcs11") == std::string::npos)
+        if (!names_ukey_module(m.library))
             continue;
         std::string out;
         if (!run_nss({modutil, "-force", "-dbdir", "sql:" + db.dir, "-delete", m.name}, out))

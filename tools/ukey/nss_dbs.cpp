@@ -37,14 +37,14 @@ std::vector<NssModule> nss_modules(const std::filesystem::path& dir)
     return out;
 }
 
-std::string real_path(const std::string& p)
+} // namespace
+
+std::string real_file(const std::string& path)
 {
     std::error_code ec;
-    auto r = std::filesystem::canonical(p, ec);
-    return ec ? std::string() : r.string();
+    auto p = std::filesystem::canonical(path, ec);
+    return ec ? std::string() : p.string();
 }
-
-} // namespace
 
 std::vector<NssDb> browser_dbs(const std::filesystem::path& home)
 {
@@ -94,8 +94,8 @@ UkeyIn ukey_in(const NssDb& db, const std::string& module, bool p11kit_registere
 {
     UkeyIn found = UkeyIn::absent;
     for (const auto& m : db.modules) {
-        if (m.library.find("libukey-pkcs11") != std::string::npos) {
-            if (!module.empty() && real_path(m.library) == module)
+        if (names_ukey_module(m.library)) {
+            if (!module.empty() && real_file(m.library) == module)
                 return UkeyIn::direct;
             found = UkeyIn::stale;
         } else if (p11kit_registered && m.library.find("p11-kit-proxy") != std::string::npos &&

@@ -22,6 +22,16 @@ struct NssDb {
     std::vector<NssModule> modules; // those with a library (not NSS's own)
 };
 
+// The file a path names, symlinks followed ("" when there is none).
+std::string real_file(const std::string& path);
+
+// Whether a registered library is ukey's module (by its file name: a moved
+// or reinstalled ukey too).
+inline bool names_ukey_module(const std::string& library)
+{
+    return library.find("libukey-pkcs11") != std::string::npos;
+}
+
 // Chromium's database (also when it does not exist yet) and every Firefox
 // profile that holds one, under `home`; sorted by folder.
 std::vector<NssDb> browser_dbs(const std::filesystem::path& home);

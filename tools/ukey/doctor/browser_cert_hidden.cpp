@@ -29,12 +29,12 @@ bool lists_token(const std::string& listing, const std::string& token)
 
 // Why, as far as the database tells: a registered library that is gone, or
 // else a module disabled there or failing to start in it.
-std::string likely_cause(const BrowserDb& db)
+std::string likely_cause(const NssDb& db)
 {
     std::error_code ec;
-    for (const auto& lib : db.libraries)
-        if (lib.find("libukey-pkcs11") != std::string::npos && !std::filesystem::exists(lib, ec))
-            return "it names ukey's module as " + escape::printable(lib) +
+    for (const auto& m : db.modules)
+        if (names_ukey_module(m.library) && !std::filesystem::exists(m.library, ec))
+            return "it names ukey's module as " + escape::printable(m.library) +
                    ", which does not exist (ukey was moved or installed elsewhere since)";
     return "ukey's module is disabled there, or does not start in it";
 }
@@ -56,7 +56,7 @@ UKEY_DOCTOR_KEY_CHECK(browser_cert_hidden, "P12.browser-cert-hidden", "P12",
         const std::string dir = escape::printable(db.dir);
         out.push_back(finding(
             browser_cert_hidden, Severity::warning, &k,
-            db.name + " loads ukey's module but does not show this Key's certificates, so websites there never "
+            db.browser + " loads ukey's module but does not show this Key's certificates, so websites there never "
                 "see them: " + likely_cause(db),
             "close the browser, then `modutil -dbdir sql:" + dir + " -list` shows ukey's entry; remove it (`-delete "
                 "NAME`) and add it again: `modutil -dbdir sql:" + dir + " -add ukey -libfile " +

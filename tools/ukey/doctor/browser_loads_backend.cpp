@@ -30,14 +30,15 @@ UKEY_DOCTOR_CHECK(browser_loads_backend, "P11.browser-loads-backend", "P11",
                   "closed")
 {
     for (const auto& db : f.browsers)
-        for (const auto& lib : db.libraries)
+        for (const auto& m : db.modules)
             for (const auto& b : f.backends) {
+                const std::string& lib = m.library;
                 if (!same_library(lib, b.config.module))
                     continue;
                 const std::string dir = escape::printable(db.dir);
                 out.push_back(finding(
                     browser_loads_backend, Severity::warning, nullptr,
-                    escape::printable(db.name) + " loads the backend '" + escape::printable(b.config.name) +
+                    db.browser + " loads the backend '" + escape::printable(b.config.name) +
                         "' (" + escape::printable(lib) +
                         ") itself, so it shows its Keys a second time, straight from the driver and without "
                         "ukey's PIN lockout",

@@ -20,7 +20,7 @@ UKEY_DOCTOR_CHECK(browser_module_missing, "P12.browser-module-missing", "P12",
         const std::string dir = escape::printable(db.dir);
         Finding& fd = out.emplace_back(finding(
             browser_module_missing, Severity::warning, nullptr,
-            db.name + " does not load ukey's module, so websites there never see the Key's certificates",
+            db.browser + " does not load ukey's module, so websites there never see the Key's certificates",
             "close the browser, then `modutil -dbdir sql:" + dir + " -add ukey -libfile " +
                 escape::printable(f.module_path) + "`"));
         if (access("/usr/bin/modutil", X_OK) == 0)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "auto_select.h"
+#include "../nss_dbs.h"
 #include "client/journal.h"
 #include "client/refusal.h"
 #include "client/certs.h"
@@ -51,13 +52,6 @@ struct BackendFacts {
     std::string load_error;  // why it did not load or initialise; empty: it works
 };
 
-// A browser's NSS database of this user (Chromium's ~/.pki/nssdb, each
-// Firefox profile): the PKCS#11 modules it loads (pkcs11.txt).
-struct BrowserDb {
-    std::string name;                   // "Chromium (~/.pki/nssdb)", "Firefox profile 'x'"
-    std::string dir;                    // the folder (modutil -dbdir sql:DIR)
-    std::vector<std::string> libraries; // library= lines
-};
 
 // A PKCS#11 module registered with p11-kit that p11-kit-proxy loads (not
 // disabled for it): every program using p11-kit-proxy sees its tokens.
@@ -144,8 +138,8 @@ struct Facts {
     // missing CA certificate into the state folder); without it the doctor
     // changes nothing.
     bool fixing = false;
-    std::vector<BrowserDb> browsers;
-    // BrowserDb::dir -> `certutil -L -h all` there (the certificates it shows,
+    std::vector<NssDb> browsers; // those that exist (nss_dbs.h)
+    // NssDb::dir -> `certutil -L -h all` there (the certificates it shows,
     // "TOKEN:LABEL"), for each that loads ukey's module and certutil answered.
     std::map<std::string, std::string> browser_listings;
     std::string module_path;    // ukey's module, as the tools load it
@@ -167,9 +161,7 @@ void look_at_p11kit_tokens(Facts& f);
 
 // Whether the NSS database loads ukey's module (directly, or through
 // p11-kit-proxy when ukey is registered with p11-kit).
-bool loads_ukey(const Facts& f, const BrowserDb& db);
-// The file a path names, symlinks followed ("" when there is none).
-std::string real_file(const std::string& path);
+bool loads_ukey(const Facts& f, const NssDb& db);
 
 // `pin`, when it names a source: the user PIN of the one Key looked at, to
 // see its private keys too (P13).

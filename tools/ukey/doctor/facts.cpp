@@ -5,8 +5,6 @@
 #include "doctor.h"
 #include "run_tool.h"
 
-#include "../nss_dbs.h"
-
 #include "../cli.h"
 #include "token/ckr_name.h"
 #include "token/config.h"
@@ -230,14 +228,9 @@ void look_at_browsers(Facts& f)
     const char* home = secure_getenv("HOME");
     if (!home || !*home)
         return;
-    for (const auto& db : browser_dbs(home)) {
-        if (!db.exists)
-            continue;
-        BrowserDb b{db.browser, db.dir, {}};
-        for (const auto& m : db.modules)
-            b.libraries.push_back(m.library);
-        f.browsers.push_back(std::move(b));
-    }
+    for (auto& db : browser_dbs(home))
+        if (db.exists)
+            f.browsers.push_back(std::move(db));
     // p11-kit-proxy loads every module registered with p11-kit.
     f.p11kit_registered = ukey_registered_with_p11kit();
     // What such a browser shows: certificates are public, no PIN is asked
@@ -321,22 +314,9 @@ Facts gather(Context& ctx, const std::string& key_spec, bool offline, const PinS
     return f;
 }
 
-std::string real_file(const std::string& path)
+bool loads_ukey(const Facts& f, const NssDb& db)
 {
-    std::error_code ec;
-    auto p = std::filesystem::canonical(path, ec);
-    return ec ? std::string() : p.string();
-}
-
-bool loads_ukey(const Facts& f, const BrowserDb& db)
-{
-    for (const auto& lib : db.libraries) {
-        if (lib.find("libukey-pkcs11") != std::string::npos)
-            return true;
-        if (f.p11kit_registered && lib.find("p11-kit-proxy") != std::string::npos)
-            return true;
-    }
-    return false;
+    return ukey_in(db, real_file(f.module_path), f.p11kit_registered) != UkeyIn::absent;
 }
 
 std::string key_arg(const Facts& f, const KeyFacts& k)

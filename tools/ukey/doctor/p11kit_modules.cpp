@@ -55,7 +55,7 @@ std::string dot_module_file(const std::string& name)
 bool foreign(const Facts& f, const P11KitModule& m)
 {
     const std::string base = std::filesystem::path(m.library).filename().string();
-    if (base == "p11-kit-trust.so" || base == "p11-kit-client.so" || base.find("libukey-pkcs11") == 0)
+    if (base == "p11-kit-trust.so" || base == "p11-kit-client.so" || names_ukey_module(base))
         return false;
     const std::string lib = real_file(m.library);
     if (lib.empty())
