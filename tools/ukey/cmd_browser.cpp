@@ -18,26 +18,25 @@ namespace {
 constexpr const char* modutil = "/usr/bin/modutil";
 constexpr const char* certutil = "/usr/bin/certutil";
 
-const char* state_name(UkeyIn s)
-{
-    switch (s) {
-    case UkeyIn::direct: return "enabled";
-    case UkeyIn::via_p11kit: return "enabled-through-p11-kit";
-    case UkeyIn::stale: return "stale";
-    case UkeyIn::absent: break;
-    }
-    return "disabled";
-}
+// Each state: its name in --json and its words on a terminal.
+struct State {
+    UkeyIn in;
+    const char* name;
+    const char* text;
+};
+constexpr State states[] = {
+    {UkeyIn::direct, "enabled", "ukey enabled"},
+    {UkeyIn::via_p11kit, "enabled-through-p11-kit", "ukey enabled (through p11-kit-proxy)"},
+    {UkeyIn::stale, "stale", "ukey registered at a path that is not this ukey's module (moved or reinstalled)"},
+    {UkeyIn::absent, "disabled", "ukey not enabled"},
+};
 
-std::string state_text(UkeyIn s)
+const State& state_of(UkeyIn s)
 {
-    switch (s) {
-    case UkeyIn::direct: return "ukey enabled";
-    case UkeyIn::via_p11kit: return "ukey enabled (through p11-kit-proxy)";
-    case UkeyIn::stale: return "ukey registered at a path that is not this ukey's module (moved or reinstalled)";
-    case UkeyIn::absent: break;
-    }
-    return "ukey not enabled";
+    for (const State& st : states)
+        if (st.in == s)
+            return st;
+    return states[3];
 }
 
 // The module the browsers are to load: as the tools load it, by its real
@@ -80,22 +79,19 @@ void need_nss_tools()
         throw Failure(setup, "NSS's modutil is not installed: as root, `apt install libnss3-tools`");
 }
 
+// A database in --json: `status` lists its modules, `enable` and `disable`
+// say whether they changed it.
 nlohmann::json db_json(const NssDb& db, UkeyIn s)
 {
-    nlohmann::json modules = nlohmann::json::array();
-    for (const auto& m : db.modules)
-        modules.push_back({{"name", m.name}, {"library", m.library}});
-    return {{"browser", db.browser}, {"dir", db.dir}, {"exists", db.exists}, {"ukey", state_name(s)},
-            {"modules", modules}};
+    return {{"browser", db.browser}, {"dir", db.dir}, {"exists", db.exists}, {"ukey", state_of(s).name}};
 }
 
 std::string db_line(const nlohmann::json& d)
 {
-    const std::string state = d["ukey"].get<std::string>();
-    std::string what = state == "enabled"                   ? state_text(UkeyIn::direct)
-                       : state == "enabled-through-p11-kit" ? state_text(UkeyIn::via_p11kit)
-                       : state == "stale"                   ? state_text(UkeyIn::stale)
-                                                            : state_text(UkeyIn::absent);
+    std::string what = states[3].text;
+    for (const State& st : states)
+        if (d["ukey"] == st.name)
+            what = st.text;
     if (!d["exists"].get<bool>())
         what = "no database yet (the browser was never started)";
     return d["browser"].get<std::string>() + ": " + what + " [" + shown(d["dir"].get<std::string>()) + "]";
@@ -106,8 +102,13 @@ void status(Context& ctx)
     const std::string module = module_file(ctx);
     const bool p11kit = ukey_registered_with_p11kit();
     nlohmann::json doc = {{"module", module}, {"browsers", nlohmann::json::array()}};
-    for (const auto& db : browser_dbs(home_dir()))
-        doc["browsers"].push_back(db_json(db, ukey_in(db, module, p11kit)));
+    for (const auto& db : browser_dbs(home_dir())) {
+        auto j = db_json(db, ukey_in(db, module, p11kit));
+        j["modules"] = nlohmann::json::array();
+        for (const auto& m : db.modules)
+            j["modules"].push_back({{"name", m.name}, {"library", m.library}});
+        doc["browsers"].push_back(std::move(j));
+    }
     ctx.print_list(doc, "browsers", "", &db_line);
 }
 
@@ -154,9 +155,7 @@ void enable(Context& ctx)
             s = UkeyIn::direct;
             changed = true;
         }
-        db.modules = {};
         auto j = db_json(db, s);
-        j.erase("modules");
         j["changed"] = changed;
         doc["browsers"].push_back(std::move(j));
     }
@@ -176,8 +175,9 @@ void disable(Context& ctx)
             continue;
         const UkeyIn s = ukey_in(db, {}, false);
         remove_ukey(db);
-        doc["browsers"].push_back({{"browser", db.browser}, {"dir", db.dir}, {"exists", true},
-                                   {"ukey", state_name(UkeyIn::absent)}, {"changed", s != UkeyIn::absent}});
+        auto j = db_json(db, UkeyIn::absent);
+        j["changed"] = s != UkeyIn::absent;
+        doc["browsers"].push_back(std::move(j));
     }
     ctx.print(doc, [&] {
         for (const auto& d : doc["browsers"])
