@@ -6,8 +6,8 @@
 # output of each failing run is kept. Extra arguments go to ctest, e.g.
 #   bash scripts/flake-watch.sh -n 20 -d build-asan -- -L module
 #   bash scripts/flake-watch.sh -n 300 -d build-asan -- -R module.fork_test
-# The sanitizer options are those of scripts/run.sh when BUILD_DIR is a
-# sanitized tree. Exit status: 0 if no test ever failed, 1 otherwise.
+# The sanitizer options are those of scripts/run.sh (scripts/sanitizers.sh)
+# when BUILD_DIR is a sanitized tree. Exit status: 0 if no test ever failed, 1 otherwise.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,11 +23,9 @@ done
 [[ $N =~ ^[0-9]+$ && $N -ge 1 ]] || { echo "flake-watch: -n must be a positive number" >&2; exit 2; }
 [[ -f $DIR/CTestTestfile.cmake ]] || { echo "flake-watch: $DIR is not a configured build tree" >&2; exit 2; }
 
-if grep -q '^UKEY_SANITIZE:BOOL=ON' "$DIR/CMakeCache.txt" 2>/dev/null; then
-    export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:print_stacktrace=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:strict_string_checks=1:symbolize=1:intercept_tls_get_addr=0"
-    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:report_error_type=1"
-    export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
-fi
+# shellcheck source=sanitizers.sh
+source "$ROOT/scripts/sanitizers.sh"
+sanitizer_env "$DIR"
 
 OUT=$(mktemp -d /tmp/flake-watch.XXXXXX)
 declare -A failed_count=()

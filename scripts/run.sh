@@ -19,6 +19,9 @@ BUILD_DIR=${UKEY_BUILD_DIR:-build}
 ASAN_DIR=${UKEY_ASAN_BUILD_DIR:-build-asan}
 CTEST_JOBS=${UKEY_CTEST_JOBS:-2}
 
+# shellcheck source=sanitizers.sh
+source scripts/sanitizers.sh
+
 say() { printf '\n==> %s\n' "$*"; }
 took() { printf '==> %s took %ds\n' "$1" "$(($(date +%s) - $2))"; }
 
@@ -134,17 +137,11 @@ cmd_test() {
     rm -f "$asan_log"
 
     if [[ $asan_ok == 1 ]]; then
-        # Sanitizer reports fail the test; third-party leaks, if any, go to
-        # tests/lsan.supp. intercept_tls_get_addr=0: GCC 12's LeakSanitizer
-        # otherwise scans the stale dynamic-TLS block of a dlclose'd library
-        # at exit and dies ("Tracer caught signal 11", DTLS at 0x398) in any
-        # test that unloads the module or a backend; leak checking stays on.
-        # Suites whose subject is third-party code are labelled not_sanitized
-        # and run in the normal tree only (tests/CMakeLists.txt says which).
-        ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:print_stacktrace=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:strict_string_checks=1:symbolize=1:intercept_tls_get_addr=0" \
-        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:report_error_type=1" \
-        LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
-            run_ctest "$ASAN_DIR" -LE not_sanitized
+        # The sanitizer options (scripts/sanitizers.sh); suites whose
+        # subject is third-party code are labelled not_sanitized and run in
+        # the normal tree only (tests/CMakeLists.txt says which).
+        sanitizer_env "$ASAN_DIR"
+        run_ctest "$ASAN_DIR" -LE not_sanitized
     else
         echo "run.sh: build of $ASAN_DIR failed; its tests count as one failure" >&2
         TOTAL_FAILED=$((TOTAL_FAILED + 1))

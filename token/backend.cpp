@@ -5,6 +5,7 @@
 #include "token/log.h"
 
 #include <dlfcn.h>
+#include <mutex>
 
 namespace ukey {
 
@@ -107,6 +108,16 @@ void Backend::finalize()
         initialized_by_us_ = false;
         call(&CK_FUNCTION_LIST::C_Finalize, static_cast<CK_VOID_PTR>(nullptr));
     }
+}
+
+CK_RV Backend::get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO* info) const
+{
+    static std::mutex gmtime_users;
+    // The guard before the lock: fork() waits for this thread to leave, so
+    // a child never inherits the lock taken (call() nests its own guard).
+    ForkGuard no_fork_meanwhile;
+    std::lock_guard<std::mutex> one_at_a_time(gmtime_users);
+    return call(&CK_FUNCTION_LIST::C_GetTokenInfo, slot, info);
 }
 
 void Backend::abandon()

@@ -49,6 +49,12 @@ public:
         return f(args...);
     }
 
+    // C_GetTokenInfo, by one thread of the process at a time: SoftHSM2 2.6
+    // formats utcTime with gmtime(), whose result buffer libc shares between
+    // all threads, so two threads in it at once race on that buffer (found
+    // by ThreadSanitizer: a garbled clock at best). Not a hot path.
+    CK_RV get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO* info) const;
+
     const std::string& name() const { return cfg_.name; }
     const std::string& module() const { return cfg_.module; }
     PinCounter pin_counter() const { return cfg_.pin_counter; }

@@ -10,7 +10,7 @@ namespace ukey {
 
 CK_RV read_token_info(const Backend& b, CK_SLOT_ID backend_slot, CK_TOKEN_INFO& info, const std::string* expect)
 {
-    CK_RV rv = b.call(&CK_FUNCTION_LIST::C_GetTokenInfo, backend_slot, &info);
+    CK_RV rv = b.get_token_info(backend_slot, &info);
     if (rv != CKR_OK)
         return rv;
     std::string last = token_identity(b.name(), info);
@@ -18,7 +18,7 @@ CK_RV read_token_info(const Backend& b, CK_SLOT_ID backend_slot, CK_TOKEN_INFO& 
         return CKR_OK;
     for (int i = 0; i < 3; ++i) {
         CK_TOKEN_INFO again{};
-        rv = b.call(&CK_FUNCTION_LIST::C_GetTokenInfo, backend_slot, &again);
+        rv = b.get_token_info(backend_slot, &again);
         if (rv != CKR_OK)
             return rv;
         std::string now = token_identity(b.name(), again);

@@ -7,7 +7,10 @@
 set -euo pipefail
 : "${UKEY_MODULE:?UKEY_MODULE must name libukey-pkcs11.so}"
 allowed=" ld-linux-x86-64.so.2 libc.so.6 libcrypto.so.3 libgcc_s.so.1 libm.so.6 libstdc++.so.6 "
-[[ ${UKEY_SANITIZED:-0} == 1 ]] && allowed+="libasan.so.8 libubsan.so.1 "
+case ${UKEY_SANITIZER:-} in
+    address) allowed+="libasan.so.8 libubsan.so.1 " ;;
+    thread) allowed+="libtsan.so.2 " ;;
+esac
 out=$(readelf -d "$UKEY_MODULE") || { echo "FAIL: readelf -d $UKEY_MODULE failed" >&2; exit 1; }
 needed=$(sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p' <<<"$out")
 [[ -n $needed ]] || { echo "FAIL: no NEEDED entries read from $UKEY_MODULE" >&2; exit 1; }
