@@ -7,8 +7,11 @@
 # committed corpus are merged into tests/fuzz/corpus/<target>/ (review and
 # commit them). A crash, leak or sanitizer report leaves its input in
 # build-fuzz/artifacts/<target>/ and makes the script exit non-zero.
-# Prints, per target, the executions, coverage (cov: edges, ft: features)
-# and the corpus size. UKEY_FUZZ_BUILD_DIR overrides build-fuzz/.
+# Prints, per target, the executions, the CPU seconds the fuzzer used (less
+# than SECONDS when the machine is busy: the issue's budgets count CPU),
+# coverage (cov: edges, ft: features) and the corpus size.
+# UKEY_FUZZ_BUILD_DIR overrides build-fuzz/; UKEY_FUZZ_NICE the priority
+# (default 19).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +19,7 @@ cd "$ROOT" || exit 1
 SECONDS_EACH=${1:-60}
 shift || true
 DIR=${UKEY_FUZZ_BUILD_DIR:-build-fuzz}
+NICE=${UKEY_FUZZ_NICE:-19}
 [[ $SECONDS_EACH =~ ^[0-9]+$ ]] || { echo "usage: $0 [SECONDS] [TARGET...]" >&2; exit 2; }
 
 launcher=()
@@ -45,9 +49,12 @@ for t in "${targets[@]}"; do
     log=$DIR/fuzz-$t.log
     mkdir -p "$work" "$art" "$seeds"
     echo "==> fuzz-$t for ${SECONDS_EACH}s"
-    nice -n 19 "$bin" -max_total_time="$SECONDS_EACH" -timeout=25 -print_final_stats=1 \
-        -artifact_prefix="$art/" "$work" "$seeds" >"$log" 2>&1
+    cpu_file=$DIR/fuzz-$t.cpu
+    # bash's time keyword: user and system CPU seconds of the fuzzer.
+    { TIMEFORMAT='%U %S'; time nice -n "$NICE" "$bin" -max_total_time="$SECONDS_EACH" -timeout=25 \
+        -print_final_stats=1 -artifact_prefix="$art/" "$work" "$seeds" >"$log" 2>&1; } 2>"$cpu_file"
     rc=$?
+    cpu=$(awk '{ printf "%d", $1 + $2 }' "$cpu_file" 2>/dev/null)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
     last=$(grep -E '^#[0-9]+' "$log" | tail -n1)
     cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
@@ -62,8 +69,9 @@ for t in "${targets[@]}"; do
         nice -n 19 "$bin" -merge=1 -use_counters=0 "$seeds" "$work" >>"$log" 2>&1 ||
             echo "fuzz.sh: merge of $t failed" >&2
     fi
-    summary+=("$(printf '%-14s %s execs=%-10s cov=%-6s ft=%-6s corpus=%s' "$t" "$([[ $rc == 0 ]] && echo ok || echo FAIL)" \
-        "${execs:-?}" "${cov:-?}" "${ft:-?}" "$(find "$seeds" -type f | wc -l)")")
+    summary+=("$(printf '%-14s %s execs=%-10s cpu=%-5s cov=%-6s ft=%-6s corpus=%s' "$t" \
+        "$([[ $rc == 0 ]] && echo ok || echo FAIL)" "${execs:-?}" "${cpu:-?}s" "${cov:-?}" "${ft:-?}" \
+        "$(find "$seeds" -type f | wc -l)")")
 done
 echo
 echo "==> fuzz summary (${SECONDS_EACH}s each)"
