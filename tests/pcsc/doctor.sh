@@ -48,11 +48,15 @@ export UKEY_CONF=$PCSC_DIR/ukey.conf UKEY_MODULE HOME=$PCSC_DIR OPENSC_CONF=$PCS
 # tests that finding): as root an empty module folder mounted over p11-kit's
 # in a mount namespace of ukey's own; for other users (p11-kit reads their
 # configuration) a pkcs11.conf that loads only their own modules, none.
+# In a chroot the harness checked that mounts stay in their namespace
+# (PCSC_NS_MODE chroot), where private propagation cannot be asked for.
 AS_NO_P11KIT=()
-if [[ $EUID -eq 0 && -d /usr/share/p11-kit/modules ]] && unshare --mount -- true 2>/dev/null; then
+prop=private
+[[ $PCSC_NS_MODE == chroot ]] && prop=unchanged
+if [[ $EUID -eq 0 && -d /usr/share/p11-kit/modules ]] && unshare --mount --propagation "$prop" -- true 2>/dev/null; then
     mkdir -m 0755 "$PCSC_DIR/no-p11-kit"
     # shellcheck disable=SC2016
-    AS_NO_P11KIT=(unshare --mount --propagation private -- sh -c 'mount --bind "$0" /usr/share/p11-kit/modules && exec "$@"'
+    AS_NO_P11KIT=(unshare --mount --propagation "$prop" -- sh -c 'mount --bind "$0" /usr/share/p11-kit/modules && exec "$@"'
                   "$PCSC_DIR/no-p11-kit")
 elif [[ $EUID -ne 0 ]]; then
     mkdir -p "$HOME/.config/pkcs11"
