@@ -172,7 +172,8 @@ step "revocation: a CRL served over HTTP on 127.0.0.1 (fresh, stale, revoking), 
 mkdir -m 0700 "$T/www"
 "$FILE_SERVER" "$T/www" "$T/www.port" 2>"$T/www.err" &
 SERVER=$!
-wait_until 10 test -s "$T/www.port" || fail "the file server did not start"
+# 30 s bounds a server that never starts; the wait ends when it has.
+wait_until 30 test -s "$T/www.port" || fail "the file server did not start"
 CRL_URL="http://127.0.0.1:$(cat "$T/www.port")/ca.crl"
 printf '[crl_ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\ncrlDistributionPoints = URI:%s\n' \
     "$CRL_URL" >"$T/crl.ext"
@@ -244,7 +245,8 @@ mkdir -p "$T/www2"
 chmod 0700 "$T/www2"
 "$FILE_SERVER" "$T/www2" "$T/www2.port" 2>"$T/www2.err" &
 SERVER=$!
-wait_until 10 test -s "$T/www2.port" || fail "the file server did not start"
+# 30 s bounds a server that never starts; the wait ends when it has.
+wait_until 30 test -s "$T/www2.port" || fail "the file server did not start"
 AIA_URL="http://127.0.0.1:$(cat "$T/www2.port")/int.der"
 printf '[leaf]\nbasicConstraints = CA:FALSE\nauthorityInfoAccess = caIssuers;URI:%s\n' "$AIA_URL" >"$T/leaf.ext"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/leaf.key" \

@@ -182,7 +182,8 @@ ocsp_start() {
     OCSP_PID=$!
     # Its log, not a probe connection: it serves one connection at a time
     # and would wait for a request on the probe.
-    wait_until 10 grep -q "waiting for OCSP client connections" "$T/ocsp.log" \
+    # 30 s bounds a server that never starts; the wait ends when it has.
+    wait_until 30 grep -q "waiting for OCSP client connections" "$T/ocsp.log" \
         || { cat "$T/ocsp.log" >&2; fail "openssl ocsp did not start"; }
 }
 ocsp_stop() { kill "$OCSP_PID" 2>/dev/null || true; wait "$OCSP_PID" 2>/dev/null || true; }
@@ -237,7 +238,8 @@ step "OCSP and a CRL both say revoked: said once"
 mkdir -m 0700 "$T/www"
 "$FILE_SERVER" "$T/www" "$T/www.port" 2>"$T/www.err" &
 FILE_PID=$!
-wait_until 10 test -s "$T/www.port" || fail "the file server did not start"
+# 30 s bounds a server that never starts; the wait ends when it has.
+wait_until 30 test -s "$T/www.port" || fail "the file server did not start"
 ocsp_cert both 54 "crlDistributionPoints = URI:http://127.0.0.1:$(cat "$T/www.port")/ca.crl"
 openssl ca -config "$T/ca/ca.cnf" -revoke "$T/both.pem" -crl_reason superseded >"$T/ca/last.log" 2>&1 \
     || { cat "$T/ca/last.log" >&2; fail "openssl ca -revoke"; }

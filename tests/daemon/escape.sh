@@ -124,6 +124,6 @@ assert_contains "$(hook_env "$f" UKEY_CERT_SUBJECT)" '\u009b' "UKEY_CERT_SUBJECT
 
 watch_stop all
 kill -TERM "${WATCH_PID[text]}"; wait "${WATCH_PID[text]}" || true; unset "WATCH_PID[text]"
-daemon_stop 3
+daemon_stop
 check_no_pin_in_logs
 finish

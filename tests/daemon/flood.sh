@@ -60,7 +60,7 @@ flood "over the rate"
 # too many at once: either way the first few are in the log.
 grep -q "refused a connection from uid $FUID " "$T/ukeyd.log" || fail "no refusal in the log"
 wait_for "nobody's status answering again after the flood" 60 flooder_status
-daemon_stop 5
+daemon_stop
 # ukeyd writes what it had counted when it stops.
 grep -q "more from uid $FUID in the last .* s: connections refused" "$T/ukeyd.log" \
     || { tail -n 20 "$T/ukeyd.log" >&2; fail "no summary of the refused connections"; }
@@ -73,5 +73,5 @@ flood "not allowed"
 grep -q "refused a connection from uid $FUID .*not in allow_users" "$T/ukeyd.log" \
     || fail "no refusal for allow_users in the log"
 flooder_status && fail "nobody got an answer though allow_users is root only"
-daemon_stop 5
+daemon_stop
 finish

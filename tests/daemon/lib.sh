@@ -25,7 +25,8 @@ DAEMON_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../cli/lib.sh
 . "$DAEMON_DIR/../cli/lib.sh"
 TEST_NAME=daemon.$(basename "$0" .sh)
-: "${DAEMON_WAIT:=10}"          # the default bound of a wait, seconds
+: "${DAEMON_WAIT:=30}"          # the default bound of a wait, seconds: it only
+                                # catches a hang (a wait ends when its condition holds)
 TEST_KEEP_DEFAULT=fail
 
 UKEYD_PID=
@@ -58,7 +59,9 @@ daemon_helper() {
 }
 
 # scan_bound SLACK: seconds within which ukeyd must see a change: three
-# rescan intervals ($DAEMON_RESCAN) plus SLACK.
+# rescan intervals ($DAEMON_RESCAN) plus SLACK. It is the bound of a wait
+# that ends as soon as the event comes, so the tests give a generous SLACK
+# (20 s: ASan, a busy machine); a change never seen still fails them.
 scan_bound() { awk -v i="$DAEMON_RESCAN" -v s="$1" 'BEGIN{print 3*i+s}'; }
 
 # --- the private environment ----------------------------------------------
@@ -143,9 +146,13 @@ daemon_start() {
     log "ukeyd $UKEYD_PID up"
 }
 
-# daemon_stop: SIGTERM; it must exit 0 within ${1:-1} s.
+# daemon_stop [BOUND]: SIGTERM; it must exit 0 within BOUND s (default 10).
+# ukeyd ends at once (its hooks get SIGTERM, then SIGKILL after 2 s); the
+# bound catches a daemon that waits for something (a hook running to its
+# timeout, a stuck child), and is generous for ASan's exit on a busy machine.
+# The time taken is logged.
 daemon_stop() {
-    local bound=${1:-1} t0 rc=0
+    local bound=${1:-10} t0 rc=0
     t0=$(now_ms)
     kill -TERM "$UKEYD_PID"
     if ! wait_until "$bound" daemon_gone; then
@@ -169,6 +176,27 @@ status_json() {
 
 subscribers() { "$UKEY" --json status --socket "$SOCK" 2>/dev/null | jq -r '.status.subscribers'; }
 subscribers_at_least() { local n; n=$(subscribers) && [[ -n $n && $n != null ]] && ((n >= $1)); }
+
+# scanned_at_least N: ukeyd has finished N backend scans and runs none now
+# (status.scan.count and .running).
+scanned_at_least() {
+    local c
+    c=$("$UKEY" --json status --socket "$SOCK" 2>/dev/null \
+        | jq -r 'if .status.scan.running then -1 else .status.scan.count end') || return 1
+    [[ $c =~ ^[0-9]+$ ]] && ((c >= $1))
+}
+# wait_first_scan: after daemon_start, until ukeyd has published what its
+# first scan found (a subscriber that comes later sees none of it as events).
+wait_first_scan() { wait_for "ukeyd's first scan" "$DAEMON_WAIT" scanned_at_least 1; }
+
+# pcsc_readers_up N: status says pcscd is up with N readers. ukeyd emits a
+# reader-added as it takes each reader in, so a subscriber that comes after
+# this sees none of the readers found at start.
+pcsc_readers_up() {
+    "$UKEY" --json status --socket "$SOCK" 2>/dev/null \
+        | jq -e --argjson n "$1" '.status.pcsc.state == "up" and (.status.pcsc.readers | length) == $n' >/dev/null \
+        || return 1   # never 2: that would end wait_until at once
+}
 
 # watch_start NAME [ukey watch options]: a `ukey --json watch` subscriber
 # writing to $T/watch.NAME.out; returns once the daemon counts it.

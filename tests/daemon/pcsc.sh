@@ -15,6 +15,9 @@ R1=$(pcsc_reader_name 1)
 WAIT=${PCSC_WAIT:-10}
 
 daemon_start
+# The subscriber comes once ukeyd has both readers (and has announced them),
+# so that it gets only the events the test makes.
+wait_for "ukeyd seeing pcscd's two readers" "$WAIT" pcsc_readers_up 2
 watch_start all
 
 step "start: pcscd up, both readers added (hooks), no card"
@@ -93,5 +96,5 @@ status_json
 jeq "$ST" '.keys' '[]' "status keys at the end"
 
 watch_stop all
-daemon_stop 1
+daemon_stop
 finish

@@ -12,9 +12,13 @@ DAEMON_RESCAN=0
 daemon_setup
 pcsc_setup
 R0=$(pcsc_reader_name 0)
-WAIT=${PCSC_WAIT:-10}
+R1=$(pcsc_reader_name 1)
+WAIT=${PCSC_WAIT:-30}   # a bound on waits that end when the event comes
 
 daemon_start
+# The subscriber comes once ukeyd has both readers (and has announced them),
+# so that it gets only the events the test makes.
+wait_for "ukeyd seeing pcscd's two readers" "$WAIT" pcsc_readers_up 2
 watch_start all
 card_insert 0
 wait_events all '.event == "key-inserted"' 1 "$WAIT"
@@ -39,6 +43,7 @@ cycle() {
     esac
     jmatch "$ev" '.message' 'pcscd' "pcsc-down message"
     wait_events all ".event == \"reader-removed\" and .reader == \"$R0\"" "$n" "$WAIT"
+    wait_events all ".event == \"reader-removed\" and .reader == \"$R1\"" "$n" "$WAIT"
     wait_events all ".event == \"key-removed\" and .key.reader == \"$R0\"" "$n" "$WAIT"
     wait_hooks pcsc-down "$n" "" "$WAIT"
     h=$(hook_files pcsc-down | tail -n 1)
@@ -59,6 +64,7 @@ cycle() {
     pcsc_relaunch
     wait_events all '.event == "pcsc-up"' "$n" "$WAIT"
     wait_events all ".event == \"reader-added\" and .reader == \"$R0\"" "$n" "$WAIT"
+    wait_events all ".event == \"reader-added\" and .reader == \"$R1\"" "$n" "$WAIT"
     wait_events all ".event == \"key-inserted\" and .key.reader == \"$R0\"" $((ins_before + 1)) "$WAIT"
     wait_hooks pcsc-up "$n" "" "$WAIT"
     pcsc_wait_card 0 present || fail "pcscd does not see the card again"
@@ -73,6 +79,8 @@ cycle() {
 cycle stop 1
 cycle kill 2
 cycle kill 3
+# Every event the counts below expect was waited for; the sleep only gives a
+# repeat time to show (a negative check).
 sleep 0.5
 expect_count all '.event == "pcsc-down"' 3 "pcsc-down"
 expect_count all '.event == "pcsc-up"' 3 "pcsc-up"
@@ -89,7 +97,7 @@ assert_eq "$(hook_count pcsc-up)" 3 "pcsc-up hook runs"
 
 step "ukeyd started while pcscd is not running"
 watch_stop all
-daemon_stop 1
+daemon_stop
 pcsc_stop
 rm -f "$T"/hooks/*
 daemon_start
@@ -113,5 +121,5 @@ expect_count late '.event == "pcsc-down"' 0 "pcsc-down after pcscd started"
 expect_count late '.event == "pcsc-up"' 1 "pcsc-up after pcscd started"
 assert_eq "$(hook_count pcsc-down)" 1 "pcsc-down hook runs (start without pcscd)"
 watch_stop late
-daemon_stop 1
+daemon_stop
 finish

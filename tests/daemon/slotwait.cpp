@@ -9,8 +9,9 @@
 //   poll:  a second thread polls C_WaitForSlotEvent(CKF_DONT_BLOCK) every 20 ms.
 // It prints "ready" on stderr once that thread runs; when it returns a slot
 // it prints on stdout
-//   block|poll SLOT MS
-// (MS from "ready"), and the slot must be usable: C_GetTokenInfo and
+//   block|poll SLOT MS AT
+// (MS from "ready"; AT the epoch ms, CLOCK_REALTIME, when it returned, for
+// the script to time from when it made the token), and the slot must be usable: C_GetTokenInfo and
 // C_OpenSession on it succeed, and
 //   token LABEL
 // follows. Events left (the empty slot SoftHSM2 adds beside a new token)
@@ -18,14 +19,16 @@
 // third thread blocks and C_Finalize must wake it with
 // CKR_CRYPTOKI_NOT_INITIALIZED:
 //   finalize RV MS
-// Exit 0 if all of that happened within TIMEOUT_MS, 1 if not (what was
-// missing on stderr), 2 on usage or load errors.
+// Exit 0 if the event came within TIMEOUT_MS and all of that happened, 1 if
+// not (what was missing on stderr; also when C_Finalize has not woken the
+// waiters after 30 s: they would wait for ever), 2 on usage or load errors.
 #include <ukey/pkcs11.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <thread>
 
@@ -40,11 +43,24 @@ long ms_since(Clock::time_point t0)
     return long(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
 }
 
+long long epoch_ms()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// C_Finalize wakes blocked callers at once; this only ends a test whose
+// waiters were never woken (they would wait for ever). The script logs the
+// time taken and checks it against a generous bound of its own.
+constexpr long kFinalizeHangMs = 30000;
+
 struct Result {
     std::atomic<bool> done{false};
     CK_RV rv = CKR_OK;
     CK_SLOT_ID slot = 0;
     long ms = 0;
+    long long at = 0; // epoch ms
 };
 
 } // namespace
@@ -103,6 +119,7 @@ int main(int argc, char** argv)
         res.rv = r;
         res.slot = s;
         res.ms = ms_since(t0);
+        res.at = epoch_ms();
         res.done = true;
     });
     fprintf(stderr, "ready\n");
@@ -119,7 +136,7 @@ int main(int argc, char** argv)
         fprintf(stderr, "slotwait: C_WaitForSlotEvent(%s) returned 0x%lx\n", block ? "0" : "CKF_DONT_BLOCK", res.rv);
         rc = 1;
     } else {
-        printf("%s %lu %ld\n", argv[2], res.slot, res.ms);
+        printf("%s %lu %ld %lld\n", argv[2], res.slot, res.ms, res.at);
         // The contract: a slot the event names is one the application can use.
         CK_TOKEN_INFO ti{};
         CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
@@ -161,10 +178,11 @@ int main(int argc, char** argv)
     }
     const auto tf = Clock::now();
     f->C_Finalize(nullptr);
-    while ((!late.done || !res.done) && ms_since(tf) < 5000)
+    while ((!late.done || !res.done) && ms_since(tf) < kFinalizeHangMs)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (!late.done || !res.done) {
-        fprintf(stderr, "slotwait: C_Finalize did not wake the blocked C_WaitForSlotEvent within 5 s\n");
+        fprintf(stderr, "slotwait: C_Finalize did not wake the blocked C_WaitForSlotEvent within %ld s\n",
+                kFinalizeHangMs / 1000);
         fflush(stderr);
         _exit(1); // the threads cannot be joined
     }

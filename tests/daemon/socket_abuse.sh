@@ -43,12 +43,16 @@ daemon_start
 watch_start good
 RSS0=$(rss_kb "$UKEYD_PID")
 
-# status_fast: one status round trip within 1 s (the raw client, no ukey
-# process start in the measurement).
+# status_fast: one status round trip while the abusers are at it (the raw
+# client, no ukey process start in the measurement). A daemon that one
+# abuser could hold up (a blocking write to a client that never reads) would
+# not answer at all; a busy machine only delays it. So the bound is 10 s,
+# what no scheduling delay reaches, and the round trips are logged (median
+# and max; about 1-20 ms on a quiet machine).
 status_fast() {
     local ms
     ms=$("$POKE" "$SOCK" status) || fail "status got no reply"
-    ((ms < 1000)) || fail "status took $ms ms"
+    ((ms < 10000)) || fail "status took $ms ms: the daemon was held up"
     STATUS_MS+=("$ms")
 }
 STATUS_MS=()
@@ -72,7 +76,9 @@ step "bad lines: a bad-request reply each, the connection stays"
     printf '%s\n' '{"request":"status"}' '{"request":"list"}'
     printf '{"request":"status","pad":"%s"}\n' "$(head -c 60000 /dev/zero | tr '\0' x)"
 } >"$T/bad.in"
-"$POKE" "$SOCK" lines 2000 <"$T/bad.in" >"$T/bad.out" 2>"$T/bad.err" || { cat "$T/bad.out" "$T/bad.err" >&2; fail "sockpoke lines"; }
+# (The reply bounds given to sockpoke, here and below, end a client whose
+# reply never comes; a reply that comes ends its wait at once.)
+"$POKE" "$SOCK" lines 30000 <"$T/bad.in" >"$T/bad.out" 2>"$T/bad.err" || { cat "$T/bad.out" "$T/bad.err" >&2; fail "sockpoke lines"; }
 assert_eq "$(wc -l <"$T/bad.out")" 14 "replies to 14 lines"
 n_bad=$(jq -c 'select(.ok == false and .error == "bad-request" and (.message | type) == "string")' "$T/bad.out" | grep -c .)
 assert_eq "$n_bad" 11 "bad-request replies"
@@ -82,7 +88,7 @@ assert_eq "$(sed -n 14p "$T/bad.out" | jq -c '.ok')" true "a 60 KB request line 
 alive "$UKEYD_PID" || fail "ukeyd died on bad lines"
 
 step "a 10 MB line without a newline: the reply, then the connection is closed"
-"$POKE" "$SOCK" big 10485760 3000 >"$T/big.out" 2>"$T/big.err" || { cat "$T/big.err" >&2; fail "sockpoke big"; }
+"$POKE" "$SOCK" big 10485760 30000 >"$T/big.out" 2>"$T/big.err" || { cat "$T/big.err" >&2; fail "sockpoke big"; }
 assert_eq "$(tail -n 1 "$T/big.out")" closed "the connection after a 10 MB line"
 assert_eq "$(head -n 1 "$T/big.out" | jq -c '[.ok, .error]')" '[false,"bad-request"]' "the reply to a 10 MB line"
 wait_log "request line over 64 KiB"
@@ -100,7 +106,7 @@ on_cleanup kill_holders
 SLOW=$!
 "$POKE" "$SOCK" flood 100000 "$HOLD_MS" >"$T/flood.out" 2>"$T/flood.err" &
 FLOOD=$!
-wait_for "the slow subscribers" 10 subscribers_at_least 6
+wait_for "the slow subscribers" "$DAEMON_WAIT" subscribers_at_least 6
 for i in 1 2 3 4 5 6 7 8; do big_cycle; done
 RSS1=$(rss_kb "$UKEYD_PID")
 kill -USR1 "$SLOW" "$FLOOD"
@@ -112,9 +118,11 @@ assert_eq "$(cat "$T/flood.out")" closed "the client that never reads its replie
 assert_eq "$(grep -c 'did not read its replies or events' "$T/ukeyd.log")" 6 "disconnections logged"
 
 step "100 concurrent subscribers get every event"
-"$POKE" "$SOCK" many 100 4 30000 >"$T/many.out" 2>"$T/many.err" &
+# sockpoke ends as soon as every subscriber has its 4 events; its 300 s only
+# end a test where some never come.
+"$POKE" "$SOCK" many 100 4 300000 >"$T/many.out" 2>"$T/many.err" &
 MANY=$!
-wait_for "100 subscribers" 10 subscribers_at_least 101
+wait_for "100 subscribers" "$DAEMON_WAIT" subscribers_at_least 101
 big_cycle
 big_cycle
 rc=0; wait "$MANY" || rc=$?
@@ -124,7 +132,7 @@ assert_eq "$(cat "$T/many.out")" "many: 100 min 4 max 4" "100 subscribers"
 step "300 half-open connections"
 "$POKE" "$SOCK" halfopen 300 4000 >"$T/half.out" 2>"$T/half.err" &
 HALF=$!
-wait_for "the half-open connections" 10 grep -q ready "$T/half.err"
+wait_for "the half-open connections" "$DAEMON_WAIT" grep -q ready "$T/half.err"
 big_cycle
 wait "$HALF" || fail "sockpoke halfopen failed"
 log "$(cat "$T/half.out")"
@@ -132,7 +140,7 @@ log "$(cat "$T/half.out")"
 step "again: slow subscribers, to see that memory does not grow"
 "$POKE" "$SOCK" slow 5 "$HOLD_MS" >"$T/slow2.out" 2>"$T/slow2.err" &
 SLOW=$!
-wait_for "the slow subscribers" 10 subscribers_at_least 6
+wait_for "the slow subscribers" "$DAEMON_WAIT" subscribers_at_least 6
 for i in 1 2 3 4 5 6 7 8; do big_cycle; done
 kill -USR1 "$SLOW"
 wait "$SLOW" || fail "sockpoke slow failed"
@@ -163,5 +171,5 @@ if [[ ${UKEY_SANITIZED:-0} != 1 ]]; then
     ((RSS2 - RSS1 < 8192)) || fail "RSS grew by $((RSS2 - RSS1)) kB between two equal rounds"
 fi
 watch_stop good
-daemon_stop 1
+daemon_stop
 finish

@@ -46,6 +46,11 @@ using Clock = std::chrono::steady_clock;
 std::string sock_path;
 long ms_since(Clock::time_point t0);
 volatile sig_atomic_t go = 0; // SIGUSR1: stop holding now
+// How long a reply to subscribe or status may take: the daemon answers at
+// once, so this only ends a client whose reply never comes. It is above
+// socket_abuse.sh's own 10 s bound on a status round trip, which must be
+// the one that fails (and logs the time).
+constexpr int kReplyMs = 30000;
 
 void on_usr1(int)
 {
@@ -239,7 +244,7 @@ int mode_slow(int n, int hold_ms)
         Reader r{fd, {}};
         std::string line;
         send_all(fd, "{\"request\":\"subscribe\"}\n");
-        if (!r.line(line, 5000)) {
+        if (!r.line(line, kReplyMs)) {
             fprintf(stderr, "sockpoke: no reply to subscribe\n");
             return 1;
         }
@@ -263,7 +268,7 @@ int mode_many(int n, int expect, int timeout_ms)
         rs.push_back(Reader{fd, {}});
         std::string line;
         send_all(fd, "{\"request\":\"subscribe\"}\n");
-        if (!rs.back().line(line, 5000) || line.find("\"subscribed\":true") == std::string::npos) {
+        if (!rs.back().line(line, kReplyMs) || line.find("\"subscribed\":true") == std::string::npos) {
             fprintf(stderr, "sockpoke: subscriber %d: no subscribe reply (%s)\n", i, line.c_str());
             return 1;
         }
@@ -340,7 +345,7 @@ int mode_status()
     Reader r{fd, {}};
     std::string line;
     send_all(fd, "{\"request\":\"status\"}\n");
-    if (!r.line(line, 5000) || line.find("\"ok\":true") == std::string::npos) {
+    if (!r.line(line, kReplyMs) || line.find("\"ok\":true") == std::string::npos) {
         printf("no status reply\n");
         return 1;
     }

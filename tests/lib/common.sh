@@ -243,17 +243,14 @@ EOF
 }
 
 # s_server_port PID OUT: the port of `openssl s_server -accept 127.0.0.1:0`
-# (process PID, output in file OUT) once it prints it (10 s at most).
+# (process PID, output in file OUT) once it prints it; fails if PID dies
+# first or after 30 s (a bound for a server that never starts: the wait ends
+# as soon as the port is printed).
+s__accept_port() { sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$1"; }
+s__port_printed() { [[ -n $(s__accept_port "$1") ]]; }
 s_server_port() {
-    local port='' i
-    for ((i = 0; i < 200; i++)); do
-        port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$2")
-        [[ -n $port ]] && break
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.05
-    done
-    [[ -n $port ]] || { cat "$2" >&2; fail "s_server did not start"; }
-    printf '%s\n' "$port"
+    wait_until 30 alive_or_gone "$1" s__port_printed "$2" || { cat "$2" >&2; fail "s_server did not start"; }
+    s__accept_port "$2"
 }
 
 # --- JSON --------------------------------------------------------------------

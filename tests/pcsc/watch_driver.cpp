@@ -1,12 +1,13 @@
 // watch_driver: runs ukeyd's PcscWatch (tools/ukeyd/pcsc_watch.h) on its own
 // and prints each event as one line on stdout, for tests/pcsc/watch.sh:
 //
-//   <time_ms> up
+//   <time_ms> up woken-by=start|reconnect|inotify|back-off[ backoff-ms=<n>]
 //   <time_ms> down code=0x8010001D msg=<plain words>
 //   <time_ms> reader-added|reader-removed|reader-unusable <reader>
 //   <time_ms> card-inserted <reader> atr=<HEX>
 //   <time_ms> card-removed <reader>
-//   <now_ms> cancelled latency-ms=<n>   SIGTERM/SIGINT: how long stop() took
+//   <now_ms> cancelled latency-ms=<n> by=<how>   SIGTERM/SIGINT: how long
+//       stop() took, and how the thread saw it (PcscWatch::stopped_by)
 //
 // The main thread waits on a signalfd, the way the daemon's epoll loop will,
 // and calls stop() from there.
@@ -15,8 +16,11 @@
 //       0-19 ms, stop(), so that stop() lands in every phase of the thread
 //       (establishing, listing, entering or inside SCardGetStatusChange,
 //       waiting for pcscd). Also stop() without start(), start() twice, stop()
-//       twice. Prints "churn cycles=N max-stop-ms=M"; exit 1 if a stop()
-//       took 500 ms or more.
+//       twice. Prints "churn cycles=N max-stop-ms=M median-stop-ms=D
+//       by: cancel=A wake=B flag=C timer=E"; exit 1 if a stop() took 5 s or
+//       more (a stop() that nothing wakes waits for ever; a busy machine
+//       delays one by milliseconds, rarely by a second) or if the thread
+//       ever saw a stop() only when a timer ran out (timer > 0).
 
 #include "pcsc_watch.h"
 
@@ -32,7 +36,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -49,12 +56,21 @@ void print(const ukey::daemon::PcscEvent& e) {
     if (e.kind == K::card_inserted) std::printf(" atr=%s", e.atr.c_str());
     if (e.kind == K::down)
         std::printf(" code=0x%08lX msg=%s", static_cast<unsigned long>(e.code), e.message.c_str());
+    if (e.kind == K::up) {
+        std::printf(" woken-by=%s", e.woken_by);
+        if (e.backoff_ms) std::printf(" backoff-ms=%d", e.backoff_ms);
+    }
     std::putchar('\n');
     std::fflush(stdout);
 }
 
+// A stop() slower than this is one that nothing woke (it would wait for
+// ever); scheduling on a busy machine costs milliseconds, rarely a second.
+constexpr int64_t kStopBoundMs = 5000;
+
 int churn(int cycles) {
-    int64_t worst = 0;
+    std::vector<int64_t> took;
+    std::map<std::string, int> by{{"cancel", 0}, {"wake", 0}, {"flag", 0}, {"timer", 0}};
     {
         ukey::daemon::PcscWatch idle([](ukey::daemon::PcscEvent) {});
         idle.stop(); // never started
@@ -66,11 +82,17 @@ int churn(int cycles) {
         std::this_thread::sleep_for(std::chrono::milliseconds(i % 20));
         const int64_t t0 = now_ms();
         w.stop();
-        worst = std::max(worst, now_ms() - t0);
+        took.push_back(now_ms() - t0);
+        ++by[w.stopped_by()];
         if (i % 5 == 0) w.stop(); // and a second stop() neither
     }
-    std::printf("churn cycles=%d max-stop-ms=%" PRId64 "\n", cycles, worst);
-    return worst < 500 ? 0 : 1;
+    std::sort(took.begin(), took.end());
+    const int64_t worst = took.empty() ? 0 : took.back();
+    const int64_t median = took.empty() ? 0 : took[took.size() / 2];
+    std::printf("churn cycles=%d max-stop-ms=%" PRId64 " median-stop-ms=%" PRId64 " by:", cycles, worst, median);
+    for (const auto& [how, n] : by) std::printf(" %s=%d", how.empty() ? "none" : how.c_str(), n);
+    std::putchar('\n');
+    return worst < kStopBoundMs && by["timer"] == 0 && !by.count("") ? 0 : 1;
 }
 
 } // namespace
@@ -102,7 +124,8 @@ int main(int argc, char** argv) {
     const int64_t t0 = now_ms();
     watch.stop();
     const int64_t t1 = now_ms();
-    std::printf("%" PRId64 " cancelled latency-ms=%" PRId64 "\n", t1, t1 - t0);
+    std::printf("%" PRId64 " cancelled latency-ms=%" PRId64 " by=%s\n", t1, t1 - t0,
+                *watch.stopped_by() ? watch.stopped_by() : "none");
     std::fflush(stdout);
     close(sfd);
     return 0;

@@ -47,16 +47,11 @@ free_port() {
     fail "no free port"
 }
 
-# wait_port PORT PID: until something listens on 127.0.0.1:PORT (10 s).
-wait_port() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
+# wait_port PORT PID: until something listens on 127.0.0.1:PORT; non-zero
+# if PID dies first or after 30 s (a bound for a server that never listens: the
+# wait ends as soon as it does).
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() { wait_until 30 alive_or_gone "$2" port_open "$1"; }
 
 # uk_crash N ARGS...: ukey with UKEY_TEST_CRASH_AFTER=N; expects it to have
 # killed itself (SIGKILL, 137) well before the time limit.
@@ -176,7 +171,7 @@ tls_check() {
         openssl s_server -tls1_3 -accept 127.0.0.1:0 -naccept 1 -rev \
         -cert "$d/server.pem" -key "$d/server.key" \
         -CAfile "$SCEP_CA" -Verify 1 -verify_return_error </dev/null >"$d/server.out" 2>&1 &
-    local spid=$! i
+    local spid=$!
     port=$(s_server_port "$spid" "$d/server.out")
     out=$(printf 'renewal ok\nCLOSE\n' |
         OPENSSL_CONF="$d/openssl.cnf" ukc openssl s_client -tls1_3 -connect "127.0.0.1:$port" -ign_eof \

@@ -10,11 +10,14 @@
 #include <chrono>
 #include <thread>
 
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <cctype>
 #include <sstream>
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -270,28 +273,51 @@ TEST_F(Audit, VerifyWhileOthersAppendAndRotateSeesAConsistentLog)
     s_.max_bytes = audit_min_bytes;
     s_.keep = 3;
     append(1);
+    // Verifies must fall amid the appends however the two processes are
+    // scheduled (a busy machine could otherwise run all 300 appends before
+    // the first verify, or between two): after every 30 appends the writer
+    // waits until one more verify is over than before. So at least 9 fall
+    // amid the writing, at different points of the rotations.
+    constexpr int appends = 300, chunk = 30;
+    int verified_sock[2]; // a byte per verify over; send() with MSG_NOSIGNAL: no SIGPIPE
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, verified_sock), 0);
     const pid_t writer = fork();
     ASSERT_GE(writer, 0);
     if (writer == 0) {
+        close(verified_sock[1]);
         auto l = AuditLog::open(s_);
         int bad = l && *l ? 0 : 1;
-        for (int i = 0; i < 300 && !bad; ++i)
+        for (int i = 0; i < appends && !bad; ++i) {
+            if (i > 0 && i % chunk == 0) {
+                // Bounded: a parent that died must not leave us here.
+                pollfd p{verified_sock[0], POLLIN, 0};
+                char c;
+                if (poll(&p, 1, 60000) != 1 || read(verified_sock[0], &c, 1) != 1)
+                    _exit(2);
+            }
             bad = (*l)->append({AuditKind::login, "writer", "user", CKR_OK, ""}) ? 0 : 1;
+        }
         _exit(bad);
     }
+    close(verified_sock[0]);
     int checks = 0, status = 0;
     while (waitpid(writer, &status, WNOHANG) == 0) {
         const auto v = verified();
         ASSERT_TRUE(v.ok) << "check " << checks << ": " << v.why;
         ++checks;
+        [[maybe_unused]] ssize_t n = send(verified_sock[1], "v", 1, MSG_NOSIGNAL);
         // Room for the writer: flock favours no one, and a verify that
         // starts again at once (slower under ASan) could hold the shared
         // lock nearly all the time, until the writer's append gives up
-        // after 3 s (docs/audit.md). A person runs verify now and then.
-        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        // after 3 s (docs/audit.md). A person runs verify now and then; a
+        // 100 ms gap leaves the writer, polling the lock every 20 ms at
+        // most, several chances even when the machine is busy.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    EXPECT_GT(checks, 0);
+    close(verified_sock[1]);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "writer status " << status;
+    EXPECT_GE(checks, appends / chunk - 1);
+    std::printf("%d verifies while the writer appended\n", checks);
     const auto v = verified();
     EXPECT_TRUE(v.ok) << v.why;
     EXPECT_EQ(v.last_seq, 301u);

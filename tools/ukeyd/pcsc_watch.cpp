@@ -153,6 +153,25 @@ struct PcscWatch::Impl {
     int inotify_fd = -1;
     int watch_wd = -1;
     std::string watch_dir, watch_name; // wake when `watch_name` in `watch_dir` changes
+    // What ended the last wait for pcscd (PcscEvent::woken_by of `up`).
+    const char* woken_by = "start";
+    int woken_backoff_ms = 0;
+    // How the thread saw stop() (PcscWatch::stopped_by); the first one counts.
+    const char* stop_cause = "";
+    LONG last_wait_rv = SCARD_S_SUCCESS;
+
+    void saw_stop(const char* how) {
+        if (!*stop_cause) stop_cause = how;
+    }
+    // After a poll that ended because `n` fds were ready (0: its timeout),
+    // with the wake pipe at p: the wake pipe ended it, or the timer did.
+    // (A stop() that comes while the thread is not yet back from a timed-out
+    // poll is still seen as "wake": the kernel looks at the fds once more
+    // before poll returns.)
+    static const char* stop_seen(int n, const pollfd& p) {
+        if (n > 0 && (p.revents & POLLIN)) return "wake";
+        return n == 0 ? "timer" : "flag";
+    }
 
     bool is_stopping() {
         std::lock_guard lk(mu);
@@ -169,6 +188,10 @@ struct PcscWatch::Impl {
             ev.code = code;
             ev.message = std::move(message);
             ev.time_ms = t;
+            if (k == Kind::up) {
+                ev.woken_by = woken_by;
+                ev.backoff_ms = woken_backoff_ms;
+            }
             sink(std::move(ev));
         } catch (...) {
             // A failing sink loses one event; the watcher must go on.
@@ -198,13 +221,17 @@ struct PcscWatch::Impl {
     // Sleeps up to ms unless stop() is called; false when stopping.
     bool nap(int ms) {
         pollfd p{wake_fd, POLLIN, 0};
-        wait_fds(&p, 1, ms);
-        return !is_stopping();
+        const int n = wait_fds(&p, 1, ms);
+        if (!is_stopping()) return true;
+        saw_stop(stop_seen(n, p));
+        return false;
     }
 
     // pcscd is unreachable: report it once, with every reader it took along.
     void lost(LONG rv, int64_t t) {
         release_context();
+        woken_by = "reconnect"; // the next attempt comes at once
+        woken_backoff_ms = 0;
         if (down_reported) return;
         emit(Kind::down, t, {}, {}, rv, down_message(rv));
         for (auto& [name, r] : readers) emit(Kind::reader_removed, t, name);
@@ -290,12 +317,19 @@ struct PcscWatch::Impl {
             pollfd p[2] = {{wake_fd, POLLIN, 0}, {inotify_fd, POLLIN, 0}};
             int64_t left = std::max<int64_t>(0, deadline - now_ms());
             int n = wait_fds(p, inotify_fd >= 0 ? 2 : 1, static_cast<int>(left));
-            if (is_stopping()) return false;
+            if (is_stopping()) {
+                saw_stop(stop_seen(n, p[0]));
+                return false;
+            }
             if (n > 0 && (p[1].revents & POLLIN) && drain_inotify()) {
+                woken_by = "inotify";
+                woken_backoff_ms = 0;
                 retry_ms = kRetryFirstMs; // pcscd is starting: retry soon again
                 return true;
             }
             if (n == 0 || now_ms() >= deadline) {
+                woken_by = "back-off";
+                woken_backoff_ms = retry_ms;
                 retry_ms = std::min(retry_ms * 2, kRetryMaxMs);
                 return true;
             }
@@ -331,6 +365,7 @@ struct PcscWatch::Impl {
         std::vector<SCARD_READERSTATE> st = pcsc::wait_states(pnp_state, readers);
         LONG rv = SCardGetStatusChange(ctx, INFINITE, st.data(), static_cast<DWORD>(st.size()));
         const int64_t t = now_ms();
+        last_wait_rv = rv;
         if (rv == SCARD_E_CANCELLED) return SCARD_S_SUCCESS; // stop() or a stray cancel
         if (rv == SCARD_E_UNKNOWN_READER || rv == SCARD_E_TIMEOUT) return refresh(t, news);
         if (rv != SCARD_S_SUCCESS) return rv;
@@ -379,7 +414,10 @@ struct PcscWatch::Impl {
                 if (!up) arm_inotify();
                 LONG rv = connect();
                 const int64_t t = now_ms();
-                if (is_stopping()) return;
+                if (is_stopping()) {
+                    saw_stop("flag");
+                    return;
+                }
                 if (rv != SCARD_S_SUCCESS) {
                     lost(rv, t);
                     if (!wait_for_pcscd()) return;
@@ -401,7 +439,10 @@ struct PcscWatch::Impl {
             }
             bool news = false;
             LONG rv = wait_once(news);
-            if (is_stopping()) return;
+            if (is_stopping()) {
+                saw_stop(last_wait_rv == SCARD_E_CANCELLED ? "cancel" : "flag");
+                return;
+            }
             if (rv != SCARD_S_SUCCESS) {
                 fail(rv, now_ms());
                 continue;
@@ -413,7 +454,9 @@ struct PcscWatch::Impl {
                 return;
             }
         }
+        saw_stop("flag");
     }
+
 
     // An error from a call on the context: pcscd gone, or something odd for
     // which a fresh context (after a growing pause, so it cannot spin) is the
@@ -450,6 +493,10 @@ void PcscWatch::start() {
     if (m.thread.joinable()) return;
     m.stopping = m.done = m.up = m.down_reported = false;
     m.retry_ms = kRetryFirstMs;
+    m.woken_by = "start";
+    m.woken_backoff_ms = 0;
+    m.stop_cause = "";
+    m.last_wait_rv = SCARD_S_SUCCESS;
     m.readers.clear();
     m.pnp_state = SCARD_STATE_UNAWARE;
     m.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -468,6 +515,8 @@ void PcscWatch::start() {
     m.emit(Kind::down, now_ms(), {}, {}, 0,
            std::string("cannot start the PC/SC watcher: ") + std::strerror(err));
 }
+
+const char* PcscWatch::stopped_by() const { return impl_->stop_cause; }
 
 void PcscWatch::stop() {
     Impl& m = *impl_;

@@ -50,6 +50,14 @@ struct PcscEvent {
     long code = 0;   // PC/SC return code for `down`
     std::string message; // plain words for `down`: what it means, what to do
     int64_t time_ms = 0; // CLOCK_REALTIME ms when SCardGetStatusChange returned
+    // For `up`, what led to the connect that worked (for tests and logs):
+    // "start" (the first attempt), "reconnect" (the attempt made at once
+    // when a connection broke), "inotify" (the socket's path changed while
+    // we waited), "back-off" (the retry timer ran out after `backoff_ms`).
+    // tests/pcsc/watch.sh tells a working inotify wake-up from the safety
+    // net by this, not by how fast `up` came.
+    const char* woken_by = "";
+    int backoff_ms = 0;
 };
 
 const char* to_string(PcscEvent::Kind k);
@@ -75,6 +83,13 @@ public:
     // sink, it only asks the thread to end (a later stop() joins it); the
     // sink must not destroy the PcscWatch.
     void stop();
+    // How the thread saw the last stop(), for tests (read after stop()):
+    // "cancel" (SCardCancel ended its SCardGetStatusChange), "wake" (the
+    // wake pipe ended a wait for pcscd or a nap), "flag" (it was between
+    // waits and saw the request at its next check), "timer" (a wait ran out
+    // before the thread saw the request: stop() did not wake it, a bug, not
+    // slowness), or "" (the thread did not end through stop()).
+    const char* stopped_by() const;
 
 private:
     struct Impl;
