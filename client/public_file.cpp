@@ -22,6 +22,13 @@ Error refused(std::string why)
 
 Result<void> write_file(const std::string& path, std::span<const unsigned char> data)
 {
+    const mode_t mask = umask(0);
+    umask(mask);
+    return write_file(path, data, 0644 & ~mask);
+}
+
+Result<void> write_file(const std::string& path, std::span<const unsigned char> data, mode_t mode)
+{
     // Never through a symbolic link, never truncating in place: root
     // exporting into /tmp must not overwrite the file a planted link points
     // to. A new file in the same folder (O_EXCL), renamed over the name;
@@ -40,14 +47,12 @@ Result<void> write_file(const std::string& path, std::span<const unsigned char> 
     int fd = mkostemp(tmp.data(), O_CLOEXEC);
     if (fd < 0)
         return refused(std::strerror(errno));
-    const mode_t mask = umask(0);
-    umask(mask);
     auto fail = [&](int err) {
         close(fd);
         unlink(tmp.c_str());
         return refused(std::strerror(err));
     };
-    if (fchmod(fd, 0644 & ~mask) != 0)
+    if (fchmod(fd, mode) != 0)
         return fail(errno);
     std::size_t done = 0;
     while (done < data.size()) {
@@ -70,6 +75,21 @@ Result<void> write_file(const std::string& path, std::span<const unsigned char> 
         unlink(tmp.c_str());
         return refused(std::strerror(err));
     }
+    return {};
+}
+
+Result<void> make_public_dirs(const std::string& dir)
+{
+    const std::filesystem::path d(dir);
+    std::error_code ec;
+    if (d.empty() || std::filesystem::is_directory(d, ec))
+        return {};
+    if (d.has_parent_path() && d.parent_path() != d)
+        if (auto up = make_public_dirs(d.parent_path().string()); !up)
+            return up;
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+        return refused(dir + ": cannot create the folder: " + std::strerror(errno));
+    chmod(dir.c_str(), 0755); // mkdir's mode is less the umask
     return {};
 }
 

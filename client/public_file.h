@@ -4,6 +4,7 @@
 #include "token/result.h"
 
 #include <span>
+#include <sys/types.h>
 #include <string>
 
 namespace ukey::client {
@@ -13,5 +14,12 @@ namespace ukey::client {
 // or a device at `path` is refused, never written through. The error (rv
 // CKR_OK) says why not.
 Result<void> write_file(const std::string& path, std::span<const unsigned char> data);
+// The same with exactly `mode`, whatever the umask: files other users'
+// programs must read (ukey.conf, p11-kit's .module files) when root's umask
+// is 077.
+Result<void> write_file(const std::string& path, std::span<const unsigned char> data, mode_t mode);
+// mkdir -p, the folders made 0755 whatever the umask (for the files above).
+// The error (rv CKR_OK) says why not.
+Result<void> make_public_dirs(const std::string& dir);
 
 } // namespace ukey::client

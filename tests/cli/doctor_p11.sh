@@ -52,11 +52,22 @@ printf '# as Debian'"'"'s softhsm2 package writes it\nmodule: %s\n' "$LIB" >"$RE
 proxy_sees alice yes
 warned P11.backend-registered-directly alice
 assert_eq "$WHAT" "the backend 'softhsm' ($SOFTHSM_MODULE) is also registered with p11-kit by /usr/share/p11-kit/modules/softhsm2.module, so every program using p11-kit-proxy (Firefox or Chromium set up for it) sees its Keys a second time, straight from the driver and without ukey's PIN lockout" "registered"
-assert_eq "$FIX" "as root, write the line \`disable-in: p11-kit-proxy\` to /etc/pkcs11/modules/softhsm2.module (it overrides /usr/share/p11-kit/modules/softhsm2.module and outlasts package updates), or remove /usr/share/p11-kit/modules/softhsm2.module" "registered: fix"
+assert_eq "$FIX" "as root, \`ukey backend hide softhsm\`: it writes /etc/pkcs11/modules/softhsm2.module, which hides 'softhsm2' from every program and outlasts package updates" "registered: fix"
 jeq "$DOC" '.worst' '"warning"' "registered"
 # It is about the backend, whichever Key is asked about.
 doctor 17
 finding P11.backend-registered-directly warning >/dev/null
+
+step "the fix it names: the finding is gone, and back once the override is removed"
+if [[ -n ${P11KIT_ETC:-} ]]; then
+    ok backend hide softhsm
+    proxy_sees alice no
+    doctor 0 alice
+    no_finding P11.backend-registered-directly
+    rm -f "$P11KIT_ETC/softhsm2.module"
+    proxy_sees alice yes
+    warned P11.backend-registered-directly alice
+fi
 
 step "disabled for p11-kit-proxy: the finding is gone"
 printf 'disable-in: p11-kit-proxy\n' >>"$REG"

@@ -39,13 +39,18 @@ declare -A OPTIONS=(
     [browser status]=""
     [browser enable]=""
     [browser disable]=""
+    [backend]=""
+    [backend list]=""
+    [backend add]="--pin-counter --optional --fixed --no-fixes --keep-p11-kit"
+    [backend hide]=""
+    [backend remove]="--keep-hidden"
 )
 # Commands that take the KEY positional.
 WITH_KEY="info init|pin verify|pin change|pin unlock|key generate|key list|key delete|csr|cert list|cert show|cert export|cert write|cert delete"
 # Subcommands of each group.
-declare -A SUBS=([ukey]="list info init pin key csr cert status watch audit browser" [pin]="verify change unlock"
+declare -A SUBS=([ukey]="list info init pin key csr cert status watch audit browser backend" [pin]="verify change unlock"
                  [key]="generate list delete export" [cert]="list show export write delete"
-                 [audit]="show verify" [browser]="status enable disable")
+                 [audit]="show verify" [browser]="status enable disable" [backend]="list add hide remove")
 
 # options_in HELP: the options a CLI11 help text lists, one per line, sorted.
 options_in() {

@@ -209,8 +209,14 @@ p11kit_mount() {
     P11KIT_MODULES=$T/p11-kit/modules
     mkdir -p "$P11KIT_MODULES" "$T/p11-kit/etc"
     mount --bind "$P11KIT_MODULES" /usr/share/p11-kit/modules || fail "cannot mount over /usr/share/p11-kit/modules"
+    # The administrator's folder, which `ukey backend` writes: made (empty,
+    # as p11-kit reads it anyway) where it does not exist, so that the
+    # test's own can be mounted over it.
+    [[ -d /etc/pkcs11/modules || $EUID -ne 0 ]] || (umask 022 && mkdir -p /etc/pkcs11/modules)
+    P11KIT_ETC=
     if [[ -d /etc/pkcs11/modules ]]; then
         mount --bind "$T/p11-kit/etc" /etc/pkcs11/modules || fail "cannot mount over /etc/pkcs11/modules"
+        P11KIT_ETC=$T/p11-kit/etc
     fi
 }
 

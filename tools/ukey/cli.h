@@ -156,5 +156,6 @@ void add_daemon(CLI::App& app, Context& ctx); // status, watch (cmd_daemon.cpp)
 void add_audit(CLI::App& app, Context& ctx);  // audit show, audit verify (cmd_audit.cpp)
 void add_doctor(CLI::App& app, Context& ctx); // doctor (cmd_doctor.cpp, doctor/)
 void add_browser(CLI::App& app, Context& ctx); // browser status|enable|disable (cmd_browser.cpp)
+void add_backend(CLI::App& app, Context& ctx); // backend list|add|hide|remove (cmd_backend.cpp)
 
 } // namespace ukey::cli

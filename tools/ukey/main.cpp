@@ -125,6 +125,7 @@ int main(int argc, char** argv)
     add_audit(app, ctx);
     add_doctor(app, ctx);
     add_browser(app, ctx);
+    add_backend(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -10,15 +10,13 @@ namespace ukey::cli::doctor {
 
 namespace {
 
-std::string registered_fix(const P11KitModule& m)
+std::string registered_fix(const std::string& backend, const P11KitModule& m)
 {
     const std::string file = escape::printable(m.file);
     const std::string name = escape::printable(m.name);
-    if (m.file.empty())
-        return "disable p11-kit's module '" + name + "' for p11-kit-proxy (`disable-in: p11-kit-proxy` in its .module file)";
-    if (m.file.rfind("/usr/share/", 0) == 0)
-        return "as root, write the line `disable-in: p11-kit-proxy` to /etc/pkcs11/modules/" + name +
-               ".module (it overrides " + file + " and outlasts package updates), or remove " + file;
+    if (m.file.empty() || m.file.rfind("/usr/share/", 0) == 0 || m.file.rfind("/etc/pkcs11/", 0) == 0)
+        return "as root, `ukey backend hide " + escape::printable(backend) + "`: it writes /etc/pkcs11/modules/" +
+               name + ".module, which hides '" + name + "' from every program and outlasts package updates";
     return "add the line `disable-in: p11-kit-proxy` to " + file + ", or remove that file";
 }
 
@@ -28,8 +26,8 @@ UKEY_DOCTOR_CHECK(backend_registered_directly, "P11.backend-registered-directly"
                   "a backend's module is also registered with p11-kit for p11-kit-proxy",
                   "the driver's package registered it with p11-kit (a .module file), so programs using "
                   "p11-kit-proxy see the Key twice, once without ukey's PIN lockout",
-                  "disable it for p11-kit-proxy (`disable-in: p11-kit-proxy`, in /etc/pkcs11/modules/NAME.module) "
-                  "or remove its .module file")
+                  "hide it: as root, `ukey backend hide BACKEND` (an override in /etc/pkcs11/modules that "
+                  "enables it in no program)")
 {
     for (const auto& b : f.backends) {
         const std::string lib = real_file(b.config.module);
@@ -45,7 +43,7 @@ UKEY_DOCTOR_CHECK(backend_registered_directly, "P11.backend-registered-directly"
                     (m.file.empty() ? " as '" + escape::printable(m.name) + "'" : " by " + escape::printable(m.file)) +
                     ", so every program using p11-kit-proxy (Firefox or Chromium set up for it) sees its Keys a "
                     "second time, straight from the driver and without ukey's PIN lockout",
-                registered_fix(m)));
+                registered_fix(b.config.name, m)));
         }
     }
 }

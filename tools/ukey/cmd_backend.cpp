@@ -1,0 +1,297 @@
+// ukey backend list|add|remove|hide: the [[backend]] entries of ukey.conf,
+// and each backend module's own registration with p11-kit. A driver's
+// package registers its module with p11-kit; programs using p11-kit-proxy
+// (Firefox, Chromium, GnuTLS set up for it) then see every Key twice, once
+// through ukey and once straight from the driver, past ukey's PIN lockout
+// (P11). `add` and `hide` hide that registration, `remove` brings it back.
+#include "cli.h"
+
+#include "client/config_edit.h"
+#include "client/p11kit_config.h"
+#include "client/public_file.h"
+#include "token/config.h"
+#include "token/file_trust.h"
+#include "token/files.h"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <iostream>
+
+namespace ukey::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct BackendOptions {
+    std::string name, module, pin_counter = "ukey";
+    bool optional = false, fixed = false, no_fixes = false, keep_p11kit = false;
+};
+
+// The config's text, or "" when there is none yet (`add` makes it).
+std::string config_text(const fs::path& path, bool must_exist)
+{
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+        if (must_exist)
+            throw Failure(setup, "there is no config file " + shown(path.string()) + ": `ukey backend add` makes one");
+        return {};
+    }
+    auto text = read_config_text(path);
+    if (!text)
+        throw Failure(setup, text.error().message);
+    return *text;
+}
+
+void write_config(const fs::path& path, const std::string& text)
+{
+    auto cannot = [&](const std::string& why) {
+        return Failure(setup, "cannot write the config " + shown(path.string()) + ": " + shown(why) +
+                                  (geteuid() != 0 ? " (run as root, or point UKEY_CONF at a config of your own)" : ""));
+    };
+    // A first config (and /etc/ukey) is 0644 (0755) whatever the umask: the
+    // module reads it in every user's applications. An existing one keeps
+    // its mode.
+    if (auto made = client::make_public_dirs(path.parent_path().string()); !made)
+        throw cannot(made.error().message);
+    struct stat st {};
+    const mode_t mode = stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+    if (auto w = client::write_file(path.string(), {reinterpret_cast<const unsigned char*>(text.data()), text.size()},
+                                    mode);
+        !w)
+        throw cannot(w.error().message);
+}
+
+std::vector<BackendConfig> configured(const fs::path& path, const std::string& text)
+{
+    if (text.empty())
+        return {};
+    auto cfg = parse_config(text, path);
+    if (!cfg)
+        throw Failure(setup, cfg.error().message);
+    return cfg->backends;
+}
+
+std::string real_path(const std::string& p)
+{
+    std::error_code ec;
+    auto r = fs::canonical(p, ec);
+    return ec ? std::string() : r.string();
+}
+
+// The registrations of `b`'s library with p11-kit.
+std::vector<client::P11KitRegistration> registrations_of(const std::vector<client::P11KitRegistration>& all,
+                                                         const std::string& module)
+{
+    std::vector<client::P11KitRegistration> out;
+    const std::string lib = real_path(module);
+    for (const auto& r : all)
+        if (!lib.empty() && r.library == lib)
+            out.push_back(r);
+    return out;
+}
+
+json registration_json(const client::P11KitRegistration& r)
+{
+    return {{"name", r.name},
+            {"file", r.file.string()},
+            {"module", r.module},
+            {"seen_by_applications", r.enabled},
+            {"hidden_by_ukey", r.hidden_by_ukey}};
+}
+
+std::string registration_line(const json& r)
+{
+    const std::string where = "registered with p11-kit as '" + shown(r["name"].get<std::string>()) + "' (" +
+                              shown(r["file"].get<std::string>()) + ")";
+    if (r["hidden_by_ukey"].get<bool>())
+        return where + ": hidden by ukey";
+    if (!r["seen_by_applications"].get<bool>())
+        return where + ": not loaded by p11-kit-proxy";
+    return where + ": programs using p11-kit-proxy see its Keys a second time, without ukey's PIN lockout "
+                   "(`ukey backend hide` hides it)";
+}
+
+// Hides every registration of `module` that applications still see.
+json hide_all(const client::P11KitDirs& dirs, const std::string& module, const std::string& backend)
+{
+    json hidden = json::array();
+    for (const auto& r : registrations_of(client::p11kit_registrations(dirs), module)) {
+        if (r.hidden_by_ukey || !r.enabled)
+            continue;
+        if (auto h = client::hide_registration(dirs, r, backend); !h)
+            throw Failure(setup, "cannot hide the module's registration with p11-kit: " + shown(h.error().message) +
+                                     (geteuid() != 0 ? " (as root, p11-kit's own folder /etc/pkcs11/modules)" : ""));
+        hidden.push_back({{"name", r.name}, {"file", (dirs.write / (r.name + ".module")).string()}});
+    }
+    return hidden;
+}
+
+void list(Context& ctx)
+{
+    const fs::path path = config_path();
+    const std::string text = config_text(path, true);
+    const auto all = client::p11kit_registrations(client::p11kit_dirs());
+    json doc = {{"config", path.string()}, {"backends", json::array()}};
+    for (const auto& b : configured(path, text)) {
+        json regs = json::array();
+        for (const auto& r : registrations_of(all, b.module))
+            regs.push_back(registration_json(r));
+        std::error_code ec;
+        doc["backends"].push_back({{"name", b.name},
+                                   {"module", b.module},
+                                   {"module_exists", fs::is_regular_file(b.module, ec)},
+                                   {"pin_counter", b.pin_counter == PinCounter::token ? "token" : "ukey"},
+                                   {"optional", b.optional},
+                                   {"removable", b.removable},
+                                   {"fixes", b.fixes},
+                                   {"p11kit", regs}});
+    }
+    ctx.print(doc, [&] {
+        for (const auto& b : doc["backends"]) {
+            std::cout << shown(b["name"].get<std::string>()) << ": " << shown(b["module"].get<std::string>())
+                      << (b["module_exists"].get<bool>() ? "" : " (missing)")
+                      << (b["pin_counter"] == "token" ? ", the Key counts its PIN tries" : ", ukey counts PIN tries")
+                      << (b["optional"].get<bool>() ? ", optional" : "") << '\n';
+            for (const auto& r : b["p11kit"])
+                std::cout << "  " << registration_line(r) << '\n';
+        }
+    });
+}
+
+void add(Context& ctx, const BackendOptions& o)
+{
+    const fs::path path = config_path();
+    BackendConfig b;
+    b.name = o.name;
+    b.module = o.module.find('/') == std::string::npos ? (system_module_dir() / o.module).string()
+                                                       : fs::absolute(o.module).lexically_normal().string();
+    if (o.pin_counter != "ukey" && o.pin_counter != "token")
+        throw Failure(usage, "--pin-counter is \"ukey\" or \"token\", not '" + shown(o.pin_counter) + "'");
+    b.pin_counter = o.pin_counter == "token" ? PinCounter::token : PinCounter::ukey;
+    b.optional = o.optional;
+    b.removable = !o.fixed;
+    b.fixes = !o.no_fixes;
+    // The module: there, trusted as the module will trust it, and PKCS#11.
+    if (auto f = trusted_file(b.module, "backend module"); !f)
+        throw Failure(bad_input, f.error().message);
+    if (void* dl = dlopen(b.module.c_str(), RTLD_LAZY | RTLD_LOCAL)) {
+        const bool pkcs11 = dlsym(dl, "C_GetFunctionList") != nullptr;
+        dlclose(dl);
+        if (!pkcs11)
+            throw Failure(bad_input, shown(b.module) + " is not a PKCS#11 module (it has no C_GetFunctionList)");
+    } else {
+        const char* why = dlerror();
+        throw Failure(bad_input, "cannot load " + shown(b.module) + ": " + shown(why ? why : "dlopen failed"));
+    }
+    const std::string text = config_text(path, false);
+    // One module, one backend: a Key seen through two backends would have
+    // two PIN counters.
+    for (const auto& have : configured(path, text))
+        if (!real_path(have.module).empty() && real_path(have.module) == real_path(b.module))
+            throw Failure(bad_input, "the module " + shown(b.module) + " is already the backend '" +
+                                         shown(have.name) + "': a Key seen through two backends would have two PIN "
+                                         "counters");
+    auto edited = client::config_add_backend(text, path, b);
+    if (!edited)
+        throw Failure(bad_input, edited.error().message);
+    write_config(path, *edited);
+    const json hidden = o.keep_p11kit ? json::array() : hide_all(client::p11kit_dirs(), b.module, b.name);
+    json doc = {{"config", path.string()}, {"name", b.name}, {"module", b.module}, {"p11kit_hidden", hidden}};
+    ctx.print(doc, [&] {
+        std::cout << "Backend '" << shown(b.name) << "' (" << shown(b.module) << ") added to " << shown(path.string())
+                  << ".\n";
+        for (const auto& h : hidden)
+            std::cout << "Its registration with p11-kit as '" << shown(h["name"].get<std::string>())
+                      << "' is hidden (" << shown(h["file"].get<std::string>())
+                      << "): applications see its Keys once, through ukey.\n";
+        std::cout << "Restart the applications that use it (browsers) so that they see its Keys.\n";
+    });
+}
+
+void hide(Context& ctx, const std::string& name)
+{
+    const fs::path path = config_path();
+    for (const auto& b : configured(path, config_text(path, true))) {
+        if (b.name != name)
+            continue;
+        const json hidden = hide_all(client::p11kit_dirs(), b.module, b.name);
+        ctx.print({{"name", b.name}, {"p11kit_hidden", hidden}}, [&] {
+            if (hidden.empty())
+                std::cout << "Nothing to hide: no program using p11-kit-proxy loads " << shown(b.module)
+                          << " directly.\n";
+            for (const auto& h : hidden)
+                std::cout << "Hidden: its registration with p11-kit as '" << shown(h["name"].get<std::string>())
+                          << "' (" << shown(h["file"].get<std::string>()) << ").\n";
+        });
+        return;
+    }
+    throw Failure(bad_input, "no backend named '" + shown(name) + "' is configured in " + shown(path.string()) +
+                                 " (`ukey backend list`)");
+}
+
+void remove(Context& ctx, const std::string& name, bool keep_hidden)
+{
+    const fs::path path = config_path();
+    const std::string text = config_text(path, true);
+    auto edited = client::config_remove_backend(text, path, name);
+    if (!edited)
+        throw Failure(bad_input, edited.error().message);
+    write_config(path, *edited);
+    json shown_again = json::array();
+    if (!keep_hidden) {
+        const auto dirs = client::p11kit_dirs();
+        for (const auto& r : client::p11kit_registrations(dirs)) {
+            if (!r.hidden_by_ukey || r.hidden_for != name)
+                continue;
+            if (auto u = client::unhide_registration(dirs, r); !u)
+                throw Failure(setup, "the backend is removed, but its registration with p11-kit stays hidden: " +
+                                         shown(u.error().message));
+            shown_again.push_back({{"name", r.name}, {"file", r.file.string()}});
+        }
+    }
+    ctx.print({{"config", path.string()}, {"name", name}, {"p11kit_restored", shown_again}}, [&] {
+        std::cout << "Backend '" << shown(name) << "' removed from " << shown(path.string()) << ".\n";
+        for (const auto& r : shown_again)
+            std::cout << "Its registration with p11-kit as '" << shown(r["name"].get<std::string>())
+                      << "' is back: programs using p11-kit-proxy load the driver directly again.\n";
+    });
+}
+
+} // namespace
+
+void add_backend(CLI::App& app, Context& ctx)
+{
+    auto* b = app.add_subcommand("backend", "The PKCS#11 modules (drivers) ukey offers the Keys of");
+    b->require_subcommand(1);
+    b->add_subcommand("list", "The configured backends, and each module's own registration with p11-kit")
+        ->callback([&ctx] { list(ctx); });
+
+    auto o = std::make_shared<BackendOptions>();
+    auto* a = b->add_subcommand("add", "Add a backend to the config, and hide its module's own p11-kit registration");
+    a->add_option("name", o->name, "Its name: part of every slot ID and Key identity, so never change it")->required();
+    a->add_option("module", o->module, "The driver: a path, or a file name in p11-kit's module folder")->required();
+    a->add_option("--pin-counter", o->pin_counter, "Who counts wrong PINs: ukey (default) or token (the Key itself)");
+    a->add_flag("--optional", o->optional, "The module may fail to load (the others still work)");
+    a->add_flag("--fixed", o->fixed, "Its Keys are built in, not removable");
+    a->add_flag("--no-fixes", o->no_fixes, "Pass the module's answers through unchanged (docs/backend-fixes.md)");
+    a->add_flag("--keep-p11-kit", o->keep_p11kit, "Leave the module's own p11-kit registration as it is");
+    a->callback([&ctx, o] { add(ctx, *o); });
+
+    auto hide_name = std::make_shared<std::string>();
+    auto* h = b->add_subcommand("hide", "Hide a configured backend's own p11-kit registration");
+    h->add_option("name", *hide_name, "The backend's name")->required();
+    h->callback([&ctx, hide_name] { hide(ctx, *hide_name); });
+
+    auto rm_name = std::make_shared<std::string>();
+    auto keep = std::make_shared<bool>(false);
+    auto* r = b->add_subcommand("remove", "Remove a backend from the config; its p11-kit registration is shown again");
+    r->add_option("name", *rm_name, "The backend's name")->required();
+    r->add_flag("--keep-hidden", *keep, "Leave its p11-kit registration hidden");
+    r->callback([&ctx, rm_name, keep] { remove(ctx, *rm_name, *keep); });
+}
+
+} // namespace ukey::cli
