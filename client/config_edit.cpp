@@ -1,7 +1,7 @@
 // Editing ukey.conf's [[backend]] tables as text (see config_edit.h).
 #include "client/config_edit.h"
 
-#include <toml++/toml.h>
+#include "token/toml_read.h"
 
 #include <cstdio>
 #include <sstream>
@@ -67,12 +67,10 @@ bool is_backend_header(std::string_view line)
 // The backend name a [[backend]] table's own text sets, or "".
 std::string name_in(const std::string& table_text)
 {
-    try {
-        const toml::table t = toml::parse(table_text);
-        if (const auto* name = t["backend"][0]["name"].as_string())
+    auto t = toml_read::parse(table_text, "ukey.conf");
+    if (t)
+        if (const auto* name = (*t)["backend"][0]["name"].as_string())
             return name->get();
-    } catch (const toml::parse_error&) {
-    }
     return {};
 }
 

@@ -89,13 +89,10 @@ std::filesystem::path system_module_dir()
 
 Result<Config> parse_config(std::string_view text, const std::filesystem::path& source)
 {
-    toml::table root;
-    try {
-        root = toml::parse(text, source.string());
-    } catch (const toml::parse_error& e) {
-        return config_error(source, "line " + std::to_string(e.source().begin.line) + ": " +
-                                        std::string(e.description()));
-    }
+    auto parsed = toml_read::parse(text, source);
+    if (!parsed)
+        return config_error(source, parsed.error().message);
+    const toml::table& root = *parsed;
 
     Config cfg;
     cfg.source = source;

@@ -1,8 +1,105 @@
 #include "token/toml_read.h"
 
 #include <cctype>
+#include <cstdio>
+#include <utility>
 
 namespace ukey::toml_read {
+
+namespace {
+
+// "U+FF1D" for the UTF-8 sequence at `p` (or "byte 0xNN" when it is not one).
+std::string code_point_at(std::string_view t, std::size_t p)
+{
+    const auto b = static_cast<unsigned char>(t[p]);
+    const int len = b >= 0xF0 && b < 0xF8 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0;
+    char buf[16];
+    if (len == 0 || p + len > t.size()) {
+        std::snprintf(buf, sizeof buf, "byte 0x%02X", b);
+        return buf;
+    }
+    char32_t c = b & (0x7F >> len);
+    for (int i = 1; i < len; ++i) {
+        const auto cont = static_cast<unsigned char>(t[p + i]);
+        if ((cont & 0xC0) != 0x80) {
+            std::snprintf(buf, sizeof buf, "byte 0x%02X", b);
+            return buf;
+        }
+        c = (c << 6) | (cont & 0x3F);
+    }
+    std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(c));
+    return buf;
+}
+
+// The line (from 1) of the first byte beyond ASCII outside strings and
+// comments, and that byte's offset; 0 when there is none. Strings are
+// followed as TOML writes them: "..." and '...' end at the line's end at the
+// latest, """...""" and '''...''' may span lines, a backslash escapes the
+// next character in basic strings only.
+std::pair<std::size_t, std::size_t> non_ascii_outside_strings(std::string_view t)
+{
+    std::size_t line = 1, i = 0;
+    if (t.substr(0, 3) == "\xEF\xBB\xBF")
+        i = 3; // a byte order mark
+    auto starts = [&](std::size_t at, std::string_view s) { return t.substr(at, s.size()) == s; };
+    while (i < t.size()) {
+        const char c = t[i];
+        if (c == '\n') {
+            ++line;
+            ++i;
+        } else if (c == '#') {
+            while (i < t.size() && t[i] != '\n')
+                ++i;
+        } else if (c == '"' || c == '\'') {
+            const bool basic = c == '"';
+            const std::string_view triple = basic ? "\"\"\"" : "\'\'\'";
+            const bool multi = starts(i, triple);
+            i += multi ? 3 : 1;
+            while (i < t.size()) {
+                if (basic && t[i] == '\\' && i + 1 < t.size()) {
+                    if (t[i + 1] == '\n')
+                        ++line;
+                    i += 2;
+                } else if (multi && starts(i, triple)) {
+                    i += 3;
+                    for (int q = 0; q < 2 && i < t.size() && t[i] == c; ++q)
+                        ++i; // up to two quotes of the content before the end
+                    break;
+                } else if (!multi && t[i] == c) {
+                    ++i;
+                    break;
+                } else if (t[i] == '\n') {
+                    if (!multi)
+                        break; // toml++ says what is wrong
+                    ++line;
+                    ++i;
+                } else {
+                    ++i;
+                }
+            }
+        } else if (static_cast<unsigned char>(c) >= 0x80) {
+            return {line, i};
+        } else {
+            ++i;
+        }
+    }
+    return {0, 0};
+}
+
+} // namespace
+
+Result<toml::table> parse(std::string_view text, const std::filesystem::path& source)
+{
+    if (auto [line, at] = non_ascii_outside_strings(text); line != 0)
+        return problem("line " + std::to_string(line) + ": the character " + code_point_at(text, at) +
+                       " may only be inside a quoted value or a comment (a full-width character from an input "
+                       "method? type it again in ASCII)");
+    try {
+        return toml::parse(text, source.string());
+    } catch (const toml::parse_error& e) {
+        return problem("line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+    }
+}
 
 Error config_error(const std::filesystem::path& source, const std::string& what)
 {

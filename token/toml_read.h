@@ -30,6 +30,15 @@ inline Error problem(std::string what)
     return Error{CKR_FUNCTION_FAILED, std::move(what)};
 }
 
+// The TOML document `text` of `source`, or a problem() naming the line.
+// Every TOML text ukey reads goes through here. Before toml++ sees it, a
+// character beyond ASCII outside a quoted string or a comment is refused
+// (TOML 1.0 allows none there): toml++ 3.3's check for non-ASCII
+// whitespace reaches __builtin_unreachable() on most such characters
+// (found by the config fuzzer), and a full-width '＝' typed by an input
+// method is such a character.
+Result<toml::table> parse(std::string_view text, const std::filesystem::path& source);
+
 // "line N" of a node.
 std::string where(const toml::node& n);
 

@@ -207,3 +207,30 @@ TEST(Config, PinAttemptWait)
             << r.error().message;
     }
 }
+
+// TOML allows characters beyond ASCII only in strings and comments; toml++
+// 3.3 reaches __builtin_unreachable() on most of them elsewhere (the config
+// fuzzer's second finding, corpus/config/toml-unreachable-non-ascii-key).
+TEST(Config, NonAsciiOutsideStringsAndCommentsIsRefusedWithItsLine)
+{
+    EXPECT_EQ("config /etc/ukey/ukey.conf: line 1: the character U+00CF may only be inside a quoted value or a "
+              "comment (a full-width character from an input method? type it again in ASCII)",
+              error_of("spate_dir\xc3\x8fg=true\n"));
+    // A full-width '=' (U+FF1D), as a Chinese input method types it.
+    EXPECT_EQ(0u, error_of(std::string(one_backend) + "\n[log]\nlevel \xef\xbc\x9d \"info\"\n")
+                      .find("config /etc/ukey/ukey.conf: line 7: the character U+FF1D may only be inside"));
+    EXPECT_NE(std::string::npos, error_of("name = 1\n\xff\n").find("line 2: the character byte 0xFF"));
+}
+
+TEST(Config, NonAsciiInStringsAndCommentsIsFine)
+{
+    const std::string text = "\xef\xbb\xbf# \xe4\xb8\xad\xe6\x96\x87 comment\n"
+                             "state_dir = \"/srv/\xe5\xaf\x86\xe9\x92\xa5\"  # \xe5\xaf\x86\n"
+                             "[[backend]]\nname = \"soft\"\nmodule = '/opt/\xe5\xaf\x86/a.so'\n"
+                             "[log]\nlevel = \"\"\"info\"\"\"\n"
+                             "# '''\xe5\xaf\x86\n";
+    auto r = parse_config(text, "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ("/opt/\xe5\xaf\x86/a.so", r->backends.at(0).module);
+    EXPECT_EQ("/srv/\xe5\xaf\x86\xe9\x92\xa5", r->state_dir.string());
+}

@@ -198,8 +198,10 @@ Result<ToolConfig> parse_tool_config(std::string_view text, const std::filesyste
         return core.error();
     ToolConfig cfg;
     static_cast<Config&>(cfg) = std::move(*core);
-    // parse_config accepted the text: it parses.
-    const toml::table root = toml::parse(text, source.string());
+    auto parsed = toml_read::parse(text, source);
+    if (!parsed) // parse_config accepted the text: it parses
+        return config_error(source, parsed.error().message);
+    const toml::table& root = *parsed;
     if (auto e = parse_daemon(root, cfg); !e)
         return config_error(source, e.error().message);
     if (auto e = parse_renewal(root, cfg); !e)
