@@ -3,7 +3,6 @@
 
 #include "token/toml_read.h"
 
-#include <cstdio>
 #include <sstream>
 #include <vector>
 
@@ -14,27 +13,6 @@ namespace {
 Error refused(std::string why)
 {
     return Error{CKR_OK, std::move(why)};
-}
-
-// A TOML basic string ("...", as the shipped config writes them): quotes,
-// backslashes and control characters escaped. The result is checked by
-// parsing the whole config anyway.
-std::string quoted(const std::string& s)
-{
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c == 0x7f) {
-            char u[8];
-            std::snprintf(u, sizeof u, "\\u%04X", c);
-            out += u;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
 }
 
 std::string trimmed(std::string_view line)
@@ -98,7 +76,7 @@ Result<std::string> config_add_backend(std::string_view text, const std::filesys
         out += '\n';
     if (!out.empty())
         out += '\n';
-    out += "[[backend]]\nname = " + quoted(b.name) + "\nmodule = " + quoted(b.module) + "\n";
+    out += "[[backend]]\nname = " + toml_read::basic_string(b.name) + "\nmodule = " + toml_read::basic_string(b.module) + "\n";
     if (b.pin_counter == PinCounter::token)
         out += "pin_counter = \"token\"\n";
     if (b.optional)

@@ -88,6 +88,24 @@ std::pair<std::size_t, std::size_t> non_ascii_outside_strings(std::string_view t
 
 } // namespace
 
+std::string basic_string(std::string_view s)
+{
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c < 0x20 || c == 0x7f) {
+            char u[8];
+            std::snprintf(u, sizeof u, "\\u%04X", c);
+            out += u;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
 Result<toml::table> parse(std::string_view text, const std::filesystem::path& source)
 {
     if (auto [line, at] = non_ascii_outside_strings(text); line != 0)

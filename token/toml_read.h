@@ -39,6 +39,10 @@ inline Error problem(std::string what)
 // method is such a character.
 Result<toml::table> parse(std::string_view text, const std::filesystem::path& source);
 
+// `s` as a TOML basic string: quoted, with '"', '\\' and control characters
+// escaped (for the config texts ukey writes, and the tests').
+std::string basic_string(std::string_view s);
+
 // "line N" of a node.
 std::string where(const toml::node& n);
 

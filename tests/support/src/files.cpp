@@ -1,5 +1,7 @@
 #include "ukeytest/files.h"
 
+#include "token/toml_read.h"
+
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -64,20 +66,7 @@ void make_private_dir(const fs::path& p)
 
 std::string toml_string(const std::string& s)
 {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04X", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
+    return ukey::toml_read::basic_string(s);
 }
 
 }  // namespace ukeytest
