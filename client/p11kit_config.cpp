@@ -55,9 +55,10 @@ ModuleFile parse_module_file(const std::string& text)
     std::istringstream in(text);
     bool first = true;
     for (std::string line; std::getline(in, line); first = false) {
-        if (line.rfind(whole_marker, 0) == 0 || line.rfind(line_marker, 0) == 0) {
-            m.ours = m.ours || (first && line.rfind(whole_marker, 0) == 0);
-            m.hidden_for = trim(line.substr(whole_marker.size()));
+        const bool whole = line.rfind(whole_marker, 0) == 0;
+        if (whole || line.rfind(line_marker, 0) == 0) {
+            m.ours = m.ours || (first && whole);
+            m.hidden_for = trim(line.substr((whole ? whole_marker : line_marker).size()));
             continue;
         }
         const std::string t = trim(line);

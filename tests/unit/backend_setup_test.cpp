@@ -212,6 +212,7 @@ TEST_F(P11KitFolders, AnAdministratorsOverrideKeepsItsText)
     ukeytest::write_file(dirs.write / "driver.module", admin, 0644);
     ASSERT_TRUE(hide_registration(dirs, only("driver"), "bank"));
     EXPECT_FALSE(only("driver").enabled);
+    EXPECT_EQ("bank", only("driver").hidden_for);
     EXPECT_EQ(0u, ukeytest::read_file(dirs.write / "driver.module").rfind(admin + "\n", 0));
     ASSERT_TRUE(unhide_registration(dirs, only("driver")));
     EXPECT_EQ(admin + "\n", ukeytest::read_file(dirs.write / "driver.module"));
