@@ -5,6 +5,7 @@
 // through ukey and once straight from the driver, past ukey's PIN lockout
 // (P11). `add` and `hide` hide that registration, `remove` brings it back.
 #include "cli.h"
+#include "nss_dbs.h"
 
 #include "client/config_edit.h"
 #include "client/p11kit_config.h"
@@ -75,19 +76,12 @@ std::vector<BackendConfig> configured(const fs::path& path, const std::string& t
     return cfg->backends;
 }
 
-std::string real_path(const std::string& p)
-{
-    std::error_code ec;
-    auto r = fs::canonical(p, ec);
-    return ec ? std::string() : r.string();
-}
-
 // The registrations of `b`'s library with p11-kit.
 std::vector<client::P11KitRegistration> registrations_of(const std::vector<client::P11KitRegistration>& all,
                                                          const std::string& module)
 {
     std::vector<client::P11KitRegistration> out;
-    const std::string lib = real_path(module);
+    const std::string lib = real_file(module);
     for (const auto& r : all)
         if (!lib.empty() && r.library == lib)
             out.push_back(r);
@@ -191,7 +185,7 @@ void add(Context& ctx, const BackendOptions& o)
     // One module, one backend: a Key seen through two backends would have
     // two PIN counters.
     for (const auto& have : configured(path, text))
-        if (!real_path(have.module).empty() && real_path(have.module) == real_path(b.module))
+        if (!real_file(have.module).empty() && real_file(have.module) == real_file(b.module))
             throw Failure(bad_input, "the module " + shown(b.module) + " is already the backend '" +
                                          shown(have.name) + "': a Key seen through two backends would have two PIN "
                                          "counters");
