@@ -1,5 +1,8 @@
 #include "token/toml_read.h"
 
+#include "token/toml_shift.h"
+#include "token/utf8.h"
+
 #include <cctype>
 #include <cstdio>
 #include <utility>
@@ -11,23 +14,12 @@ namespace {
 // "U+FF1D" for the UTF-8 sequence at `p` (or "byte 0xNN" when it is not one).
 std::string code_point_at(std::string_view t, std::size_t p)
 {
-    const auto b = static_cast<unsigned char>(t[p]);
-    const int len = b >= 0xF0 && b < 0xF8 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0;
+    char32_t c = 0;
     char buf[16];
-    if (len == 0 || p + len > t.size()) {
-        std::snprintf(buf, sizeof buf, "byte 0x%02X", b);
-        return buf;
-    }
-    char32_t c = b & (0x7F >> len);
-    for (int i = 1; i < len; ++i) {
-        const auto cont = static_cast<unsigned char>(t[p + i]);
-        if ((cont & 0xC0) != 0x80) {
-            std::snprintf(buf, sizeof buf, "byte 0x%02X", b);
-            return buf;
-        }
-        c = (c << 6) | (cont & 0x3F);
-    }
-    std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(c));
+    if (utf8::decode(t, p, c) == 0)
+        std::snprintf(buf, sizeof buf, "byte 0x%02X", static_cast<unsigned char>(t[p]));
+    else
+        std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(c));
     return buf;
 }
 
@@ -112,10 +104,16 @@ Result<toml::table> parse(std::string_view text, const std::filesystem::path& so
         return problem("line " + std::to_string(line) + ": the character " + code_point_at(text, at) +
                        " may only be inside a quoted value or a comment (a full-width character from an input "
                        "method? type it again in ASCII)");
+    auto shifted = toml_shift::shift_in(text);
+    if (!shifted)
+        return shifted.error();
     try {
-        return toml::parse(text, source.string());
+        toml::table t = toml::parse(*shifted, source.string());
+        toml_shift::shift_out(t);
+        return t;
     } catch (const toml::parse_error& e) {
-        return problem("line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+        return problem("line " + std::to_string(e.source().begin.line) + ": " +
+                       toml_shift::shift_out(e.description()));
     }
 }
 

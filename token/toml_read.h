@@ -31,12 +31,10 @@ inline Error problem(std::string what)
 }
 
 // The TOML document `text` of `source`, or a problem() naming the line.
-// Every TOML text ukey reads goes through here. Before toml++ sees it, a
-// character beyond ASCII outside a quoted string or a comment is refused
-// (TOML 1.0 allows none there): toml++ 3.3's check for non-ASCII
-// whitespace reaches __builtin_unreachable() on most such characters
-// (found by the config fuzzer), and a full-width '＝' typed by an input
-// method is such a character.
+// Every TOML text ukey reads goes through here. A character beyond ASCII
+// outside a quoted string or a comment is refused first, with a hint (TOML
+// 1.0 allows none there, and a full-width '＝' typed by an input method is
+// such a character); toml++ sees the text through token/toml_shift.h.
 Result<toml::table> parse(std::string_view text, const std::filesystem::path& source);
 
 // `s` as a TOML basic string: quoted, with '"', '\\' and control characters
