@@ -78,6 +78,27 @@ jeq "$OUT" '[.backends[0].p11kit[] | [.name, .seen_by_applications]]' '[["sofths
 ok --json backend hide softhsm
 jeq "$OUT" '.p11kit_hidden | map(.name)' '["vendor-soft"]'
 proxy_sees no
+
+step "unhide --all: every registration ukey hid is back, the administrator's file as it was, the config kept; hide --all hides them again"
+CONF_BEFORE=$(cat "$T/ukey.conf")
+ok --json backend unhide --all
+jeq "$OUT" '[.p11kit_restored[] | [.name, .backend]] | sort' '[["softhsm2","softhsm"],["vendor-soft","softhsm"]]'
+proxy_sees yes
+assert_eq "$(cat "$P11KIT_ETC/vendor-soft.module")" "$ADMIN" "the administrator's override as it was"
+[[ ! -e $P11KIT_ETC/softhsm2.module ]] || fail "ukey's own override left behind"
+assert_eq "$(cat "$T/ukey.conf")" "$CONF_BEFORE" "unhide leaves the config alone"
+ok backend unhide --all
+assert_contains "$OUT" "Nothing hidden by ukey." "unhide twice"
+ok --json backend hide --all
+jeq "$OUT" '[.backends[] | [.name, (.p11kit_hidden | map(.name) | sort)]]' '[["softhsm",["softhsm2","vendor-soft"]]]'
+proxy_sees no
+uk backend unhide
+assert_eq "$RC" 2 "unhide: NAME or --all"
+assert_contains "$ERR" "name a backend, or give --all" "unhide without a name"
+uk backend unhide x --all
+assert_eq "$RC" 2 "unhide: NAME and --all"
+# CLI11's "excludes" whole: only typed words are masked, never inside another.
+assert_contains "$ERR" "excludes --all" "the usage error readable"
 assert_contains "$(cat "$P11KIT_ETC/vendor-soft.module")" "$ADMIN" "the administrator's lines kept"
 
 step "add: refused for a bad module, a taken name or module, with the config untouched"

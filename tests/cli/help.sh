@@ -42,7 +42,8 @@ declare -A OPTIONS=(
     [backend]=""
     [backend list]=""
     [backend add]="--pin-counter --optional --fixed --no-fixes --keep-p11-kit"
-    [backend hide]=""
+    [backend hide]="--all"
+    [backend unhide]="--all"
     [backend remove]="--keep-hidden"
 )
 # Commands that take the KEY positional.
@@ -50,7 +51,7 @@ WITH_KEY="info init|pin verify|pin change|pin unlock|key generate|key list|key d
 # Subcommands of each group.
 declare -A SUBS=([ukey]="list info init pin key csr cert status watch audit browser backend" [pin]="verify change unlock"
                  [key]="generate list delete export" [cert]="list show export write delete"
-                 [audit]="show verify" [browser]="status enable disable" [backend]="list add hide remove")
+                 [audit]="show verify" [browser]="status enable disable" [backend]="list add hide unhide remove")
 
 # options_in HELP: the options a CLI11 help text lists, one per line, sorted.
 options_in() {

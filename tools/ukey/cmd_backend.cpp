@@ -1,9 +1,10 @@
-// ukey backend list|add|remove|hide: the [[backend]] entries of ukey.conf,
+// ukey backend list|add|remove|hide|unhide: the [[backend]] entries of ukey.conf,
 // and each backend module's own registration with p11-kit. A driver's
 // package registers its module with p11-kit; programs using p11-kit-proxy
 // (Firefox, Chromium, GnuTLS set up for it) then see every Key twice, once
 // through ukey and once straight from the driver, past ukey's PIN lockout
-// (P11). `add` and `hide` hide that registration, `remove` brings it back.
+// (P11). `add` and `hide` hide that registration, `remove` and `unhide` bring
+// it back.
 #include "cli.h"
 #include "nss_dbs.h"
 
@@ -206,25 +207,69 @@ void add(Context& ctx, const BackendOptions& o)
     });
 }
 
+// `name`, or every configured backend when it is empty (--all).
 void hide(Context& ctx, const std::string& name)
 {
     const fs::path path = config_path();
-    for (const auto& b : configured(path, config_text(path, true))) {
-        if (b.name != name)
-            continue;
-        const json hidden = hide_all(client::p11kit_dirs(), b.module, b.name);
-        ctx.print({{"name", b.name}, {"p11kit_hidden", hidden}}, [&] {
-            if (hidden.empty())
-                std::cout << "Nothing to hide: no program using p11-kit-proxy loads " << shown(b.module)
+    const auto dirs = client::p11kit_dirs();
+    json done = json::array();
+    for (const auto& b : configured(path, config_text(path, true)))
+        if (name.empty() || b.name == name)
+            done.push_back({{"name", b.name}, {"module", b.module}, {"p11kit_hidden", hide_all(dirs, b.module, b.name)}});
+    if (done.empty())
+        throw Failure(bad_input, "no backend named '" + shown(name) + "' is configured in " + shown(path.string()) +
+                                     " (`ukey backend list`)");
+    json doc = name.empty() ? json{{"backends", done}} : json{{"name", name}, {"p11kit_hidden", done[0]["p11kit_hidden"]}};
+    ctx.print(doc, [&] {
+        for (const auto& b : done) {
+            if (b["p11kit_hidden"].empty())
+                std::cout << "Nothing to hide for '" << shown(b["name"].get<std::string>())
+                          << "': no program using p11-kit-proxy loads " << shown(b["module"].get<std::string>())
                           << " directly.\n";
-            for (const auto& h : hidden)
-                std::cout << "Hidden: its registration with p11-kit as '" << shown(h["name"].get<std::string>())
-                          << "' (" << shown(h["file"].get<std::string>()) << ").\n";
-        });
-        return;
+            for (const auto& h : b["p11kit_hidden"])
+                std::cout << "Hidden: the registration with p11-kit as '" << shown(h["name"].get<std::string>())
+                          << "' (" << shown(h["file"].get<std::string>()) << ") of '"
+                          << shown(b["name"].get<std::string>()) << "'.\n";
+        }
+    });
+}
+
+// Takes away ukey's overrides for the backend `name`, or all of them when it
+// is empty; what was shown again.
+json unhide_all(const std::string& name)
+{
+    const auto dirs = client::p11kit_dirs();
+    json shown_again = json::array();
+    for (const auto& r : client::p11kit_registrations(dirs)) {
+        if (!r.hidden_by_ukey || (!name.empty() && r.hidden_for != name))
+            continue;
+        if (auto u = client::unhide_registration(dirs, r); !u)
+            throw Failure(setup, "cannot show the registration with p11-kit '" + shown(r.name) +
+                                     "' again: " + shown(u.error().message));
+        shown_again.push_back({{"name", r.name}, {"file", r.file.string()}, {"backend", r.hidden_for}});
     }
-    throw Failure(bad_input, "no backend named '" + shown(name) + "' is configured in " + shown(path.string()) +
-                                 " (`ukey backend list`)");
+    return shown_again;
+}
+
+void print_shown_again(const json& shown_again)
+{
+    for (const auto& r : shown_again)
+        std::cout << "The registration with p11-kit as '" << shown(r["name"].get<std::string>()) << "' ("
+                  << shown(r["file"].get<std::string>())
+                  << ") is back: programs using p11-kit-proxy load the driver directly again.\n";
+}
+
+// `ukey backend unhide NAME|--all`: the config stays; for an administrator
+// who wants the driver seen directly, and for the package's removal (Keys
+// stay usable without ukey).
+void unhide(Context& ctx, const std::string& name)
+{
+    const json shown_again = unhide_all(name);
+    ctx.print({{"p11kit_restored", shown_again}}, [&] {
+        if (shown_again.empty())
+            std::cout << "Nothing hidden by ukey" << (name.empty() ? "" : " for '" + shown(name) + "'") << ".\n";
+        print_shown_again(shown_again);
+    });
 }
 
 void remove(Context& ctx, const std::string& name, bool keep_hidden)
@@ -237,21 +282,16 @@ void remove(Context& ctx, const std::string& name, bool keep_hidden)
     write_config(path, *edited);
     json shown_again = json::array();
     if (!keep_hidden) {
-        const auto dirs = client::p11kit_dirs();
-        for (const auto& r : client::p11kit_registrations(dirs)) {
-            if (!r.hidden_by_ukey || r.hidden_for != name)
-                continue;
-            if (auto u = client::unhide_registration(dirs, r); !u)
-                throw Failure(setup, "the backend is removed, but its registration with p11-kit stays hidden: " +
-                                         shown(u.error().message));
-            shown_again.push_back({{"name", r.name}, {"file", r.file.string()}});
+        try {
+            shown_again = unhide_all(name);
+        } catch (const Failure& f) {
+            throw Failure(setup, "the backend is removed, but " + std::string(f.what()) +
+                                     " (`ukey backend unhide " + name + "`)");
         }
     }
     ctx.print({{"config", path.string()}, {"name", name}, {"p11kit_restored", shown_again}}, [&] {
         std::cout << "Backend '" << shown(name) << "' removed from " << shown(path.string()) << ".\n";
-        for (const auto& r : shown_again)
-            std::cout << "Its registration with p11-kit as '" << shown(r["name"].get<std::string>())
-                      << "' is back: programs using p11-kit-proxy load the driver directly again.\n";
+        print_shown_again(shown_again);
     });
 }
 
@@ -275,10 +315,20 @@ void add_backend(CLI::App& app, Context& ctx)
     a->add_flag("--keep-p11-kit", o->keep_p11kit, "Leave the module's own p11-kit registration as it is");
     a->callback([&ctx, o] { add(ctx, *o); });
 
-    auto hide_name = std::make_shared<std::string>();
-    auto* h = b->add_subcommand("hide", "Hide a configured backend's own p11-kit registration");
-    h->add_option("name", *hide_name, "The backend's name")->required();
-    h->callback([&ctx, hide_name] { hide(ctx, *hide_name); });
+    // NAME or --all (an empty name), exactly one.
+    auto name_or_all = [&ctx](CLI::App* c, void (*run)(Context&, const std::string&)) {
+        auto name = std::make_shared<std::string>();
+        auto all = std::make_shared<bool>(false);
+        c->add_option("name", *name, "The backend's name")->excludes(c->add_flag("--all", *all, "Every backend"));
+        c->callback([&ctx, run, name, all] {
+            if (name->empty() && !*all)
+                throw Failure(usage, "name a backend, or give --all");
+            run(ctx, *name);
+        });
+    };
+    name_or_all(b->add_subcommand("hide", "Hide a configured backend's own p11-kit registration"), hide);
+    name_or_all(b->add_subcommand("unhide", "Show a backend's own p11-kit registration again (the config stays)"),
+                unhide);
 
     auto rm_name = std::make_shared<std::string>();
     auto keep = std::make_shared<bool>(false);

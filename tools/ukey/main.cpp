@@ -6,6 +6,7 @@
 #include "client/messages.h"
 
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <set>
 #include <sys/prctl.h>
@@ -43,9 +44,20 @@ std::string scrub(std::string msg, int argc, char** argv, const CLI::App& app)
         }
     }
     std::sort(secret.begin(), secret.end(), [](const auto& x, const auto& y) { return x.size() > y.size(); });
+    // Whole words only: CLI11 quotes what was typed as it was, and a short
+    // word ("x") must not mask the middle of CLI11's own ("excludes").
+    auto alnum = [&](std::size_t i) { return i < msg.size() && std::isalnum(static_cast<unsigned char>(msg[i])); };
     for (const auto& word : secret) {
-        for (auto at = msg.find(word); at != std::string::npos; at = msg.find(word, at + 3))
+        if (word.empty())
+            continue;
+        for (auto at = msg.find(word); at != std::string::npos;) {
+            if ((at > 0 && alnum(at - 1)) || alnum(at + word.size())) {
+                at = msg.find(word, at + 1);
+                continue;
+            }
             msg.replace(at, word.size(), "...");
+            at = msg.find(word, at + 3);
+        }
     }
     return msg;
 }
