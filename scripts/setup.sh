@@ -20,6 +20,9 @@ PACKAGES=(
     # test harness its private namespaces
     scep procps ca-certificates coreutils diffutils
     jq groff-base man-db iproute2 util-linux mount
+    # the Debian package (debian/): built, checked and installed into a
+    # fresh Debian 12 root by tests/package/deb.sh
+    debhelper dpkg-dev lintian mmdebstrap
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -181,9 +181,10 @@ test_dir_setup() {
 # else 0) says to keep it: 1 always, "fail" when the test failed (not when
 # it was skipped).
 test_cleanup() {
-    local rc=$? fn p keep=${UKEY_TEST_KEEP:-${TEST_KEEP_DEFAULT:-0}}
+    local rc=$? fn p keep
     trap - EXIT
     for fn in "${CLEANUP_HOOKS[@]}"; do "$fn" "$rc" || true; done
+    keep=${UKEY_TEST_KEEP:-${TEST_KEEP_DEFAULT:-0}} # after the hooks: one may ask to keep $T
     for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     if [[ -n ${T:-} && -d $T ]]; then
