@@ -93,4 +93,11 @@ Result<void> make_public_dirs(const std::string& dir)
     return {};
 }
 
+Result<void> write_public_file(const std::string& path, std::string_view text, mode_t mode)
+{
+    if (auto d = make_public_dirs(std::filesystem::path(path).parent_path().string()); !d)
+        return d;
+    return write_file(path, {reinterpret_cast<const unsigned char*>(text.data()), text.size()}, mode);
+}
+
 } // namespace ukey::client

@@ -6,6 +6,7 @@
 #include <span>
 #include <sys/types.h>
 #include <string>
+#include <string_view>
 
 namespace ukey::client {
 
@@ -21,5 +22,9 @@ Result<void> write_file(const std::string& path, std::span<const unsigned char> 
 // mkdir -p, the folders made 0755 whatever the umask (for the files above).
 // The error (rv CKR_OK) says why not.
 Result<void> make_public_dirs(const std::string& dir);
+// Both: `text` as `path` with exactly `mode`, its folders made as above (a
+// configuration file every user's programs read: ukey.conf, a browser
+// policy).
+Result<void> write_public_file(const std::string& path, std::string_view text, mode_t mode);
 
 } // namespace ukey::client

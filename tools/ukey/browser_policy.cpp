@@ -38,11 +38,7 @@ void write_policy(const char* path, const json& doc)
 {
     // 0644 in 0755 folders whatever the umask: the browsers of every user
     // read it.
-    const std::string text = doc.dump(2) + "\n";
-    if (auto d = client::make_public_dirs(fs::path(path).parent_path().string()); !d)
-        throw Failure(setup, "cannot write " + std::string(path) + ": " + shown(d.error().message));
-    if (auto w = client::write_file(path, {reinterpret_cast<const unsigned char*>(text.data()), text.size()}, 0644);
-        !w)
+    if (auto w = client::write_public_file(path, doc.dump(2) + "\n", 0644); !w)
         throw Failure(setup, "cannot write " + std::string(path) + ": " + shown(w.error().message) +
                                  (geteuid() != 0 ? " (as root)" : ""));
 }

@@ -57,13 +57,9 @@ void write_config(const fs::path& path, const std::string& text)
     // A first config (and /etc/ukey) is 0644 (0755) whatever the umask: the
     // module reads it in every user's applications. An existing one keeps
     // its mode.
-    if (auto made = client::make_public_dirs(path.parent_path().string()); !made)
-        throw cannot(made.error().message);
     struct stat st {};
     const mode_t mode = stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-    if (auto w = client::write_file(path.string(), {reinterpret_cast<const unsigned char*>(text.data()), text.size()},
-                                    mode);
-        !w)
+    if (auto w = client::write_public_file(path.string(), text, mode); !w)
         throw cannot(w.error().message);
 }
 

@@ -226,10 +226,11 @@ void print_system(Context& ctx, const nlohmann::json& doc)
     ctx.print(doc, [&] {
         const auto& ff = doc["system"]["firefox"];
         const std::string state = ff["ukey"];
-        std::cout << "Firefox, every profile (" << shown(ff["file"].get<std::string>()) << "): "
-                  << (state == "enabled" ? "ukey enabled"
-                      : state == "stale" ? "ukey registered at a path that is not this ukey's module"
-                                         : "ukey not enabled")
+        const char* text = state_of(UkeyIn::absent).text; // firefox_state: one of the states' names
+        for (const State& st : states)
+            if (state == st.name)
+                text = st.text;
+        std::cout << "Firefox, every profile (" << shown(ff["file"].get<std::string>()) << "): " << text
                   << (ff.value("changed", false) ? " (now)" : "") << '\n';
         std::cout << "Chromium reads modules from each user's own database only: every user runs `ukey browser "
                      "enable`.\n";

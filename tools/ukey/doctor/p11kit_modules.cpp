@@ -7,6 +7,7 @@
 #include "doctor.h"
 #include "run_tool.h"
 
+#include "client/p11kit_config.h"
 #include "token/escape.h"
 
 #include <p11-kit/p11-kit.h>
@@ -29,23 +30,17 @@ struct P11KitFree {
 };
 using P11KitString = std::unique_ptr<char, P11KitFree>;
 
-// Where p11-kit finds the .module file named NAME: the user's own first
-// (p11-kit reads those only for users other than root), then the
-// administrator's, then the packages' (the directories Debian's p11-kit
-// reads; the first holding the file is the one to change).
+// Where p11-kit finds the .module file named NAME: the folder of highest
+// priority holding it (client::p11kit_dirs(), as `ukey backend` reads them)
+// is the one to change.
 std::string dot_module_file(const std::string& name)
 {
-    std::vector<std::filesystem::path> dirs;
-    const char* home = secure_getenv("HOME");
-    if (getuid() != 0 && home && *home)
-        dirs.emplace_back(std::filesystem::path(home) / ".config/pkcs11/modules");
-    dirs.emplace_back("/etc/pkcs11/modules");
-    dirs.emplace_back("/usr/share/p11-kit/modules");
+    const auto dirs = client::p11kit_dirs().read; // lowest priority first
     std::error_code ec;
-    for (const auto& d : dirs)
+    for (auto d = dirs.rbegin(); d != dirs.rend(); ++d)
         for (const char* suffix : {".module", ""})
-            if (std::filesystem::is_regular_file(d / (name + suffix), ec))
-                return (d / (name + suffix)).string();
+            if (std::filesystem::is_regular_file(*d / (name + suffix), ec))
+                return (*d / (name + suffix)).string();
     return {};
 }
 
