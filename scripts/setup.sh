@@ -23,6 +23,8 @@ PACKAGES=(
     # the Debian package (debian/): built, checked and installed into a
     # fresh Debian 12 root by tests/package/deb.sh
     debhelper dpkg-dev lintian mmdebstrap
+    # real browsers under a virtual display (tests/browsers)
+    chromium firefox-esr xvfb xdotool x11-utils
 )
 
 export DEBIAN_FRONTEND=noninteractive
