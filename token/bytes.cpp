@@ -17,11 +17,15 @@ int value_in(std::string_view alphabet, char c)
     return at == std::string_view::npos ? -1 : static_cast<int>(at);
 }
 
+} // namespace
+
 int hex_value(char c)
 {
     const int v = value_in(lower, c);
     return v >= 0 ? v : value_in(upper, c);
 }
+
+namespace {
 
 int b64_value(char c)
 {

@@ -18,6 +18,8 @@ using Bytes = std::vector<unsigned char>;
 std::string to_hex(std::span<const unsigned char> b);
 // Uppercase hex with a colon between bytes, as OpenSSL prints fingerprints.
 std::string colon_hex(std::span<const unsigned char> b);
+// One hex digit's value (either case), or -1.
+int hex_value(char c);
 // Hex in either case; spaces and colons are skipped (a pasted
 // fingerprint). nullopt for anything else or an odd digit count.
 std::optional<Bytes> from_hex(std::string_view s);

@@ -15,11 +15,10 @@ namespace {
 std::string code_point_at(std::string_view t, std::size_t p)
 {
     char32_t c = 0;
+    if (utf8::decode(t, p, c) != 0)
+        return utf8::code_point_name(c);
     char buf[16];
-    if (utf8::decode(t, p, c) == 0)
-        std::snprintf(buf, sizeof buf, "byte 0x%02X", static_cast<unsigned char>(t[p]));
-    else
-        std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(c));
+    std::snprintf(buf, sizeof buf, "byte 0x%02X", static_cast<unsigned char>(t[p]));
     return buf;
 }
 

@@ -1,8 +1,8 @@
 #include "token/toml_shift.h"
 
+#include "token/bytes.h"
 #include "token/utf8.h"
 
-#include <cstdio>
 #include <optional>
 #include <vector>
 
@@ -56,17 +56,6 @@ std::string mapped(std::string_view text, F f)
     return out;
 }
 
-int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 // The code point of the \uXXXX or \UXXXXXXXX escape whose backslash is at
 // t[i], if it is one.
 std::optional<char32_t> escape_at(std::string_view t, std::size_t i)
@@ -78,7 +67,7 @@ std::optional<char32_t> escape_at(std::string_view t, std::size_t i)
         return std::nullopt;
     char32_t c = 0;
     for (std::size_t k = 0; k < digits; ++k) {
-        const int d = hex_digit(t[i + 2 + k]);
+        const int d = hex_value(t[i + 2 + k]);
         if (d < 0)
             return std::nullopt;
         c = c * 16 + static_cast<char32_t>(d);
@@ -88,10 +77,8 @@ std::optional<char32_t> escape_at(std::string_view t, std::size_t i)
 
 Error refused(std::size_t line, char32_t c)
 {
-    char cp[16];
-    std::snprintf(cp, sizeof cp, "U+%04X", static_cast<unsigned>(c));
-    return toml_read::problem("line " + std::to_string(line) + ": the private-use character " + cp +
-                              " is not accepted");
+    return toml_read::problem("line " + std::to_string(line) + ": the private-use character " +
+                              utf8::code_point_name(c) + " is not accepted");
 }
 
 void shift_out_node(toml::node& n);

@@ -1,5 +1,7 @@
 #include "token/utf8.h"
 
+#include <cstdio>
+
 namespace ukey::utf8 {
 namespace {
 
@@ -60,6 +62,13 @@ void append(std::string& out, char32_t cp)
         put(0x80 | ((cp >> 6) & 0x3f));
         put(0x80 | (cp & 0x3f));
     }
+}
+
+std::string code_point_name(char32_t cp)
+{
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(cp));
+    return buf;
 }
 
 } // namespace ukey::utf8

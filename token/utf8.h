@@ -17,4 +17,7 @@ std::size_t decode(std::string_view s, std::size_t i, char32_t& cp);
 // `cp` (a Unicode scalar value) appended as UTF-8.
 void append(std::string& out, char32_t cp);
 
+// "U+00E9": how messages name a code point.
+std::string code_point_name(char32_t cp);
+
 } // namespace ukey::utf8
