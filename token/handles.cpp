@@ -74,11 +74,16 @@ bool SessionTable::erase(CK_SESSION_HANDLE h)
 
 std::vector<SessionRoute> SessionTable::erase_slot(const Backend* b, CK_SLOT_ID backend_slot)
 {
+    return erase_if([&](const SessionRoute& r) { return r.backend == b && r.backend_slot == backend_slot; });
+}
+
+std::vector<SessionRoute> SessionTable::erase_if(const std::function<bool(const SessionRoute&)>& pick)
+{
     std::vector<SessionRoute> out;
     for (auto& s : shards_) {
         std::unique_lock<RwLock> g(s->lock);
         for (auto it = s->map.begin(); it != s->map.end();) {
-            if (it->second.route.backend == b && it->second.route.backend_slot == backend_slot) {
+            if (pick(it->second.route)) {
                 out.push_back(it->second.route);
                 it = s->map.erase(it);
             } else {

@@ -66,6 +66,7 @@ struct SessionRoute {
     unsigned tag = 0;            // ObjectHandles tag of (backend, backend slot)
     const KeyId* key = nullptr;  // the Key, fixed when the session opened; nullptr if uninitialised
     bool hide_policy = false;    // the running search may meet the Key's policy object (key_policy.h)
+    bool key_out = false;        // closed because its Key went away: nothing to close at the backend
 };
 
 // Calls from the application's Notify callback, translated, when it gave one.
@@ -91,6 +92,8 @@ public:
     // Removes and returns every session on one backend slot.
     std::vector<SessionRoute> erase_slot(const Backend* b, CK_SLOT_ID backend_slot);
     std::vector<SessionRoute> erase_all();
+    // Removes and returns every session for which `pick` holds.
+    std::vector<SessionRoute> erase_if(const std::function<bool(const SessionRoute&)>& pick);
     // Visits every session (under each shard's lock; keep `fn` short).
     void for_each(const std::function<void(CK_SESSION_HANDLE, const SessionRoute&)>& fn) const;
 

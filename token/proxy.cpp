@@ -154,7 +154,7 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
     p->stacks_.resize(p->config_.backends.size());
     for (auto& b : p->backends_)
         p->stacks_[b->index()] = std::make_unique<BackendStack>(*b, ctx);
-    p->slots_.refresh(p->backends_);
+    p->refresh_slots();
     p->events_.start(p->slots_.presence());
     active_.store(p.release(), std::memory_order_release);
     return CKR_OK;

@@ -171,8 +171,16 @@ private:
 
     // A backend that shows another process's new Key only once initialised
     // again (SoftHSM2): C_Finalize and C_Initialize of it, with every backend
-    // call paused, when this process has no session on it. True when done.
-    bool reload_backend(const std::string& name);
+    // call paused, when this process has no session on it.
+    SlotSource::Reload reload_backend(const std::string& name, bool first);
+    // ukeyd says the Key of this ID is out, its backend still shows it: its
+    // sessions are closed and the slot list shows it out (SlotTable::mark_gone).
+    void key_gone(CK_SLOT_ID id);
+    // Refreshes the slot list; the sessions on Keys that went out end.
+    void refresh_slots();
+    // The application's sessions on a Key that went away end
+    // (CKR_SESSION_HANDLE_INVALID from then on).
+    void end_sessions(const SlotEntry& e);
 
     // Object-handle tags: a number per (backend, backend slot) seen.
     unsigned route_tag(const Backend& b, CK_SLOT_ID backend_slot);

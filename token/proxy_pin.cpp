@@ -66,7 +66,7 @@ CK_RV Proxy::InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLe
     return on_slot(slotID, true, [&](const SlotEntry& e) {
         CK_RV rv = stack(e.backend).InitToken(e, pPin, ulPinLen, pLabel);
         if (rv == CKR_OK)
-            slots_.refresh(backends_); // the token may have a new identity now
+            refresh_slots(); // the token may have a new identity now
         return rv;
     });
 }

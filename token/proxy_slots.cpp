@@ -14,7 +14,7 @@ CK_RV Proxy::slot(CK_SLOT_ID id, bool need_token, SlotEntry& out)
     if (!e) {
         // The application may know an ID we have not listed yet (a Key
         // inserted since, named in a stored URI).
-        slots_.refresh(backends_);
+        refresh_slots();
         e = slots_.find(id);
         if (!e)
             return CKR_SLOT_ID_INVALID;
@@ -33,7 +33,7 @@ CK_RV Proxy::GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULO
     // refreshes, the fill that follows reuses it. A fill with no count call
     // before it refreshes too.
     if (!pSlotList || !slot_list_cached_.exchange(false))
-        slots_.refresh(backends_);
+        refresh_slots();
     std::vector<CK_SLOT_ID> ids = slots_.current(tokenPresent);
     if (!pSlotList) {
         slot_list_cached_ = true;
@@ -83,7 +83,8 @@ CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
             rv = CKR_TOKEN_NOT_PRESENT;
         if (rv == CKR_OK && e.names_key && token_identity(e.backend->name(), *pInfo) != e.identity) {
             // Another token sits where this Key was.
-            slots_.mark_absent(slotID);
+            if (const auto out = slots_.mark_absent(slotID))
+                end_sessions(*out);
             return CKR_TOKEN_NOT_PRESENT;
         }
         return rv;
@@ -141,10 +142,12 @@ CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR 
                             static_cast<CK_VOID_PTR>(nullptr)) != CKR_OK)
                     break;
         }
-        slots_.refresh(backends_);
+        refresh_slots();
         return slots_.presence();
     };
-    src.reload = [this](const std::string& backend) { return reload_backend(backend); };
+    src.reload = [this](const std::string& backend, bool first) { return reload_backend(backend, first); };
+    src.gone = [this](CK_SLOT_ID id) { key_gone(id); };
+    src.back = [this](CK_SLOT_ID id) { slots_.forget_gone(id); };
     src.names_key = [this](CK_SLOT_ID id) {
         auto e = slots_.find(id);
         return e && e->names_key;
@@ -152,35 +155,82 @@ CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR 
     return events_.next(!(flags & CKF_DONT_BLOCK), src, *pSlot);
 }
 
-bool Proxy::reload_backend(const std::string& name)
+SlotSource::Reload Proxy::reload_backend(const std::string& name, bool first)
 {
+    using R = SlotSource::Reload;
     Backend* b = nullptr;
     for (auto& x : backends_)
         if (x->name() == name)
             b = x.get();
     if (!b || !b->initialized_by_us())
-        return false; // unknown, or initialised by someone else: not ours to restart
+        return R::never; // unknown, or initialised by someone else: not ours to restart
     // Its sessions would be gone (and logins with them): the new Key is then
-    // not shown in this process until the daemon speaks of it again after
-    // they are closed, or the application starts again.
-    bool busy = false;
-    sessions_.for_each([&](CK_SESSION_HANDLE, const SessionRoute& r) { busy = busy || r.backend == b; });
-    if (busy) {
-        log::info("backend '" + name + "' shows a new Key only once initialised again; not now, sessions are open on it");
-        return false;
+    // shown once they are closed (SlotEvents keeps the daemon's word and
+    // tries again at each scan), or when the application starts again.
+    auto busy = [&] {
+        bool any = false;
+        sessions_.for_each([&](CK_SESSION_HANDLE, const SessionRoute& r) { any = any || r.backend == b; });
+        return any;
+    };
+    // Said once per word of the daemon, not at each later try.
+    auto say = [first](const std::string& what) { first ? log::info(what) : log::debug(what); };
+    if (busy()) {
+        say("backend '" + name + "' shows the Keys other processes made or removed only once initialised again; not now, sessions are open on it");
+        return R::later;
     }
     const CallsPaused paused(std::chrono::seconds(2));
     if (!paused.held()) {
-        log::info("backend '" + name + "' not initialised again now: calls into the backends did not end within 2 s");
-        return false;
+        say("backend '" + name + "' not initialised again now: calls into the backends did not end within 2 s");
+        return R::later;
+    }
+    // Asked again now that no call runs: a session opened since the first
+    // look would otherwise be lost without the application being told.
+    if (busy()) {
+        say("backend '" + name + "' not initialised again now: a session was opened on it meanwhile");
+        return R::later;
     }
     b->finalize();
+    slots_.forget_gone(b);
     if (auto r = b->initialize(init_flags_, false); !r) {
         log::error(r.error().message + " (initialising it again to see a new Key)");
-        return false;
+        return R::never;
     }
-    log::info("backend '" + name + "' initialised again: it shows the Keys other processes made since");
-    return true;
+    log::info("backend '" + name + "' initialised again: it shows the Keys other processes made or removed since");
+    return R::done;
+}
+
+void Proxy::key_gone(CK_SLOT_ID id)
+{
+    if (const auto e = slots_.mark_gone(id))
+        end_sessions(*e);
+}
+
+void Proxy::refresh_slots()
+{
+    for (const SlotEntry& e : slots_.refresh(backends_))
+        end_sessions(e);
+}
+
+void Proxy::end_sessions(const SlotEntry& e)
+{
+    // Removing a token closes every session with it (v2.40 §5.1, at
+    // CKR_SESSION_HANDLE_INVALID), as a pulled card does; a backend that
+    // does not notice (SoftHSM2 and a token another process deleted) would
+    // otherwise keep them working. The sessions are the ones opened on this
+    // Key (its identity), not whatever its backend slot holds now. They
+    // leave the table first, then go down the stack, so that the layers
+    // forget them (the PIN policy its forced-change login) and the backend
+    // is left alone (layer_backend.cpp).
+    auto ended = sessions_.erase_if([&](const SessionRoute& r) {
+        return r.backend == e.backend && r.key && r.key->identity() == e.identity;
+    });
+    for (SessionRoute& r : ended) {
+        r.key_out = true;
+        stack(r.backend).CloseSession(r);
+    }
+    if (!ended.empty())
+        log::info("a Key of backend '" + e.backend->name() + "' went away: " + std::to_string(ended.size()) +
+                  " session(s) on it closed");
 }
 
 } // namespace ukey

@@ -209,21 +209,52 @@ void SlotEvents::scan(const SlotSource& src)
         std::lock_guard<Monitor> g(m_);
         hints.swap(hints_);
     }
-    // Where the daemon saw what this process does not (another process's
-    // new SoftHSM2 token), the backend is initialised again, and only what
-    // the slot list then holds is reported.
-    std::set<std::string> reload;
-    for (const Hint& h : hints) {
-        const auto it = now.find(h.id);
-        const bool here = it != now.end() && it->second;
-        if (here != h.present && !h.backend.empty())
-            reload.insert(h.backend);
+    // The daemon's last word on each ID, with words kept from scans that
+    // could not act on them yet.
+    for (Hint& h : hints)
+        pending_[h.id] = Pending{std::move(h), false};
+    auto listed = [&now](CK_SLOT_ID id) {
+        const auto it = now.find(id);
+        return it != now.end() && it->second;
+    };
+    // The daemon's word on a Key is taken as it is: one it says is out
+    // loses its sessions, as a pulled card does, and is listed as out, also
+    // where its backend has not noticed or answers only errors for it
+    // (SoftHSM2 and a token another process deleted); one it says is in is
+    // no longer held out. Where the slot list still disagrees, the backend
+    // is initialised again (another process's new SoftHSM2 token shows only
+    // then).
+    std::map<std::string, bool> reload; // backend -> a word not tried before
+    bool changed = false;
+    for (const auto& [id, p] : pending_) {
+        const bool disagrees = listed(id) != p.hint.present;
+        if (!p.tried && (p.hint.present ? src.back : src.gone)) {
+            (p.hint.present ? src.back : src.gone)(id);
+            changed = true;
+        }
+        if (disagrees && !p.hint.backend.empty())
+            reload[p.hint.backend] = reload[p.hint.backend] || !p.tried;
     }
-    bool reloaded = false;
-    for (const auto& b : reload)
-        reloaded = (src.reload && src.reload(b)) || reloaded;
-    if (reloaded)
+    std::set<std::string> later;
+    for (const auto& [b, first] : reload) {
+        const auto r = src.reload ? src.reload(b, first) : SlotSource::Reload::never;
+        changed = changed || r == SlotSource::Reload::done;
+        if (r == SlotSource::Reload::later)
+            later.insert(b);
+    }
+    if (changed)
         now = src.rescan();
+    // Kept for the next scan: only what still disagrees because its backend
+    // could not be initialised again now. A word that a fresh backend still
+    // contradicts (a Key this process is not configured to see) is dropped:
+    // trying again would only pause every call for nothing.
+    std::erase_if(pending_, [&](const auto& kv) {
+        return listed(kv.first) == kv.second.hint.present || !later.count(kv.second.hint.backend);
+    });
+    for (auto& [id, p] : pending_)
+        p.tried = true;
+    while (pending_.size() > max_hints)
+        pending_.erase(pending_.begin());
     std::vector<std::pair<CK_SLOT_ID, bool>> keys, slots;
     std::lock_guard<Monitor> g(m_);
     for (const auto& [id, present] : now) {

@@ -48,8 +48,16 @@ struct SlotSource {
     // Whether the ID names a Key (those are reported before bare slots).
     std::function<bool(CK_SLOT_ID)> names_key;
     // Initialises the named backend again (it shows another process's new
-    // Key only then); true when done. May be empty.
-    std::function<bool(const std::string&)> reload;
+    // Key only then): done, not now (sessions are open on it: `first` says
+    // whether this is the first try for this word of the daemon, for the
+    // log), or never (unknown, or not ours to restart). May be empty.
+    enum class Reload { done, later, never };
+    std::function<Reload(const std::string& backend, bool first)> reload;
+    // The daemon says this Key is out: its sessions end and it is listed
+    // as out, also where its backend has not noticed. May be empty.
+    std::function<void(CK_SLOT_ID)> gone;
+    // The daemon says this Key is in: no longer held out by `gone`.
+    std::function<void(CK_SLOT_ID)> back;
 };
 
 class SlotEvents {
@@ -142,6 +150,14 @@ private:
     };
     std::vector<Hint> hints_;
     static constexpr std::size_t max_hints = 64;
+    // Scan only (scan_lock_): the daemon's word that the slot list still
+    // contradicts after a scan because the backend could not be initialised
+    // again then (sessions were open on it), tried again at each later scan.
+    struct Pending {
+        Hint hint;
+        bool tried = false;
+    };
+    std::map<CK_SLOT_ID, Pending> pending_;
 
     // The reader's.
     std::unique_ptr<UkeydClient> daemon_;

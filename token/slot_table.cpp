@@ -3,6 +3,8 @@
 #include "token/log.h"
 #include "token/slot_id.h"
 
+#include <algorithm>
+#include <set>
 #include <mutex>
 #include <shared_mutex>
 
@@ -30,7 +32,7 @@ CK_RV read_token_info(const Backend& b, CK_SLOT_ID backend_slot, CK_TOKEN_INFO& 
     return CKR_DEVICE_ERROR; // the token never said the same twice
 }
 
-void SlotTable::scan(Backend& b, std::vector<Seen>& out)
+bool SlotTable::scan(Backend& b, std::vector<Seen>& out, std::set<CK_SLOT_ID>& unsure)
 {
     // Two-call form; the list may grow between the calls (a reader plugged
     // in), so retry a few times on CKR_BUFFER_TOO_SMALL.
@@ -51,17 +53,22 @@ void SlotTable::scan(Backend& b, std::vector<Seen>& out)
     if (rv != CKR_OK) {
         log::warning("backend '" + b.name() + "': C_GetSlotList failed (" + std::to_string(rv) +
                      "); its Keys are not listed");
-        return;
+        return false;
     }
     for (CK_SLOT_ID s : ids) {
         Seen seen{&b, s, {}, false, {}, {}};
-        if (b.call(&CK_FUNCTION_LIST::C_GetSlotInfo, s, &seen.info) != CKR_OK)
+        if (b.call(&CK_FUNCTION_LIST::C_GetSlotInfo, s, &seen.info) != CKR_OK) {
+            unsure.insert(s);
             continue;
+        }
         CK_TOKEN_INFO t{};
         // An uninitialised token has no identity worth naming: it goes by
         // its slot until C_InitToken gives it a serial.
-        if ((seen.info.flags & CKF_TOKEN_PRESENT) && read_token_info(b, s, t) == CKR_OK &&
-            (t.flags & CKF_TOKEN_INITIALIZED)) {
+        const CK_RV trv = (seen.info.flags & CKF_TOKEN_PRESENT) ? read_token_info(b, s, t) : CKR_TOKEN_NOT_PRESENT;
+        if (trv != CKR_OK && trv != CKR_TOKEN_NOT_PRESENT && trv != CKR_TOKEN_NOT_RECOGNIZED &&
+            trv != CKR_DEVICE_REMOVED)
+            unsure.insert(s);
+        if (trv == CKR_OK && (t.flags & CKF_TOKEN_INITIALIZED)) {
             seen.key = key_id(b.name(), t);
             seen.identity = seen.key.identity();
             seen.names_key = true;
@@ -70,20 +77,36 @@ void SlotTable::scan(Backend& b, std::vector<Seen>& out)
         }
         out.push_back(std::move(seen));
     }
+    return true;
 }
 
-void SlotTable::refresh(const std::vector<std::unique_ptr<Backend>>& backends)
+std::vector<SlotEntry> SlotTable::refresh(const std::vector<std::unique_ptr<Backend>>& backends)
 {
     std::unique_lock<RwLock> serial(refresh_lock_);
     std::vector<Seen> seen;
-    for (const auto& b : backends)
-        scan(*b, seen);
+    // Slots whose answer was an error, not "no such Key": a Key listed
+    // there before may still be in (not listed now all the same).
+    std::set<std::pair<const Backend*, CK_SLOT_ID>> unsure;
+    std::set<const Backend*> failed;
+    for (const auto& b : backends) {
+        std::set<CK_SLOT_ID> u;
+        if (!scan(*b, seen, u))
+            failed.insert(b.get());
+        for (CK_SLOT_ID s : u)
+            unsure.emplace(b.get(), s);
+    }
 
     std::unique_lock<RwLock> g(lock_);
-    for (auto& [id, e] : entries_)
+    std::map<CK_SLOT_ID, SlotEntry> was; // the Keys present before
+    for (auto& [id, e] : entries_) {
+        if (e.present && e.names_key)
+            was.emplace(id, e);
         e.present = false;
+    }
     order_.clear();
     for (Seen& s : seen) {
+        if (gone_.count(s.identity))
+            continue; // out, as the daemon said (mark_gone): its entry stays, not present
         // Probe past an ID already held by another identity (a 31-bit hash
         // collision, or two Keys without serials).
         CK_SLOT_ID id = slot_id_for(s.identity);
@@ -102,7 +125,13 @@ void SlotTable::refresh(const std::vector<std::unique_ptr<Backend>>& backends)
         e.present = true;
         e.info = s.info;
         order_.push_back(id);
+        was.erase(id);
     }
+    std::vector<SlotEntry> out;
+    for (auto& [id, e] : was)
+        if (!failed.count(e.backend) && !unsure.count({e.backend, e.backend_slot}) && !gone_.count(e.identity))
+            out.push_back(std::move(e));
+    return out;
 }
 
 std::vector<CK_SLOT_ID> SlotTable::current(bool token_present) const
@@ -126,12 +155,46 @@ std::optional<SlotEntry> SlotTable::find(CK_SLOT_ID id) const
     return it->second;
 }
 
-void SlotTable::mark_absent(CK_SLOT_ID id)
+std::optional<SlotEntry> SlotTable::mark_absent(CK_SLOT_ID id)
 {
     std::unique_lock<RwLock> g(lock_);
     auto it = entries_.find(id);
-    if (it != entries_.end() && it->second.names_key)
-        it->second.present = false;
+    if (it == entries_.end() || !it->second.names_key || !it->second.present)
+        return std::nullopt;
+    SlotEntry before = it->second;
+    it->second.present = false;
+    return before;
+}
+
+std::optional<SlotEntry> SlotTable::mark_gone(CK_SLOT_ID id)
+{
+    std::unique_lock<RwLock> g(lock_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !it->second.names_key)
+        return std::nullopt;
+    if (gone_.size() >= max_gone && !gone_.count(it->second.identity)) {
+        log::warning("more than " + std::to_string(max_gone) +
+                     " Keys reported out by ukeyd are still shown by their backends; not hiding another one");
+        return std::nullopt;
+    }
+    gone_.emplace(it->second.identity, it->second.backend);
+    SlotEntry before = it->second;
+    it->second.present = false;
+    order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+    return before;
+}
+
+void SlotTable::forget_gone(CK_SLOT_ID id)
+{
+    std::unique_lock<RwLock> g(lock_);
+    if (auto it = entries_.find(id); it != entries_.end())
+        gone_.erase(it->second.identity);
+}
+
+void SlotTable::forget_gone(const Backend* b)
+{
+    std::unique_lock<RwLock> g(lock_);
+    std::erase_if(gone_, [b](const auto& kv) { return kv.second == b; });
 }
 
 std::map<CK_SLOT_ID, bool> SlotTable::presence() const

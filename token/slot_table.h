@@ -12,6 +12,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,13 +41,24 @@ public:
     explicit SlotTable(const MutexCallbacks* cb) : lock_(cb), refresh_lock_(cb) {}
 
     // Asks every backend for its slots and rebuilds the current list.
-    void refresh(const std::vector<std::unique_ptr<Backend>>& backends);
+    // Returns the Keys that were present and are not now (as they were).
+    std::vector<SlotEntry> refresh(const std::vector<std::unique_ptr<Backend>>& backends);
     // The current IDs, in backend order; with token_present, only slots
     // holding a token.
     std::vector<CK_SLOT_ID> current(bool token_present) const;
     std::optional<SlotEntry> find(CK_SLOT_ID id) const;
-    // Marks a Key's ID absent after we saw another token in its slot.
-    void mark_absent(CK_SLOT_ID id);
+    // Marks a Key's ID absent after we saw another token in its slot;
+    // returns the entry as it was when it was present.
+    std::optional<SlotEntry> mark_absent(CK_SLOT_ID id);
+    // The daemon says this Key is out while its backend, which looks only
+    // at C_Initialize (SoftHSM2 and another process's deleted token), still
+    // shows it: it is listed as out until the backend is initialised again
+    // (forget_gone). Returns the entry (as it was), if the ID names a Key.
+    std::optional<SlotEntry> mark_gone(CK_SLOT_ID id);
+    // The daemon says the Key is back: listed again if its backend shows it.
+    void forget_gone(CK_SLOT_ID id);
+    // The backend was initialised again: its own list is the truth again.
+    void forget_gone(const Backend* b);
     // The present/absent state of every ID ever seen.
     std::map<CK_SLOT_ID, bool> presence() const;
 
@@ -59,12 +71,17 @@ private:
         CK_SLOT_INFO info;
         KeyId key;
     };
-    static void scan(Backend& b, std::vector<Seen>& out);
+    // Adds b's slots to out; false if b gave no list. `unsure`: its slots
+    // that answered with an error rather than saying what they hold.
+    static bool scan(Backend& b, std::vector<Seen>& out, std::set<CK_SLOT_ID>& unsure);
 
     mutable RwLock lock_;
     RwLock refresh_lock_;
     std::unordered_map<CK_SLOT_ID, SlotEntry> entries_; // every ID seen since C_Initialize
     std::vector<CK_SLOT_ID> order_;                     // the current list
+    // mark_gone's identities, with their backend; a few at most (bounded).
+    std::map<std::string, const Backend*> gone_;
+    static constexpr std::size_t max_gone = 256;
 };
 
 } // namespace ukey

@@ -223,6 +223,61 @@ TEST_F(WaitEvent, DaemonWordWithASessionOpenKeepsTheSession)
     finalize_wakes(w);
 }
 
+// The daemon's word that a Key is out is taken as a pulled card, also where
+// the backend still shows the Key as it was and cannot be initialised again
+// (a session on its other Key): the event names it, it answers as out, its
+// session is gone (CKR_SESSION_HANDLE_INVALID), the other Key's stays. Its
+// word that the Key is in again brings it back.
+TEST_F(WaitEvent, DaemonWordThatAKeyIsOutEndsItsSessions)
+{
+    std::atomic<CK_SLOT_ID> key{0};
+    std::atomic<bool> back{false};
+    LineServer server(socket_, [&](LineServer& s, int fd) {
+        s.subscribed(fd);
+        while (!key && !s.stopping())
+            std::this_thread::sleep_for(10ms);
+        LineServer::send(fd, event_line("key-removed", key));
+        while (!back && !s.stopping())
+            std::this_thread::sleep_for(10ms);
+        LineServer::send(fd, event_line("key-inserted", key));
+        s.hold();
+    });
+    init();
+    const CK_SLOT_ID slot = slot_by_label(fl(), modtest::kDefaultToken.label);
+    const CK_SESSION_HANDLE session = open_session(fl(), slot, false);
+    const CK_SESSION_HANDLE other = open_session(fl(), init_token("other"), false);
+    drain(); // C_InitToken's events
+    Waiter w(*module_);
+    key = slot;
+    auto rv = w.result(10s);
+    ASSERT_TRUE(rv) << "no event for the Key the daemon says is out";
+    EXPECT_RV(CKR_OK, *rv);
+    EXPECT_EQ(w.slot(), slot);
+    CK_TOKEN_INFO ti{};
+    EXPECT_RV(CKR_TOKEN_NOT_PRESENT, fl()->C_GetTokenInfo(slot, &ti));
+    CK_SLOT_INFO si{};
+    EXPECT_RV(CKR_OK, fl()->C_GetSlotInfo(slot, &si));
+    EXPECT_FALSE(si.flags & CKF_TOKEN_PRESENT);
+    const auto present = slot_list(fl(), true);
+    EXPECT_EQ(std::count(present.begin(), present.end(), slot), 0);
+    CK_SESSION_INFO info{};
+    EXPECT_RV(CKR_SESSION_HANDLE_INVALID, fl()->C_GetSessionInfo(session, &info));
+    EXPECT_RV(CKR_SESSION_HANDLE_INVALID, fl()->C_CloseSession(session));
+    CK_SESSION_HANDLE again = CK_INVALID_HANDLE;
+    EXPECT_RV(CKR_TOKEN_NOT_PRESENT, fl()->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &again));
+
+    back = true;
+    Waiter w2(*module_);
+    rv = w2.result(10s);
+    ASSERT_TRUE(rv) << "no event for the Key the daemon says is in again";
+    EXPECT_RV(CKR_OK, *rv);
+    EXPECT_EQ(w2.slot(), slot);
+    EXPECT_RV(CKR_OK, fl()->C_GetTokenInfo(slot, &ti));
+    EXPECT_RV(CKR_OK, fl()->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &again));
+    EXPECT_RV(CKR_OK, fl()->C_CloseSession(again));
+    EXPECT_RV(CKR_OK, fl()->C_GetSessionInfo(other, &info)) << "the other Key's session";
+}
+
 // An event line split across writes is put together; a key-removed for a
 // slot this process never had is no event.
 TEST_F(WaitEvent, DaemonLineInPieces)
