@@ -77,7 +77,8 @@ std::vector<SessionRoute> SessionTable::erase_slot(const Backend* b, CK_SLOT_ID 
     return erase_if([&](const SessionRoute& r) { return r.backend == b && r.backend_slot == backend_slot; });
 }
 
-std::vector<SessionRoute> SessionTable::erase_if(const std::function<bool(const SessionRoute&)>& pick)
+std::vector<SessionRoute> SessionTable::erase_if(const std::function<bool(const SessionRoute&)>& pick,
+                                               std::vector<std::unique_ptr<NotifyRelay>>* relays)
 {
     std::vector<SessionRoute> out;
     for (auto& s : shards_) {
@@ -85,6 +86,8 @@ std::vector<SessionRoute> SessionTable::erase_if(const std::function<bool(const 
         for (auto it = s->map.begin(); it != s->map.end();) {
             if (pick(it->second.route)) {
                 out.push_back(it->second.route);
+                if (relays && it->second.relay)
+                    relays->push_back(std::move(it->second.relay));
                 it = s->map.erase(it);
             } else {
                 ++it;

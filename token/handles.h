@@ -92,8 +92,11 @@ public:
     // Removes and returns every session on one backend slot.
     std::vector<SessionRoute> erase_slot(const Backend* b, CK_SLOT_ID backend_slot);
     std::vector<SessionRoute> erase_all();
-    // Removes and returns every session for which `pick` holds.
-    std::vector<SessionRoute> erase_if(const std::function<bool(const SessionRoute&)>& pick);
+    // Removes and returns every session for which `pick` holds; their
+    // Notify relays go to `relays` when given (the backend may still call
+    // them), else they are freed.
+    std::vector<SessionRoute> erase_if(const std::function<bool(const SessionRoute&)>& pick,
+                                       std::vector<std::unique_ptr<NotifyRelay>>* relays = nullptr);
     // Visits every session (under each shard's lock; keep `fn` short).
     void for_each(const std::function<void(CK_SESSION_HANDLE, const SessionRoute&)>& fn) const;
 

@@ -21,6 +21,7 @@
 #include <optional>
 #include <set>
 #include <utility>
+#include <mutex>
 #include <vector>
 
 namespace ukey {
@@ -197,6 +198,11 @@ private:
     std::map<std::string, std::unique_ptr<KeyId>> keys_;
 
     std::vector<std::unique_ptr<BackendStack>> stacks_; // by Backend::index()
+
+    // Notify relays of sessions ended because their Key went away
+    // (end_sessions): the backend's sessions stay open and may still call.
+    std::mutex orphan_relays_lock_;
+    std::vector<std::unique_ptr<NotifyRelay>> orphan_relays_;
 
     std::atomic<bool> slot_list_cached_{false}; // C_GetSlotList(NULL) ran; the next fill reuses it
     SlotEvents events_; // C_WaitForSlotEvent

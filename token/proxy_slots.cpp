@@ -82,9 +82,10 @@ CK_RV Proxy::GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         if (rv == CKR_SLOT_ID_INVALID)
             rv = CKR_TOKEN_NOT_PRESENT;
         if (rv == CKR_OK && e.names_key && token_identity(e.backend->name(), *pInfo) != e.identity) {
-            // Another token sits where this Key was.
-            if (const auto out = slots_.mark_absent(slotID))
-                end_sessions(*out);
+            // Another token sits where this Key was (or the backend gave one
+            // odd answer: the next refresh, which reads twice, decides
+            // whether the Key's sessions end).
+            slots_.mark_absent(slotID);
             return CKR_TOKEN_NOT_PRESENT;
         }
         return rv;
@@ -180,8 +181,10 @@ SlotSource::Reload Proxy::reload_backend(const std::string& name, bool first)
     }
     const CallsPaused paused(std::chrono::seconds(2));
     if (!paused.held()) {
-        say("backend '" + name + "' not initialised again now: calls into the backends did not end within 2 s");
-        return R::later;
+        // Not tried again: each try would hold every new call up to 2 s
+        // again, behind the same long call.
+        log::info("backend '" + name + "' not initialised again: calls into the backends did not end within 2 s");
+        return R::never;
     }
     // Asked again now that no call runs: a session opened since the first
     // look would otherwise be lost without the application being told.
@@ -221,9 +224,20 @@ void Proxy::end_sessions(const SlotEntry& e)
     // leave the table first, then go down the stack, so that the layers
     // forget them (the PIN policy its forced-change login) and the backend
     // is left alone (layer_backend.cpp).
-    auto ended = sessions_.erase_if([&](const SessionRoute& r) {
-        return r.backend == e.backend && r.key && r.key->identity() == e.identity;
-    });
+    std::vector<std::unique_ptr<NotifyRelay>> relays;
+    auto ended = sessions_.erase_if(
+        [&](const SessionRoute& r) {
+            return r.backend == e.backend && r.backend_slot == e.backend_slot && r.key &&
+                   r.key->identity() == e.identity;
+        },
+        &relays);
+    if (!relays.empty()) {
+        // The backend may still call them (its sessions stay open): kept
+        // until this Proxy ends.
+        std::lock_guard<std::mutex> g(orphan_relays_lock_);
+        for (auto& r : relays)
+            orphan_relays_.push_back(std::move(r));
+    }
     for (SessionRoute& r : ended) {
         r.key_out = true;
         stack(r.backend).CloseSession(r);

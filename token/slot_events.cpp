@@ -224,17 +224,19 @@ void SlotEvents::scan(const SlotSource& src)
     // no longer held out. Where the slot list still disagrees, the backend
     // is initialised again (another process's new SoftHSM2 token shows only
     // then).
-    std::map<std::string, bool> reload; // backend -> a word not tried before
     bool changed = false;
-    for (const auto& [id, p] : pending_) {
-        const bool disagrees = listed(id) != p.hint.present;
+    for (const auto& [id, p] : pending_)
         if (!p.tried && (p.hint.present ? src.back : src.gone)) {
             (p.hint.present ? src.back : src.gone)(id);
             changed = true;
         }
-        if (disagrees && !p.hint.backend.empty())
+    if (changed)
+        now = src.rescan();
+    std::map<std::string, bool> reload; // backend -> a word not tried before
+    for (const auto& [id, p] : pending_)
+        if (listed(id) != p.hint.present && !p.hint.backend.empty())
             reload[p.hint.backend] = reload[p.hint.backend] || !p.tried;
-    }
+    changed = false;
     std::set<std::string> later;
     for (const auto& [b, first] : reload) {
         const auto r = src.reload ? src.reload(b, first) : SlotSource::Reload::never;

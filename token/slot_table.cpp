@@ -97,13 +97,20 @@ std::vector<SlotEntry> SlotTable::refresh(const std::vector<std::unique_ptr<Back
     }
 
     std::unique_lock<RwLock> g(lock_);
-    std::map<CK_SLOT_ID, SlotEntry> was; // the Keys present before
+    std::map<CK_SLOT_ID, SlotEntry> was; // the Keys present before (or left out on an error)
     for (auto& [id, e] : entries_) {
-        if (e.present && e.names_key)
+        if ((e.present || e.out_unsure) && e.names_key)
             was.emplace(id, e);
         e.present = false;
     }
     order_.clear();
+    // A Key held out by mark_gone that its backend no longer shows either:
+    // the backend has caught up, and its list is the truth again.
+    std::erase_if(gone_, [&](const auto& kv) {
+        if (failed.count(kv.second))
+            return false;
+        return std::none_of(seen.begin(), seen.end(), [&](const Seen& s) { return s.identity == kv.first; });
+    });
     for (Seen& s : seen) {
         if (gone_.count(s.identity))
             continue; // out, as the daemon said (mark_gone): its entry stays, not present
@@ -123,14 +130,18 @@ std::vector<SlotEntry> SlotTable::refresh(const std::vector<std::unique_ptr<Back
         e.names_key = s.names_key;
         e.key = std::move(s.key);
         e.present = true;
+        e.out_unsure = false;
         e.info = s.info;
         order_.push_back(id);
         was.erase(id);
     }
     std::vector<SlotEntry> out;
-    for (auto& [id, e] : was)
-        if (!failed.count(e.backend) && !unsure.count({e.backend, e.backend_slot}) && !gone_.count(e.identity))
+    for (auto& [id, e] : was) {
+        const bool maybe = failed.count(e.backend) || unsure.count({e.backend, e.backend_slot});
+        entries_[id].out_unsure = maybe;
+        if (!maybe && !gone_.count(e.identity))
             out.push_back(std::move(e));
+    }
     return out;
 }
 
@@ -177,8 +188,10 @@ std::optional<SlotEntry> SlotTable::mark_gone(CK_SLOT_ID id)
                      " Keys reported out by ukeyd are still shown by their backends; not hiding another one");
         return std::nullopt;
     }
-    gone_.emplace(it->second.identity, it->second.backend);
     SlotEntry before = it->second;
+    if (!it->second.present)
+        return before; // already out: nothing to hold out
+    gone_.emplace(it->second.identity, it->second.backend);
     it->second.present = false;
     order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
     return before;

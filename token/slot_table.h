@@ -26,6 +26,7 @@ struct SlotEntry {
     bool names_key = false; // a Key's ID (else: a backend slot's)
     KeyId key;              // when names_key
     bool present = false;   // listed by the last refresh
+    bool out_unsure = false; // a Key left out on an error: its sessions wait for a clear answer
     CK_SLOT_INFO info{};    // as of the last refresh
 };
 
@@ -50,10 +51,11 @@ public:
     // Marks a Key's ID absent after we saw another token in its slot;
     // returns the entry as it was when it was present.
     std::optional<SlotEntry> mark_absent(CK_SLOT_ID id);
-    // The daemon says this Key is out while its backend, which looks only
+    // The daemon says this Key is out. Where its backend, which looks only
     // at C_Initialize (SoftHSM2 and another process's deleted token), still
-    // shows it: it is listed as out until the backend is initialised again
-    // (forget_gone). Returns the entry (as it was), if the ID names a Key.
+    // shows it, it is listed as out until the backend no longer shows it,
+    // is initialised again, or the daemon says it is back (forget_gone).
+    // Returns the entry (as it was), if the ID names a Key.
     std::optional<SlotEntry> mark_gone(CK_SLOT_ID id);
     // The daemon says the Key is back: listed again if its backend shows it.
     void forget_gone(CK_SLOT_ID id);

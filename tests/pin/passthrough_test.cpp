@@ -209,3 +209,41 @@ TEST(PassThrough, NextToAKeyUkeyCounts)
 }
 
 } // namespace
+
+// A Key that goes away takes its sessions with it (v2.40: removing a token
+// closes its sessions), but only when the backend says so: a card that
+// answers with an error is left out of the slot list and keeps its
+// sessions (a passing error is not a pulled card); one that answers "device
+// removed" ends them; back again, it opens sessions as before.
+TEST(PassThrough, AKeyThatIsOutEndsItsSessionsAnErrorDoesNot)
+{
+    Card c;
+    c.start();
+    const CK_SESSION_HANDLE s = c.open();
+    auto card_says = [&](const std::string& fault) {
+        overwrite_file(c.env().dir() / "card.state", "fakecard 1 user_left=3 so_left=3 user_pin=" FAKECARD_DEFAULT_USER_PIN
+                                                     " so_pin=" FAKECARD_DEFAULT_SO_PIN +
+                                                         (fault.empty() ? "" : " fault=" + fault) + "\n");
+    };
+    auto listed = [&] {
+        const auto ids = slot_list(c.fl(), true);
+        return std::count(ids.begin(), ids.end(), c.slot()) > 0;
+    };
+    CK_SESSION_INFO info{};
+
+    card_says("device_error");
+    EXPECT_FALSE(listed());
+    EXPECT_RV(CKR_OK, c.fl()->C_GetSessionInfo(s, &info)) << "an error ended the session";
+
+    card_says("device_removed");
+    EXPECT_FALSE(listed());
+    EXPECT_RV(CKR_SESSION_HANDLE_INVALID, c.fl()->C_GetSessionInfo(s, &info));
+    EXPECT_RV(CKR_SESSION_HANDLE_INVALID, c.fl()->C_CloseSession(s));
+
+    card_says("");
+    EXPECT_TRUE(listed());
+    const CK_SESSION_HANDLE again = c.open();
+    EXPECT_RV(CKR_OK, c.fl()->C_GetSessionInfo(again, &info));
+    EXPECT_RV(CKR_OK, c.fl()->C_CloseSession(again));
+    c.stop();
+}

@@ -64,6 +64,35 @@ TEST(KeyTracker, AFailedScanIsNotARemoval)
     EXPECT_EQ(t.published().size(), 1u);
 }
 
+// A slot that answered with an error in a scan says nothing about its Key:
+// the Keys of its backend stay (a Key of another backend does go).
+TEST(KeyTracker, ASlotThatAnsweredWithAnErrorRemovesNoKeyOfItsBackend)
+{
+    KeyTracker t;
+    json a = token_key("softhsm/1", ""), b = token_key("vendor/2", "");
+    a["backend"] = "softhsm";
+    b["backend"] = "vendor";
+    t.scanned(scan(json::array({a, b})));
+    t.scan_finished();
+    ASSERT_EQ(t.reconcile().present.size(), 2u);
+
+    t.scanned(scan(json::array(), json::array({{{"slot_id", 7}, {"backend", "softhsm"}, {"error", "CKR_DEVICE_ERROR"}}})));
+    t.scan_finished();
+    auto ch = t.reconcile();
+    EXPECT_EQ(ids(ch.removed), std::vector<std::string>{"vendor/2"});
+    EXPECT_EQ(t.published().size(), 1u);
+
+    // No backend named (C_GetSlotInfo failed): no Key goes.
+    t.scanned(scan(json::array(), json::array({{{"slot_id", 9}, {"error", "C_GetSlotInfo failed"}}})));
+    t.scan_finished();
+    EXPECT_TRUE(t.reconcile().removed.empty());
+
+    // A good scan without it: now it is removed.
+    t.scanned(scan(json::array()));
+    t.scan_finished();
+    EXPECT_EQ(ids(t.reconcile().removed), std::vector<std::string>{"softhsm/1"});
+}
+
 TEST(KeyTracker, ACardBehindABackendSlotIsOneKeyNamedByTheBackend)
 {
     KeyTracker t;

@@ -68,13 +68,32 @@ void KeyTracker::forget_readers()
 void KeyTracker::scanned(const json& data)
 {
     slots_ = data.value("slots", json::array());
-    backend_keys_.clear();
+    std::map<std::string, json> before;
+    before.swap(backend_keys_);
     const auto keys = data.find("keys");
-    if (keys == data.end() || !keys->is_array())
-        return;
-    for (const auto& k : *keys)
-        if (k.is_object() && k.contains("id") && k["id"].is_string())
-            backend_keys_[k["id"].get<std::string>()] = k;
+    if (keys != data.end() && keys->is_array())
+        for (const auto& k : *keys)
+            if (k.is_object() && k.contains("id") && k["id"].is_string())
+                backend_keys_[k["id"].get<std::string>()] = k;
+    // A slot that answered with an error (no slot information, a token it
+    // could not read) says nothing about which Key it holds: the Keys of its
+    // backend that the last scan had stay, so that a passing error is not a
+    // removal (subscribers, hooks and every application's sessions would
+    // take it for a pulled Key).
+    std::set<std::string> unsure;
+    bool unsure_all = false;
+    for (const auto& s : slots_) {
+        if (!s.is_object() || !s.contains("error"))
+            continue;
+        const auto b = s.find("backend");
+        if (b != s.end() && b->is_string())
+            unsure.insert(b->get<std::string>());
+        else
+            unsure_all = true;
+    }
+    for (auto& [id, k] : before)
+        if (!backend_keys_.count(id) && (unsure_all || unsure.count(k.value("backend", ""))))
+            backend_keys_.emplace(id, std::move(k));
 }
 
 void KeyTracker::scan_finished()

@@ -6,6 +6,7 @@
 
 #include "client/certs.h"
 #include "client/module.h"
+#include "token/ckr_name.h"
 #include "token/escape.h"
 #include "client/x509.h"
 
@@ -124,10 +125,15 @@ int run_scan(const std::string& module_path)
         json slots = json::array(), keys = json::array();
         for (CK_SLOT_ID id : *ids) {
             CK_SLOT_INFO si{};
-            if ((*m)->f()->C_GetSlotInfo(id, &si) != CKR_OK)
-                continue;
             json s;
             s["slot_id"] = id;
+            if (CK_RV rv = (*m)->f()->C_GetSlotInfo(id, &si); rv != CKR_OK) {
+                // Kept, with the error: the Keys of its backend are not taken
+                // for removed (KeyTracker::scanned).
+                s["error"] = "C_GetSlotInfo failed (" + ukey::ckr_name(rv) + ")";
+                slots.push_back(std::move(s));
+                continue;
+            }
             s["description"] = text(si.slotDescription);
             s["manufacturer"] = text(si.manufacturerID);
             s["token"] = bool(si.flags & CKF_TOKEN_PRESENT);
