@@ -7,7 +7,8 @@
 #   bash scripts/flake-watch.sh -n 20 -d build-asan -- -L module
 #   bash scripts/flake-watch.sh -n 300 -d build-asan -- -R module.fork_test
 # The sanitizer options are those of scripts/run.sh (scripts/sanitizers.sh)
-# when BUILD_DIR is a sanitized tree. Exit status: 0 if no test ever failed, 1 otherwise.
+# when BUILD_DIR is a sanitized tree. Exit status: 0 if no test ever failed, 1 otherwise,
+# 2 on usage errors or a run in which no test ran.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,7 +42,13 @@ for ((i = 1; i <= N; i++)); do
         failed_count[$t]=$((${failed_count[$t]:-0} + 1))
         any=1
     done
-    printf 'run %d/%d: %d failed (%ds)%s\n' "$i" "$N" "${#names[@]}" "$(($(date +%s) - t0))" \
+    # How many ran: a filter that matches nothing must not pass for a clean run.
+    ran=$(sed -nE 's/.*tests? failed out of ([0-9]+).*/\1/p' "$log" | tail -n 1)
+    if [[ -z $ran || $ran == 0 ]]; then
+        echo "flake-watch: run $i ran no test (see $log)" >&2
+        exit 2
+    fi
+    printf 'run %d/%d: %d of %d failed (%ds)%s\n' "$i" "$N" "${#names[@]}" "$ran" "$(($(date +%s) - t0))" \
         "${names[*]:+: ${names[*]}}"
     ((${#names[@]})) || rm -f "$log"
 done
