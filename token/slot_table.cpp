@@ -166,15 +166,14 @@ std::optional<SlotEntry> SlotTable::find(CK_SLOT_ID id) const
     return it->second;
 }
 
-std::optional<SlotEntry> SlotTable::mark_absent(CK_SLOT_ID id)
+void SlotTable::mark_absent(CK_SLOT_ID id)
 {
     std::unique_lock<RwLock> g(lock_);
     auto it = entries_.find(id);
     if (it == entries_.end() || !it->second.names_key || !it->second.present)
-        return std::nullopt;
-    SlotEntry before = it->second;
+        return;
     it->second.present = false;
-    return before;
+    it->second.out_unsure = true; // the next refresh says whether its sessions end
 }
 
 std::optional<SlotEntry> SlotTable::mark_gone(CK_SLOT_ID id)
@@ -183,14 +182,14 @@ std::optional<SlotEntry> SlotTable::mark_gone(CK_SLOT_ID id)
     auto it = entries_.find(id);
     if (it == entries_.end() || !it->second.names_key)
         return std::nullopt;
-    if (gone_.size() >= max_gone && !gone_.count(it->second.identity)) {
-        log::warning("more than " + std::to_string(max_gone) +
-                     " Keys reported out by ukeyd are still shown by their backends; not hiding another one");
-        return std::nullopt;
-    }
     SlotEntry before = it->second;
     if (!it->second.present)
         return before; // already out: nothing to hold out
+    if (gone_.size() >= max_gone && !gone_.count(it->second.identity)) {
+        log::warning("more than " + std::to_string(max_gone) +
+                     " Keys reported out by ukeyd are still shown by their backends; this one stays listed");
+        return before;
+    }
     gone_.emplace(it->second.identity, it->second.backend);
     it->second.present = false;
     order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());

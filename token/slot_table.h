@@ -48,9 +48,9 @@ public:
     // holding a token.
     std::vector<CK_SLOT_ID> current(bool token_present) const;
     std::optional<SlotEntry> find(CK_SLOT_ID id) const;
-    // Marks a Key's ID absent after we saw another token in its slot;
-    // returns the entry as it was when it was present.
-    std::optional<SlotEntry> mark_absent(CK_SLOT_ID id);
+    // Marks a Key's ID absent after we saw another token in its slot (or one
+    // odd answer): the next refresh decides whether its sessions end.
+    void mark_absent(CK_SLOT_ID id);
     // The daemon says this Key is out. Where its backend, which looks only
     // at C_Initialize (SoftHSM2 and another process's deleted token), still
     // shows it, it is listed as out until the backend no longer shows it,
