@@ -199,17 +199,34 @@ Result<bool> take_lock(const std::filesystem::path& dir, Fd& f, bool exclusive)
         return error(path, std::string("cannot be opened: ") + std::strerror(errno));
     if (auto mine = check_private(path, false); !mine)
         return error(path, mine.error().message);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    // At most 3 s without progress: a holder that stopped while appending
+    // must not hang a login. Progress is another append done meanwhile
+    // (audit.head is replaced by each): on a busy machine with many
+    // appenders, a waiter may lose the lock to others for longer than that,
+    // and must still get its turn.
+    auto head_mark = [&dir] {
+        struct stat st{};
+        if (stat((dir / head_name).c_str(), &st) != 0)
+            return std::pair<ino_t, long long>{0, 0};
+        return std::pair<ino_t, long long>{st.st_ino, st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
+    };
+    auto mark = head_mark();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     useconds_t pause = 200;
     while (flock(f.fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
         if (errno == EINTR)
             continue;
         if (errno != EWOULDBLOCK)
             return error(path, std::string("cannot be locked: ") + std::strerror(errno));
-        if (std::chrono::steady_clock::now() >= deadline)
+        const auto now = std::chrono::steady_clock::now();
+        if (const auto m = head_mark(); m != mark) {
+            mark = m;
+            deadline = now + std::chrono::seconds(3);
+        }
+        if (now >= deadline)
             return error(path, "is held by another process for too long (a process stopped while appending?)");
         usleep(pause);
-        pause = std::min<useconds_t>(pause * 2, 20000);
+        pause = std::min<useconds_t>(pause * 2, 5000);
     }
     return true;
 }

@@ -16,7 +16,9 @@
 #include <cctype>
 #include <sstream>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -253,6 +255,26 @@ TEST_F(Audit, ManyProcessesAppendOneContiguousChain)
     ASSERT_EQ(r->records.size(), std::size_t(children * each));
     for (std::size_t i = 0; i < r->records.size(); ++i)
         ASSERT_EQ(r->records[i].seq, i + 1);
+}
+
+// A holder that makes no progress (a process stopped while appending) is
+// given up on after 3 s: the append fails, naming the lock. (Many appenders
+// that keep the lock busy make progress: ManyProcessesAppendOneContiguousChain.)
+TEST_F(Audit, AHolderThatMakesNoProgressIsGivenUpOn)
+{
+    append(1);
+    const int fd = open(file(audit_file::lock_name).c_str(), O_RDWR | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(flock(fd, LOCK_EX), 0);
+    auto l = log();
+    ASSERT_TRUE(l);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto e = l->append({AuditKind::login, "k", "user", CKR_OK, ""});
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    close(fd);
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().message.find("too long"), std::string::npos) << e.error().message;
+    EXPECT_GE(waited, std::chrono::milliseconds(2900)) << "gave up before 3 s without progress";
 }
 
 TEST_F(Audit, ManyProcessesAppendAcrossRotations)
