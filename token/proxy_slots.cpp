@@ -220,7 +220,8 @@ void Proxy::end_sessions(const SlotEntry& e)
     // CKR_SESSION_HANDLE_INVALID), as a pulled card does; a backend that
     // does not notice (SoftHSM2 and a token another process deleted) would
     // otherwise keep them working. The sessions are the ones opened on this
-    // Key (its identity), not whatever its backend slot holds now. They
+    // Key (its identity, in its backend slot: a twin Key told apart by
+    // probing keeps its own), not whatever its backend slot holds now. They
     // leave the table first, then go down the stack, so that the layers
     // forget them (the PIN policy its forced-change login) and the backend
     // is left alone (layer_backend.cpp).
