@@ -42,7 +42,7 @@ Error ck_error(CK_RV rv, const std::string& doing)
     return Error{rv, doing + ": " + explain(rv) + " (" + ckr_name(rv) + ")"};
 }
 
-Result<std::unique_ptr<Module>> Module::load(const std::string& path)
+Result<Module::Opened> Module::open(const std::string& path)
 {
     // The same check as for backends: the module's code runs in our process.
     auto file = trusted_file(path, "ukey module");
@@ -64,6 +64,15 @@ Result<std::unique_ptr<Module>> Module::load(const std::string& path)
         dlclose(dl);
         return Error{CKR_FUNCTION_FAILED, path + " is not a PKCS#11 module"};
     }
+    return Opened{dl, fl};
+}
+
+Result<std::unique_ptr<Module>> Module::load(const std::string& path)
+{
+    auto opened = open(path);
+    if (!opened)
+        return opened.error();
+    auto [dl, fl] = *opened;
     CK_C_INITIALIZE_ARGS args{};
     args.flags = CKF_OS_LOCKING_OK;
     CK_RV rv = fl->C_Initialize(&args);

@@ -26,6 +26,14 @@ class Module {
 public:
     // dlopen + C_GetFunctionList + C_Initialize (OS locking).
     static Result<std::unique_ptr<Module>> load(const std::string& path);
+    // The same without C_Initialize, for a process that hands the module to
+    // p11-kit's RPC server (ukeyd's serving child), which initialises it on
+    // its client's word. Stays loaded until the process ends.
+    struct Opened {
+        void* dl;
+        CK_FUNCTION_LIST* fl;
+    };
+    static Result<Opened> open(const std::string& path);
     ~Module();
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;

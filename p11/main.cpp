@@ -3,6 +3,7 @@
 // any C++ exception into a CKR_* code: nothing but a CK_RV crosses the ABI.
 #include "token/fork.h"
 #include "token/functions.h"
+#include "token/peer_access.h"
 #include "token/proxy.h"
 
 #include <ukey/pkcs11.h>
@@ -134,6 +135,18 @@ CK_INTERFACE interfaces[] = {
 };
 
 } // namespace
+
+// Service mode: whom this process serves (ukey/vendor.h).
+UKEY_EXPORT CK_RV ukey_serve_peer(unsigned long uid, unsigned long gid, long pid)
+{
+    return guard([&]() -> CK_RV {
+        if (Proxy::active())
+            return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+        if (uid > 0xfffffffeUL || gid > 0xfffffffeUL || pid <= 0)
+            return CKR_ARGUMENTS_BAD;
+        return ukey::set_served_peer(ukey::Peer{uid_t(uid), gid_t(gid), pid_t(pid)}) ? CKR_OK : CKR_ARGUMENTS_BAD;
+    });
+}
 
 UKEY_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
 {

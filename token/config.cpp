@@ -37,6 +37,14 @@ Result<void> read_daemon_socket(const toml::table& root, Config& cfg)
     });
 }
 
+// [service] admin_groups; the rest of [service] is ukeyd's.
+Result<void> read_service_admins(const toml::table& root, Config& cfg)
+{
+    return with_section(root, "service", [&](const toml::table* t) -> Result<void> {
+        return read_strings(*t, "admin_groups", cfg.service_admin_groups, "in [service]");
+    });
+}
+
 // ---- [audit]: the audit log (docs/audit.md) ---------------------------------
 // Runs after state_dir is known: the folder defaults to <state_dir>/audit.
 Result<void> parse_audit(const toml::table& root, Config& cfg)
@@ -179,14 +187,17 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
         const std::string ctx = "in [[backend]] #" + std::to_string(i + 1);
         if (!t)
             return config_error(source, ctx + " is not a table");
-        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional", "fixes", "removable"}, ctx); !e)
+        if (auto e = check_keys(*t, {"name", "module", "pin_counter", "optional", "fixes", "removable", "users", "groups"},
+                                ctx);
+            !e)
             return config_error(source, e.error().message);
         BackendConfig b;
         std::string counter = "ukey";
         for (auto e : {read_value(*t, "name", b.name, ctx), read_value(*t, "module", b.module, ctx),
                        read_value(*t, "pin_counter", counter, ctx),
                        read_value(*t, "optional", b.optional, ctx), read_value(*t, "fixes", b.fixes, ctx),
-                       read_value(*t, "removable", b.removable, ctx)})
+                       read_value(*t, "removable", b.removable, ctx), read_strings(*t, "users", b.users, ctx),
+                       read_strings(*t, "groups", b.groups, ctx)})
             if (!e)
                 return config_error(source, e.error().message);
         if (!valid_name(b.name))
@@ -217,7 +228,24 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
         return config_error(source, e.error().message);
     if (auto e = parse_audit(root, cfg); !e)
         return config_error(source, e.error().message);
+    if (auto e = read_service_admins(root, cfg); !e)
+        return config_error(source, e.error().message);
     return cfg;
+}
+
+std::string backends_sharing_a_module(const Config& cfg)
+{
+    for (std::size_t i = 0; i < cfg.backends.size(); ++i)
+        for (std::size_t j = i + 1; j < cfg.backends.size(); ++j) {
+            const auto& a = cfg.backends[i];
+            const auto& b = cfg.backends[j];
+            std::error_code e1, e2;
+            const auto ra = std::filesystem::canonical(a.module, e1);
+            const auto rb = std::filesystem::canonical(b.module, e2);
+            if (a.module == b.module || (!e1 && !e2 && ra == rb))
+                return "'" + a.name + "' and '" + b.name + "' both load " + (e1 ? a.module : ra.string());
+        }
+    return {};
 }
 
 Result<std::string> read_config_text(const std::filesystem::path& path)

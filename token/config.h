@@ -33,14 +33,19 @@ struct BackendConfig {
     // browsers treat a fixed token as part of the computer (SoftHSM2 as
     // Debian builds it reports fixed slots). Off for a built-in token.
     bool removable = true;
+    // Service mode (docs/service-mode.md): who may use this backend's Keys
+    // through ukeyd; names or numeric ids. Both empty = every user.
+    std::vector<std::string> users;
+    std::vector<std::string> groups;
 };
 
 inline constexpr const char* default_daemon_socket = "/run/ukey/ukeyd.sock";
 
 // Top-level keys of the tools' sections (tools/common/tool_config.h): the
-// module accepts them unread (of [daemon] it reads the socket), and the tools
+// module accepts them unread (of [daemon] it reads the socket, of [service]
+// the admin groups), and the tools
 // check them as strictly as the module checks its own.
-inline constexpr std::array<std::string_view, 4> tool_sections{"daemon", "expiry", "hook", "renewal"};
+inline constexpr std::array<std::string_view, 5> tool_sections{"daemon", "expiry", "hook", "renewal", "service"};
 
 struct Config {
     std::filesystem::path source; // the file it was read from
@@ -57,7 +62,15 @@ struct Config {
     // [daemon] socket: where ukeyd listens, and C_WaitForSlotEvent subscribes.
     std::filesystem::path daemon_socket = default_daemon_socket;
     AuditSettings audit; // [audit]: dir defaults to <state_dir>/audit
+    // [service] admin_groups: besides root, who may use SO functions
+    // (C_Login as SO, C_InitToken) through ukeyd in service mode.
+    std::vector<std::string> service_admin_groups;
 };
+
+// Two backends on one module (the same file, however named) would count
+// each Key's tries twice; service mode refuses such a config. The first
+// such pair, as "'a' and 'b' both load /path", or empty.
+std::string backends_sharing_a_module(const Config& cfg);
 
 // The most backends one module aggregates: object handles carry the backend
 // index in their low bits.

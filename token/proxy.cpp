@@ -3,6 +3,7 @@
 
 #include "token/fork.h"
 #include "token/log.h"
+#include "token/peer_access.h"
 
 #include <cstring>
 #include <mutex>
@@ -131,6 +132,11 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
         return cfg.error().rv;
     }
     log::configure(cfg->log);
+    // Service mode: the peer's backends only (docs/service-mode.md).
+    if (auto r = restrict_to_served_peer(*cfg); !r) {
+        log::error(r.error().message);
+        return r.error().rv;
+    }
 
     std::unique_ptr<Proxy> p(new Proxy(*cfg, cb));
     p->fork_generation_ = fork_generation();

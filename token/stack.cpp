@@ -13,6 +13,7 @@ std::unique_ptr<Layer> make_key_policy_object(const LayerContext&); // layer_pol
 std::unique_ptr<Layer> make_pin_policy(const LayerContext&); // pin_policy*.cpp: counting, lockout, transport PINs
 std::unique_ptr<Layer> make_pin_quality(const LayerContext&); // layer_pin_quality.cpp: rules for new PINs
 std::unique_ptr<Layer> make_audit(const LayerContext&, const Backend&); // layer_audit.cpp: the audit log
+std::unique_ptr<Layer> make_served_peer(const LayerContext&); // layer_served_peer.cpp: SO functions for admins only
 
 BackendStack::BackendStack(Backend& backend, const LayerContext& ctx)
 {
@@ -30,6 +31,9 @@ BackendStack::BackendStack(Backend& backend, const LayerContext& ctx)
         push(make_pin_policy(ctx));
     push(make_pin_quality(ctx));
     push(make_audit(ctx, backend));
+    // Above the audit log: a refused SO login reaches no PIN and is no
+    // login attempt (the warning in ukey's log says who tried).
+    push(make_served_peer(ctx));
 }
 
 } // namespace ukey

@@ -76,6 +76,15 @@ typedef struct UKEY_FUNCTION_LIST {
     CK_RV (*C_UkeyGetSlotBackend)(CK_SLOT_ID slotID, UKEY_SLOT_BACKEND *pInfo);
 } UKEY_FUNCTION_LIST;
 
+/* Service mode (docs/service-mode.md): ukeyd's serving child names the peer
+ * it serves before C_Initialize, found with dlsym(UKEY_SERVE_PEER_SYMBOL).
+ * The module then shows only the Keys of backends the peer may use, and
+ * refuses SO functions unless the peer is an admin. It can only narrow what
+ * the calling process sees. CKR_CRYPTOKI_ALREADY_INITIALIZED after
+ * C_Initialize; CKR_ARGUMENTS_BAD if another peer was named already. */
+#define UKEY_SERVE_PEER_SYMBOL "ukey_serve_peer"
+typedef CK_RV (*UKEY_SERVE_PEER)(unsigned long uid, unsigned long gid, long pid);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,7 @@ TEST_KEEP_DEFAULT=fail
 
 UKEYD_PID=
 UKEYD_RUNS=0
+UKEYD_WRAP=()   # a command that execs ukeyd (e.g. setpriv as another user)
 declare -gA WATCH_PID=()
 DAEMON_PCSC_STARTED=0
 
@@ -140,7 +141,7 @@ daemon_start() {
     [[ -z $UKEYD_PID ]] || ! alive "$UKEYD_PID" || fail "daemon_start: ukeyd $UKEYD_PID still runs"
     UKEYD_RUNS=$((UKEYD_RUNS + 1))
     printf '===== %s ukeyd start #%s\n' "$(date '+%F %T.%3N')" "$UKEYD_RUNS" >>"$T/ukeyd.log"
-    "$UKEYD" --log-level debug "$@" </dev/null >>"$T/ukeyd.log" 2>&1 &
+    "${UKEYD_WRAP[@]}" "$UKEYD" --log-level debug "$@" </dev/null >>"$T/ukeyd.log" 2>&1 &
     UKEYD_PID=$!
     wait_for "ukeyd answering on $SOCK" "$DAEMON_WAIT" status_answers
     log "ukeyd $UKEYD_PID up"

@@ -171,6 +171,34 @@ Result<void> parse_renewal(const toml::table& root, ToolConfig& cfg)
     });
 }
 
+Result<void> parse_service(const toml::table& root, ToolConfig& cfg)
+{
+    auto& s = cfg.service;
+    return with_section(root, "service", [&](const toml::table* t) -> Result<void> {
+        const std::string ctx = "in [service]";
+        // admin_groups: read by the module (Config::service_admin_groups).
+        if (auto e = check_keys(*t, {"enabled", "socket", "user", "admin_groups", "max_per_user"}, ctx); !e)
+            return e;
+        std::string socket = s.socket.string();
+        int64_t max_per_user = s.max_per_user;
+        for (auto e : {read_value(*t, "enabled", s.enabled, ctx), read_value(*t, "socket", socket, ctx),
+                       read_value(*t, "user", s.user, ctx), read_value(*t, "max_per_user", max_per_user, ctx)})
+            if (!e)
+                return e;
+        s.socket = socket;
+        if (!s.socket.is_absolute() || socket.size() >= 108)
+            return problem("[service] socket must be an absolute path shorter than 108 bytes, not '" + socket + "'");
+        if (max_per_user < 1 || max_per_user > 1024)
+            return problem("[service] max_per_user must be between 1 and 1024");
+        s.max_per_user = unsigned(max_per_user);
+        if (s.user.empty() || s.user == "root" || s.user == "0" || s.user.rfind("0:", 0) == 0)
+            return problem("[service] user must name a user other than root (the owner of state_dir)");
+        if (s.enabled && s.socket == cfg.daemon_socket)
+            return problem("[service] socket must differ from [daemon] socket");
+        return {};
+    });
+}
+
 } // namespace
 
 bool glob_match(const std::string& pattern, const std::string& text)
@@ -205,6 +233,8 @@ Result<ToolConfig> parse_tool_config(std::string_view text, const std::filesyste
     if (auto e = parse_daemon(root, cfg); !e)
         return config_error(source, e.error().message);
     if (auto e = parse_renewal(root, cfg); !e)
+        return config_error(source, e.error().message);
+    if (auto e = parse_service(root, cfg); !e)
         return config_error(source, e.error().message);
     return cfg;
 }

@@ -38,6 +38,20 @@ struct DaemonConfig {
     double expiry_check_interval_s = 86400; // re-check of present Keys
 };
 
+// [service]: ukeyd serving Keys to applications over p11-kit's RPC
+// (docs/service-mode.md). admin_groups is the module's
+// (Config::service_admin_groups).
+struct ServiceConfig {
+    bool enabled = false;
+    std::filesystem::path socket = "/run/ukey/pkcs11";
+    // Whom the serving children run as when ukeyd runs as root: the owner
+    // of state_dir and of soft Keys' token stores. A name, or "uid" /
+    // "uid:gid" for an id with no name here. Not root.
+    std::string user = "ukey";
+    // Serving children at once, per user (root's are not limited).
+    unsigned max_per_user = 32;
+};
+
 // One CA that renews certificates over SCEP (docs/renewal.md), and which
 // Keys and certificates it serves.
 struct RenewalCa {
@@ -75,6 +89,7 @@ struct ToolConfig : Config {
     DaemonConfig daemon;
     std::vector<HookConfig> hooks;
     RenewalConfig renewal;
+    ServiceConfig service;
 };
 
 // The first [[renewal.ca]] serving a Key (label, serial) and a certificate

@@ -12,7 +12,7 @@ extern char** environ;
 namespace ukey::daemon {
 
 Spawned spawn(const std::vector<std::string>& argv, const std::vector<std::string>* env, bool capture_stdout,
-              bool own_group)
+              bool own_group, int pass_fd)
 {
     Spawned r;
     int p[2] = {-1, -1};
@@ -34,6 +34,10 @@ Spawned spawn(const std::vector<std::string>& argv, const std::vector<std::strin
     if (capture_stdout)
         posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    // dup2 clears close-on-exec on the copy (not when pass_fd is 3 already:
+    // the caller never passes that, ukeyd's own descriptors are above it).
+    if (pass_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, pass_fd, 3);
     posix_spawnattr_t at;
     posix_spawnattr_init(&at);
     sigset_t none, all;

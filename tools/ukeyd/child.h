@@ -19,8 +19,8 @@ struct Spawned {
 
 // argv[0] is the program's path. env: nullptr = the daemon's own.
 // own_group: the child leads a process group, so that a timeout can end
-// whatever it started too.
+// whatever it started too. pass_fd >= 0: the child gets it as its fd 3.
 Spawned spawn(const std::vector<std::string>& argv, const std::vector<std::string>* env, bool capture_stdout,
-              bool own_group);
+              bool own_group, int pass_fd = -1);
 
 } // namespace ukey::daemon

@@ -129,9 +129,14 @@ bool Daemon::setup()
         log::error("ukeyd: " + e.error().message);
         return false;
     }
+    service_ = std::make_unique<Pkcs11Service>(ep_, self_exe_);
     apply(cfg_);
     if (auto text = read_config_text(config_file_))
         snapshot_config(cfg_, *text);
+    // Asked to serve Keys and cannot: better no daemon than one whose
+    // applications find nothing (the log says why).
+    if (cfg_.service.enabled && service_->listen_fd() < 0)
+        return false;
     scanner_.request();
     return true;
 }
@@ -143,6 +148,7 @@ void Daemon::apply(const ToolConfig& cfg)
     expiry_.set_thresholds(cfg.daemon.expiry_thresholds);
     expiry_.open(state_base(cfg));
     server_->set_access(cfg.daemon.allow_users, cfg.daemon.allow_groups);
+    service_->configure(cfg, config_file_);
     next_expiry_ = mono_ms() + int64_t(cfg.daemon.expiry_check_interval_s * 1000);
     if (cfg.daemon.pcsc && !pcsc_)
         start_pcsc();
@@ -242,7 +248,7 @@ void Daemon::on_signal()
                 if (pid == scanner_.pid()) {
                     if (auto r = scanner_.on_exit(status))
                         on_scan(*r);
-                } else if (!hooks_.on_exit(pid, status)) {
+                } else if (!service_->on_exit(pid, status) && !hooks_.on_exit(pid, status)) {
                     waiters_->on_exit(pid, status);
                 }
             }
@@ -517,6 +523,8 @@ int Daemon::run()
                 on_pcsc();
             else if (fd == server_->listen_fd())
                 server_->on_accept();
+            else if (fd == service_->listen_fd())
+                service_->on_accept();
             else if (fd == scanner_.fd()) {
                 if (auto r = scanner_.on_readable())
                     on_scan(*r);
@@ -550,6 +558,7 @@ int Daemon::run()
     log::info("ukeyd: stopping");
     stop_pcsc();
     waiters_->stop_all();
+    service_->stop_all();
     hooks_.stop_all(2000);
     server_->close_listener();
     return 0;

@@ -10,6 +10,7 @@
 #include "hooks.h"
 #include "key_tracker.h"
 #include "pcsc_watch.h"
+#include "pkcs11_service.h"
 #include "renewal_schedule.h"
 #include "scan.h"
 #include "server.h"
@@ -65,6 +66,7 @@ private:
     int ep_ = -1, sigfd_ = -1, pcsc_fd_ = -1;
     std::unique_ptr<Server> server_;
     std::unique_ptr<BackendWaiters> waiters_;
+    std::unique_ptr<Pkcs11Service> service_; // [service]: Keys over p11-kit's RPC
     Scanner scanner_;
     Hooks hooks_;
     ExpiryWatch expiry_;

@@ -4,6 +4,7 @@
 #include "backend_wait.h"
 #include "daemon.h"
 #include "scan.h"
+#include "serve_child.h"
 
 #include "tool_config.h"
 #include "token/file_trust.h"
@@ -36,13 +37,16 @@ int main(int argc, char** argv)
         CLI::App app{"ukeyd: watches Keys (PC/SC readers and PKCS#11 backends), tells subscribers on a local "
                      "socket, runs hooks and watches certificate expiry. See ukeyd(8) and ukey.conf(5)."};
         std::string config, level;
-        std::string wait_backend;
+        std::string wait_backend, serve_peer, serve_as;
         bool scan = false, version = false;
         app.add_option("-c,--config", config, "config file (default: $UKEY_CONF, else /etc/ukey/ukey.conf)");
         app.add_option("--log-level", level, "error, warning, info (default) or debug");
         app.add_flag("--scan", scan, "internal: scan the backends once, print JSON, exit")->group("");
         app.add_option("--wait-backend", wait_backend, "internal: block in a backend's C_WaitForSlotEvent")
             ->group("");
+        app.add_option("--serve-pkcs11", serve_peer, "internal: serve libukey-pkcs11.so on fd 3 to uid:gid:pid")
+            ->group("");
+        app.add_option("--serve-as", serve_as, "internal: with --serve-pkcs11, the uid:gid to run as")->group("");
         app.add_flag("--version", version, "print the version");
         CLI11_PARSE(app, argc, argv);
         if (version) {
@@ -58,6 +62,8 @@ int main(int argc, char** argv)
             setenv("UKEY_CONF", config.c_str(), 1);
         if (!wait_backend.empty())
             return ukey::daemon::run_backend_wait(wait_backend);
+        if (!serve_peer.empty())
+            return ukey::daemon::run_serve_child(serve_peer, serve_as);
         if (scan)
             return ukey::daemon::run_scan(ukey::client::default_module_path());
 

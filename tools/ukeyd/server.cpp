@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "clock.h"
+#include "unix_listener.h"
 #include "token/escape.h"
 #include "token/log.h"
 
@@ -28,10 +29,6 @@ json error_reply(const std::string& message)
 
 namespace {
 
-Error refused(std::string why)
-{
-    return Error{CKR_FUNCTION_FAILED, std::move(why)};
-}
 
 std::string dump(const json& j)
 {
@@ -41,23 +38,7 @@ std::string dump(const json& j)
     return escape::printable_json(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
 }
 
-bool make_dirs(const std::filesystem::path& p)
-{
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec))
-        return true;
-    if (p.has_parent_path() && p.parent_path() != p && !make_dirs(p.parent_path()))
-        return false;
-    return mkdir(p.c_str(), 0755) == 0 || errno == EEXIST;
-}
 
-sockaddr_un address(const std::filesystem::path& path)
-{
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-    return a;
-}
 
 } // namespace
 
@@ -74,42 +55,10 @@ Server::~Server()
 
 Result<void> Server::listen(const std::filesystem::path& path)
 {
-    if (path.string().size() >= sizeof(sockaddr_un::sun_path))
-        return refused("the socket path " + path.string() + " is too long");
-    if (!make_dirs(path.parent_path()))
-        return refused("cannot create " + path.parent_path().string() + ": " + strerror(errno));
-    sockaddr_un a = address(path);
-    // A socket file left by a daemon that died is removed; one that answers
-    // belongs to a running daemon, which we must not steal from.
-    struct stat st{};
-    if (lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return refused(path.string() + " exists and is not a socket; remove it or choose another [daemon] socket");
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        bool alive = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-        if (probe >= 0)
-            close(probe);
-        if (alive)
-            return refused("another ukeyd is already running on " + path.string());
-        unlink(path.c_str());
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return refused(std::string("socket: ") + strerror(errno));
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        auto e = refused("cannot bind " + path.string() + ": " + strerror(errno));
-        close(fd);
-        return e;
-    }
-    // Access is decided per connection with SO_PEERCRED (set_access), so the
-    // file itself is open to every local user.
-    chmod(path.c_str(), 0666);
-    if (::listen(fd, listen_backlog) != 0) {
-        auto e = refused(std::string("listen: ") + strerror(errno));
-        close(fd);
-        unlink(path.c_str());
-        return e;
-    }
+    auto listening = listen_unix(path, listen_backlog, "[daemon] socket");
+    if (!listening)
+        return listening.error();
+    const int fd = *listening;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -137,43 +86,15 @@ void Server::close_listener()
 
 void Server::set_access(const std::vector<std::string>& users, const std::vector<std::string>& groups)
 {
-    allow_uids_.clear();
-    allow_gids_.clear();
     restricted_ = !users.empty() || !groups.empty();
-    for (const auto& u : users) {
-        if (const passwd* pw = getpwnam(u.c_str()))
-            allow_uids_.insert(pw->pw_uid);
-        else
-            log::warning("ukeyd: allow_users names '" + u + "', who is not a user here");
-    }
-    for (const auto& g : groups) {
-        if (const group* gr = getgrnam(g.c_str()))
-            allow_gids_.insert(gr->gr_gid);
-        else
-            log::warning("ukeyd: allow_groups names '" + g + "', which is not a group here");
-    }
+    allow_ = AccessList(users, groups);
+    for (const auto& u : allow_.unknown())
+        log::warning("ukeyd: [daemon] allow_users/allow_groups name " + u + ", not known here");
 }
 
 bool Server::allowed(uid_t uid, gid_t gid) const
 {
-    if (!restricted_ || uid == 0 || uid == geteuid() || allow_uids_.count(uid) || allow_gids_.count(gid))
-        return true;
-    // Supplementary groups come from the user database, not from the peer's
-    // process: SO_PEERCRED only tells the primary group.
-    const passwd* pw = getpwuid(uid);
-    if (!pw)
-        return false;
-    int n = 64;
-    std::vector<gid_t> gs(64);
-    if (getgrouplist(pw->pw_name, pw->pw_gid, gs.data(), &n) < 0) {
-        gs.resize(size_t(n));
-        if (getgrouplist(pw->pw_name, pw->pw_gid, gs.data(), &n) < 0)
-            return false;
-    }
-    for (int i = 0; i < n; ++i)
-        if (allow_gids_.count(gs[size_t(i)]))
-            return true;
-    return false;
+    return !restricted_ || uid == 0 || uid == geteuid() || allow_.allows(uid, gid);
 }
 
 void Server::warn(uid_t uid, const std::string& line, const std::string& reason)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "admission.h"
+#include "token/peer_access.h"
 #include "token/result.h"
 
 #include <nlohmann/json.hpp>
@@ -97,8 +98,7 @@ private:
     RefusalLog refusals_;
     int timer_fd_ = -1;
     int spare_fd_ = -1; // given up to accept (and close) a connection when out of descriptors
-    std::set<uid_t> allow_uids_;
-    std::set<gid_t> allow_gids_;
+    AccessList allow_; // [daemon] allow_users, allow_groups
     bool restricted_ = false;
 };
 

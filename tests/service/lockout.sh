@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# service.lockout: one Key served by ukeyd to two unprivileged uids
+# (docs/service-mode.md, issue 12 must-show 1, 3, 5 and 7):
+#   - who sees what: A and B see Alice, C only the fakecard, D nothing;
+#   - 6 wrong PINs spread over A and B lock Alice for both (the right PIN
+#     then gets CKR_PIN_LOCKED for both), and exactly 6 C_Login calls
+#     reached SoftHSM2;
+#   - a user may neither log in as SO nor initialise the Key (and no SO
+#     login reaches SoftHSM2); root's SO unlock through the service works
+#     for both;
+#   - neither user can read the service's state or token store; what a user
+#     sets in his own environment (UKEY_CONF, HOME) changes nothing.
+. "$(dirname "$0")/lib.sh"
+service_setup
+service_start
+
+step "who sees which Keys"
+assert_eq "$(as $USER_A labels)" "Alice" "uid A sees Alice only"
+assert_eq "$(as $USER_B labels)" "Alice" "uid B sees Alice only"
+assert_eq "$(as $USER_C labels)" "fakecard" "uid C sees the fakecard only"
+assert_eq "$(as $USER_D labels)" "" "uid D, in no backend's users, sees no Key"
+assert_eq "$(as 0 labels | sort | tr '\n' ' ')" "Alice fakecard " "root sees every Key"
+
+step "6 wrong PINs over two users lock the Key for both"
+for who in $USER_A $USER_B $USER_A $USER_B $USER_A; do
+    assert_eq "$(as "$who" login Alice user <<<"$BAD")" CKR_PIN_INCORRECT "wrong PIN as uid $who"
+done
+assert_eq "$(as $USER_B flags Alice)" final-try "after 5 wrong PINs B sees the final try"
+rv=$(as $USER_B login Alice user <<<"$BAD")
+[[ $rv == CKR_PIN_INCORRECT || $rv == CKR_PIN_LOCKED ]] || fail "6th wrong PIN: $rv"
+assert_eq "$(as $USER_A flags Alice)" locked "A sees the Key locked"
+assert_eq "$(as $USER_A login Alice user <<<"$U1")" CKR_PIN_LOCKED "right PIN as A once locked"
+assert_eq "$(as $USER_B login Alice user <<<"$U1")" CKR_PIN_LOCKED "right PIN as B once locked"
+assert_eq "$(logins_reaching_backend)" 6 "C_Login calls that reached SoftHSM2"
+
+step "a user is no admin"
+assert_eq "$(printf '%s\n%s\n' "$SO" "$U2" | as $USER_A unlock Alice)" CKR_USER_TYPE_INVALID "SO login as A"
+assert_eq "$(as $USER_B initoken Alice <<<"$SO")" CKR_TOKEN_WRITE_PROTECTED "C_InitToken as B"
+assert_eq "$(logins_reaching_backend)" 6 "no SO login reached SoftHSM2"
+wait_log "uid $USER_A may not log in as SO" 10
+
+step "nothing in a user's own account gives a try back"
+for who in $USER_A $USER_B; do
+    out=$(setpriv --reuid="$who" --regid="$who" --clear-groups -- ls "$T/state" 2>&1) \
+        && fail "uid $who can list the service's state: $out"
+    out=$(setpriv --reuid="$who" --regid="$who" --clear-groups -- ls "$T/tokens" 2>&1) \
+        && fail "uid $who can list the token store: $out"
+done
+# His own UKEY_CONF and HOME reach only his own process, which does not
+# load ukey: the service's count stands.
+mkdir -m 0755 "$T/home-a" && chown $USER_A "$T/home-a"
+printf 'state_dir = "%s"\n[[backend]]\nname = "soft"\nmodule = "%s"\n' "$T/home-a" "$SOFTHSM_MODULE" >"$T/home-a/ukey.conf"
+rv=$(setpriv --reuid=$USER_A --regid=$USER_A --clear-groups -- env -i HOME="$T/home-a" \
+    UKEY_CONF="$T/home-a/ukey.conf" P11_KIT_SERVER_ADDRESS="unix:path=$PKCS11_SOCK" \
+    "$SVCCLIENT" "$P11_CLIENT" login Alice user <<<"$U1")
+assert_eq "$rv" CKR_PIN_LOCKED "right PIN as A with his own UKEY_CONF and HOME"
+
+step "root's SO unlock through the service works for both users"
+assert_eq "$(printf '%s\n%s\n' "$SO" "$U2" | as 0 unlock Alice)" CKR_OK "SO unlock as root"
+assert_eq "$(as $USER_A login Alice user <<<"$U2")" CKR_OK "A logs in with the new PIN"
+assert_eq "$(as $USER_B login Alice user <<<"$U2")" CKR_OK "B logs in with the new PIN"
+assert_eq "$(as $USER_A flags Alice)" ok "the count is full again"
+
+check_no_pin_in_logs
+daemon_stop

@@ -1,0 +1,194 @@
+#include "pkcs11_service.h"
+
+#include "child.h"
+#include "clock.h"
+#include "unix_listener.h"
+#include "token/log.h"
+#include "token/peer_access.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include <pwd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace ukey::daemon {
+
+namespace {
+
+// [service] user as "uid:gid": a name from the user database, or numbers.
+std::optional<std::string> resolve_user(const std::string& user)
+{
+    if (const passwd* pw = getpwnam(user.c_str()))
+        return std::to_string(pw->pw_uid) + ":" + std::to_string(pw->pw_gid);
+    const auto colon = user.find(':');
+    auto uid = numeric_id(user.substr(0, colon));
+    auto gid = colon == std::string::npos ? uid : numeric_id(user.substr(colon + 1));
+    if (!uid || !gid)
+        return std::nullopt;
+    return std::to_string(*uid) + ":" + std::to_string(*gid);
+}
+
+} // namespace
+
+Pkcs11Service::~Pkcs11Service()
+{
+    close_listener();
+}
+
+void Pkcs11Service::close_listener()
+{
+    refusals_.flush(mono_ms(), true);
+    if (lfd_ < 0)
+        return;
+    epoll_ctl(ep_, EPOLL_CTL_DEL, lfd_, nullptr);
+    close(lfd_);
+    lfd_ = -1;
+    unlink(path_.c_str());
+}
+
+bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path& config_file)
+{
+    if (!cfg.service.enabled) {
+        close_listener();
+        return true;
+    }
+    // One count per Key: a module listed twice would count its Keys twice.
+    if (auto twice = backends_sharing_a_module(cfg); !twice.empty()) {
+        log::error("ukeyd: [service] cannot serve this config: backends " + twice +
+                   ", which would count each Key's PIN tries twice; keep one");
+        close_listener();
+        return false;
+    }
+    run_as_.clear();
+    conf_for_children_.clear();
+    if (geteuid() == 0) {
+        auto as = resolve_user(cfg.service.user);
+        if (!as || as->rfind("0:", 0) == 0) {
+            log::error("ukeyd: [service] user '" + cfg.service.user + "' is not a user here (create it, e.g. with "
+                       "systemd-sysusers, or name a uid:gid)");
+            close_listener();
+            return false;
+        }
+        run_as_ = *as;
+        conf_for_children_ = config_file;
+    }
+    max_per_user_ = cfg.service.max_per_user;
+    if (lfd_ >= 0 && path_ == cfg.service.socket)
+        return true;
+    close_listener();
+    auto fd = listen_unix(cfg.service.socket, 256, "[service] socket");
+    if (!fd) {
+        log::error("ukeyd: " + fd.error().message);
+        return false;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = *fd;
+    epoll_ctl(ep_, EPOLL_CTL_ADD, *fd, &ev);
+    lfd_ = *fd;
+    path_ = cfg.service.socket;
+    log::info("ukeyd: serving Keys over p11-kit's RPC on " + path_.string() +
+              (run_as_.empty() ? std::string() : " (as " + cfg.service.user + ")"));
+    return true;
+}
+
+void Pkcs11Service::refuse(int fd, uid_t uid, pid_t pid, const std::string& why)
+{
+    close(fd);
+    refusals_.note(uid,
+                   "ukeyd: [service] refused a connection from uid " + std::to_string(uid) + " (pid " +
+                       std::to_string(pid) + "): " + why,
+                   "connections refused: " + why, mono_ms());
+}
+
+void Pkcs11Service::on_accept()
+{
+    refusals_.flush(mono_ms());
+    for (int round = 0; round < 64; ++round) {
+        // Blocking: the child reads it with p11-kit's server, which waits.
+        int fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log::warning(std::string("ukeyd: [service] accept: ") + strerror(errno));
+            return;
+        }
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            close(fd);
+            continue;
+        }
+        const bool privileged = cred.uid == 0 || cred.uid == geteuid();
+        if (!budget_.take(cred.uid, mono_ms())) {
+            refuse(fd, cred.uid, cred.pid, "it connects too often");
+            continue;
+        }
+        if (!privileged && per_user_[cred.uid] >= max_per_user_) {
+            refuse(fd, cred.uid, cred.pid,
+                   "it already has " + std::to_string(max_per_user_) + " connections ([service] max_per_user)");
+            continue;
+        }
+        if (children_.size() >= max_children) {
+            refuse(fd, cred.uid, cred.pid, "already " + std::to_string(max_children) + " connections");
+            continue;
+        }
+        // Which Keys the peer sees is the module's choice in the child
+        // (token/peer_access.h): a user with none is served an empty list.
+        std::vector<std::string> argv{self_exe_, "--serve-pkcs11",
+                                      std::to_string(cred.uid) + ":" + std::to_string(cred.gid) + ":" +
+                                          std::to_string(cred.pid)};
+        if (!run_as_.empty()) {
+            argv.push_back("--serve-as");
+            argv.push_back(run_as_);
+        }
+        std::vector<std::string> env;
+        if (!conf_for_children_.empty()) {
+            for (char** e = environ; *e; ++e)
+                if (std::strncmp(*e, "UKEY_CONF=", 10) != 0)
+                    env.emplace_back(*e);
+            env.push_back("UKEY_CONF=" + conf_for_children_.string());
+        }
+        const Spawned s = spawn(argv, conf_for_children_.empty() ? nullptr : &env, false, false, fd);
+        close(fd);
+        if (s.pid < 0) {
+            log::warning(std::string("ukeyd: [service] cannot start a serving child: ") + strerror(s.error));
+            continue;
+        }
+        children_.emplace(s.pid, cred.uid);
+        ++per_user_[cred.uid];
+        log::debug("ukeyd: [service] serving uid " + std::to_string(cred.uid) + " (pid " + std::to_string(cred.pid) +
+                   ") in pid " + std::to_string(s.pid));
+    }
+}
+
+bool Pkcs11Service::on_exit(pid_t pid, int status)
+{
+    auto it = children_.find(pid);
+    if (it == children_.end())
+        return false;
+    if (auto u = per_user_.find(it->second); u != per_user_.end() && --u->second == 0)
+        per_user_.erase(u);
+    if (WIFSIGNALED(status))
+        log::warning("ukeyd: [service] the serving child " + std::to_string(pid) + " of uid " +
+                     std::to_string(it->second) + " ended by signal " + std::to_string(WTERMSIG(status)));
+    children_.erase(it);
+    return true;
+}
+
+void Pkcs11Service::stop_all()
+{
+    close_listener();
+    for (const auto& [pid, uid] : children_)
+        kill(pid, SIGTERM);
+}
+
+} // namespace ukey::daemon
