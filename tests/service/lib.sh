@@ -14,6 +14,7 @@
 # $PKCS11_SOCK.
 . "$(dirname "${BASH_SOURCE[0]}")/../daemon/lib.sh"
 TEST_NAME=service.$(basename "$0" .sh)
+SERVICE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 : "${SVCCLIENT:?SVCCLIENT must name tests/service/svcclient}"
 : "${SPY_PATH:?SPY_PATH must name ukey-test-spy}"

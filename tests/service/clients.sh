@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# service.clients: real applications of an unprivileged uid reach the Key
+# through the service and nothing else (issue 12 must-show 6): no ukey or
+# SoftHSM2 setting in their environment, only p11-kit's.
+#   - pkcs11-tool with p11-kit-client.so: the token, RSA-2048 key generation,
+#     a signature OpenSSL verifies;
+#   - OpenSSL with libp11 (engine) on p11-kit-client.so: a CSR signed on the
+#     Key, verified;
+#   - GnuTLS p11tool with p11-kit-client.so: the token and, logged in, the
+#     private key;
+#   - NSS (modutil, certutil) with p11-kit-client.so: the key on the token;
+#   - p11-kit-proxy.so with ukey-remote.module (conf/) registered in the
+#     user's own p11-kit folder: pkcs11-tool sees the Key, with no address
+#     in the environment.
+. "$(dirname "$0")/lib.sh"
+need pkcs11-tool openssl p11tool modutil certutil
+service_setup
+service_start
+
+H=$T/home-a
+mkdir -m 0700 "$H" && chown $USER_A:$USER_A "$H"
+# asa CMD...: CMD as uid A, HOME=$H, only the service's address set.
+asa() {
+    setpriv --reuid=$USER_A --regid=$USER_A --clear-groups -- env -i HOME="$H" PATH=/usr/bin:/bin \
+        P11_KIT_SERVER_ADDRESS="unix:path=$PKCS11_SOCK" "$@"
+}
+# asa_ok WHAT CMD...: asa, which must succeed; its output on stdout.
+asa_ok() {
+    local what=$1 out rc=0; shift
+    out=$(asa timeout -k 2 120 "$@" 2>&1) || rc=$?
+    ((rc == 0)) || { show "$what" "$out"; fail "$what exited with $rc"; }
+    printf '%s\n' "$out"
+}
+
+step "pkcs11-tool through p11-kit-client.so"
+out=$(asa_ok "pkcs11-tool -L" pkcs11-tool --module "$P11_CLIENT" --list-token-slots)
+assert_matches "$out" "token label +: Alice\$" "pkcs11-tool --list-token-slots"
+assert_not_contains "$out" fakecard "pkcs11-tool --list-token-slots (A may not use the card)"
+out=$(asa_ok "pkcs11-tool keypairgen" pkcs11-tool --module "$P11_CLIENT" --token-label Alice --login --pin "$U1" \
+    --keypairgen --key-type rsa:2048 --id 01 --label svc1)
+assert_contains "$out" "Key pair generated" "RSA-2048 key generation"
+head -c 1000 /dev/urandom >"$H/data"
+chown $USER_A "$H/data"
+asa_ok "pkcs11-tool sign" pkcs11-tool --module "$P11_CLIENT" --token-label Alice --login --pin "$U1" \
+    --sign --mechanism SHA256-RSA-PKCS --id 01 -i "$H/data" -o "$H/data.sig" >/dev/null
+asa_ok "pkcs11-tool read pubkey" pkcs11-tool --module "$P11_CLIENT" --token-label Alice \
+    --read-object --type pubkey --id 01 -o "$H/pub.der" >/dev/null
+openssl pkey -pubin -inform DER -in "$H/pub.der" -out "$T/pub.pem" || fail "the public key is not DER"
+out=$(openssl dgst -sha256 -verify "$T/pub.pem" -signature "$H/data.sig" "$H/data" 2>&1)
+assert_contains "$out" "Verified OK" "the signature made through the service"
+
+step "OpenSSL with libp11 on p11-kit-client.so: a CSR signed on the Key"
+[[ -r $ENGINE_SO ]] || skip "libp11's engine not found ($ENGINE_SO)"
+engine_conf "$H/engine.cnf" "$P11_CLIENT" "$U1"
+chown $USER_A "$H/engine.cnf"
+asa_ok "openssl req" env OPENSSL_CONF="$H/engine.cnf" openssl req -new -engine pkcs11 -keyform engine \
+    -key "pkcs11:token=Alice;id=%01;type=private" -subj "/CN=ukey service test" -out "$H/req.pem" >/dev/null
+out=$(openssl req -in "$H/req.pem" -verify -noout 2>&1)
+assert_contains "$out" "verify OK" "the CSR's signature"
+
+step "GnuTLS p11tool on p11-kit-client.so"
+out=$(asa_ok "p11tool --list-tokens" p11tool --provider "$P11_CLIENT" --list-tokens)
+assert_contains "$out" "Label: Alice" "p11tool --list-tokens"
+out=$(asa_ok "p11tool --list-privkeys" env GNUTLS_PIN="$U1" p11tool --batch --provider "$P11_CLIENT" --login \
+    --list-privkeys "pkcs11:token=Alice")
+assert_contains "$out" "Label: svc1" "p11tool --list-privkeys"
+
+step "NSS on p11-kit-client.so"
+printf '%s\n' "$U1" >"$H/pin.txt"
+chown $USER_A "$H/pin.txt"
+mkdir -m 0700 "$H/nssdb" && chown $USER_A "$H/nssdb"
+asa_ok "certutil -N" certutil -N --empty-password -d "sql:$H/nssdb" >/dev/null
+asa_ok "modutil -add" modutil -dbdir "sql:$H/nssdb" -add ukey-service -libfile "$P11_CLIENT" -force </dev/null >/dev/null
+out=$(asa_ok "certutil -K" certutil -K -d "sql:$H/nssdb" -h Alice -f "$H/pin.txt")
+assert_contains "$out" "svc1" "certutil -K on the Key"
+
+step "p11-kit-proxy.so with ukey-remote.module in the user's p11-kit folder"
+PROXY=$(dirname "$P11_CLIENT")/../p11-kit-proxy.so
+[[ -r $PROXY ]] || PROXY=/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so
+mkdir -p "$H/.config/pkcs11/modules"
+sed "s|/run/ukey/pkcs11|$PKCS11_SOCK|" "$SERVICE_DIR/../../conf/ukey-remote.module" >"$H/.config/pkcs11/modules/ukey-remote.module"
+chown -R $USER_A:$USER_A "$H/.config"
+out=$(setpriv --reuid=$USER_A --regid=$USER_A --clear-groups -- env -i HOME="$H" PATH=/usr/bin:/bin \
+    timeout -k 2 60 pkcs11-tool --module "$PROXY" --list-token-slots 2>&1) || { show proxy "$out"; fail "pkcs11-tool on the proxy failed"; }
+assert_matches "$out" "token label +: Alice\$" "the Key through p11-kit-proxy.so"
+
+check_no_pin_in_logs
+daemon_stop
