@@ -141,6 +141,7 @@ CK_RV Proxy::Initialize(CK_VOID_PTR pInitArgs)
     std::unique_ptr<Proxy> p(new Proxy(*cfg, cb));
     p->fork_generation_ = fork_generation();
     p->init_flags_ = flags;
+    p->serving_ = served_peer().has_value();
     for (std::size_t i = 0; i < p->config_.backends.size(); ++i) {
         const BackendConfig& bc = p->config_.backends[i];
         auto b = Backend::load(bc, static_cast<unsigned>(i));

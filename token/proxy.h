@@ -169,6 +169,7 @@ private:
     ObjectHandles objects_;
     unsigned fork_generation_ = 0;
     CK_FLAGS init_flags_ = 0; // the application's C_Initialize flags, for a backend initialised again
+    bool serving_ = false;    // in ukeyd's serving child (peer_access.h)
 
     // A backend that shows another process's new Key only once initialised
     // again (SoftHSM2): C_Finalize and C_Initialize of it, with every backend

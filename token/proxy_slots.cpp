@@ -131,6 +131,12 @@ CK_RV Proxy::WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR 
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (!pSlot || pReserved || (flags & ~CK_FLAGS(CKF_DONT_BLOCK)))
         return CKR_ARGUMENTS_BAD;
+    // Served over p11-kit's RPC, whose server answers one call at a time
+    // per connection: a blocking wait would hold up every other call of
+    // the application. It polls instead, as for any module without the
+    // blocking form (docs/service-mode.md, "Events").
+    if (serving_ && !(flags & CKF_DONT_BLOCK))
+        return CKR_FUNCTION_NOT_SUPPORTED;
 
     SlotSource src;
     src.rescan = [this] {

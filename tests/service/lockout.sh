@@ -2,6 +2,8 @@
 # service.lockout: one Key served by ukeyd to two unprivileged uids
 # (docs/service-mode.md, issue 12 must-show 1, 3, 5 and 7):
 #   - who sees what: A and B see Alice, C only the fakecard, D nothing;
+#   - C_WaitForSlotEvent: the polling form works, the blocking one is not
+#     offered (p11-kit's server runs one call at a time per connection);
 #   - 6 wrong PINs spread over A and B lock Alice for both (the right PIN
 #     then gets CKR_PIN_LOCKED for both), and exactly 6 C_Login calls
 #     reached SoftHSM2;
@@ -20,6 +22,10 @@ assert_eq "$(as $USER_B labels)" "Alice" "uid B sees Alice only"
 assert_eq "$(as $USER_C labels)" "fakecard" "uid C sees the fakecard only"
 assert_eq "$(as $USER_D labels)" "" "uid D, in no backend's users, sees no Key"
 assert_eq "$(as 0 labels | sort | tr '\n' ' ')" "Alice fakecard " "root sees every Key"
+
+step "slot events through the service: the polling form only"
+assert_eq "$(as $USER_A poll)" CKR_NO_EVENT "C_WaitForSlotEvent(CKF_DONT_BLOCK)"
+assert_eq "$(as $USER_A wait)" CKR_FUNCTION_NOT_SUPPORTED "C_WaitForSlotEvent(0), which would hold up the connection"
 
 step "6 wrong PINs over two users lock the Key for both"
 for who in $USER_A $USER_B $USER_A $USER_B $USER_A; do

@@ -3,6 +3,7 @@
 // $P11_KIT_SERVER_ADDRESS; or any PKCS#11 module) and does one thing:
 //
 //   svcclient MODULE labels             the labels of the initialised tokens, one a line
+//   svcclient MODULE poll|wait          C_WaitForSlotEvent's CKR_* name (CKF_DONT_BLOCK / 0)
 //   svcclient MODULE login LABEL user|so C_Login with the PIN on stdin's first line;
 //                                       prints the CKR_* name
 //   svcclient MODULE logins LABEL N [GATE]
@@ -51,6 +52,8 @@ std::string name(CK_RV rv)
     case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
     case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
     case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
+    case CKR_NO_EVENT: return "CKR_NO_EVENT";
+    case CKR_FUNCTION_NOT_SUPPORTED: return "CKR_FUNCTION_NOT_SUPPORTED";
     default: {
         char b[40];
         snprintf(b, sizeof b, "CKR_0x%lx", rv);
@@ -109,7 +112,7 @@ CK_RV login(CK_SESSION_HANDLE h, CK_USER_TYPE who, std::string pin)
 
 int usage()
 {
-    std::cerr << "usage: svcclient MODULE labels|login|logins|unlock|initoken|flags|hold [LABEL [ARG]]\n";
+    std::cerr << "usage: svcclient MODULE labels|poll|wait|login|logins|unlock|initoken|flags|hold [LABEL [ARG]]\n";
     return 2;
 }
 
@@ -138,6 +141,12 @@ int main(int argc, char** argv)
             if (f->C_GetTokenInfo(s, &t) == CKR_OK && (t.flags & CKF_TOKEN_INITIALIZED))
                 std::cout << label_of(t) << "\n";
         }
+        f->C_Finalize(nullptr);
+        return 0;
+    }
+    if (cmd == "poll" || cmd == "wait") {
+        CK_SLOT_ID s = 0;
+        std::cout << name(f->C_WaitForSlotEvent(cmd == "poll" ? CKF_DONT_BLOCK : 0, &s, nullptr)) << "\n";
         f->C_Finalize(nullptr);
         return 0;
     }
