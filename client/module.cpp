@@ -2,6 +2,7 @@
 
 #include "client/messages.h"
 
+#include "token/config.h"
 #include "token/file_trust.h"
 
 #include <cerrno>
@@ -67,22 +68,34 @@ Result<Module::Opened> Module::open(const std::string& path)
     return Opened{dl, fl};
 }
 
+namespace {
+
+// C_Initialize with OS locking; an error in the words of `what`.
+Result<void> start(CK_FUNCTION_LIST* fl, const std::string& what)
+{
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK;
+    CK_RV rv = fl->C_Initialize(&args);
+    if (rv == CKR_OK)
+        return {};
+    return Error{rv, "cannot start " + what + ": " +
+                         std::string(rv == CKR_FUNCTION_FAILED
+                                         ? "its configuration or a backend is broken (the log line above says which)"
+                                         : explain(rv)) +
+                         " (" + ckr_name(rv) + ")"};
+}
+
+} // namespace
+
 Result<std::unique_ptr<Module>> Module::load(const std::string& path)
 {
     auto opened = open(path);
     if (!opened)
         return opened.error();
     auto [dl, fl] = *opened;
-    CK_C_INITIALIZE_ARGS args{};
-    args.flags = CKF_OS_LOCKING_OK;
-    CK_RV rv = fl->C_Initialize(&args);
-    if (rv != CKR_OK) {
+    if (auto r = start(fl, "the ukey module"); !r) {
         dlclose(dl);
-        return Error{rv, "cannot start the ukey module: " +
-                             std::string(rv == CKR_FUNCTION_FAILED
-                                             ? "its configuration or a backend is broken (the log line above says which)"
-                                             : explain(rv)) +
-                             " (" + ckr_name(rv) + ")"};
+        return r.error();
     }
     const UKEY_FUNCTION_LIST* vendor = nullptr;
     if (auto gi = reinterpret_cast<CK_C_GetInterface>(dlsym(dl, "C_GetInterface"))) {
@@ -93,6 +106,23 @@ Result<std::unique_ptr<Module>> Module::load(const std::string& path)
             vendor = static_cast<const UKEY_FUNCTION_LIST*>(i->pFunctionList);
     }
     return std::unique_ptr<Module>(new Module(path, dl, fl, vendor));
+}
+
+Result<std::unique_ptr<Module>> Module::connect_service(const std::filesystem::path& socket)
+{
+    // p11-kit-client.so reads the address when it is initialised.
+    const std::string address = "unix:path=" + socket.string();
+    setenv("P11_KIT_SERVER_ADDRESS", address.c_str(), 1);
+    const std::string path = (system_module_dir() / "p11-kit-client.so").string();
+    auto opened = open(path);
+    if (!opened)
+        return Error{opened.error().rv, "service mode: " + opened.error().message + " (install p11-kit-modules)"};
+    auto [dl, fl] = *opened;
+    if (auto r = start(fl, "p11-kit's client of the ukey service at " + socket.string()); !r) {
+        dlclose(dl);
+        return r.error();
+    }
+    return std::unique_ptr<Module>(new Module(path, dl, fl, service_vendor(socket)));
 }
 
 Module::~Module()

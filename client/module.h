@@ -10,6 +10,7 @@
 #include <ukey/pkcs11.h>
 #include <ukey/vendor.h>
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,13 @@ namespace ukey::client {
 
 // Where the CLI finds libukey-pkcs11.so: $UKEY_MODULE, else the installed path.
 std::string default_module_path();
+
+// ukey's vendor functions asked of the ukey service on `socket` (one
+// connection, kept; tools/ukeyd/serve_vendor.h): the PIN counts and the
+// backend of a slot. Setting limits and transport PINs is the admin's, as
+// the service user: CKR_FUNCTION_NOT_SUPPORTED here. One socket per
+// process: the first call's.
+const UKEY_FUNCTION_LIST* service_vendor(const std::filesystem::path& socket);
 
 class Module {
 public:
@@ -34,6 +42,11 @@ public:
         CK_FUNCTION_LIST* fl;
     };
     static Result<Opened> open(const std::string& path);
+    // Service mode (docs/service-mode.md): the Keys ukeyd serves on
+    // `socket`, through p11-kit-client.so, with the vendor functions that
+    // p11-kit's RPC does not carry asked over the same socket
+    // (service_vendor).
+    static Result<std::unique_ptr<Module>> connect_service(const std::filesystem::path& socket);
     ~Module();
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;

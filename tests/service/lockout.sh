@@ -4,6 +4,8 @@
 #   - who sees what: A and B see Alice, C only the fakecard, D nothing;
 #   - C_WaitForSlotEvent: the polling form works, the blocking one is not
 #     offered (p11-kit's server runs one call at a time per connection);
+#   - `ukey pin verify` and `ukey list` as a user go through the service and
+#     show the exact count;
 #   - 6 wrong PINs spread over A and B lock Alice for both (the right PIN
 #     then gets CKR_PIN_LOCKED for both), and exactly 6 C_Login calls
 #     reached SoftHSM2;
@@ -28,10 +30,22 @@ assert_eq "$(as $USER_A poll)" CKR_NO_EVENT "C_WaitForSlotEvent(CKF_DONT_BLOCK)"
 assert_eq "$(as $USER_A wait)" CKR_FUNCTION_NOT_SUPPORTED "C_WaitForSlotEvent(0), which would hold up the connection"
 
 step "6 wrong PINs over two users lock the Key for both"
-for who in $USER_A $USER_B $USER_A $USER_B $USER_A; do
+# ukey itself, as A: through the service, with the exact count.
+uk_as() { local who=$1; shift
+    setpriv --reuid="$who" --regid="$who" --clear-groups -- env -i HOME=/ UKEY_CONF="$T/ukey.conf" \
+        timeout -k 2 60 "$UKEY" "$@"; }
+rc=0; out=$(uk_as $USER_A pin verify Alice --pin-fd 3 3<<<"$BAD" 2>&1) || rc=$?
+assert_eq "$rc" 5 "ukey pin verify as A with a wrong PIN: exit code"
+assert_contains "$out" "5 tries left before the Key locks" "ukey pin verify as A: the exact count"
+for who in $USER_B $USER_A $USER_B; do
     assert_eq "$(as "$who" login Alice user <<<"$BAD")" CKR_PIN_INCORRECT "wrong PIN as uid $who"
 done
+assert_eq "$(as $USER_A login Alice user <<<"$BAD")" CKR_PIN_INCORRECT "wrong PIN as uid A"
 assert_eq "$(as $USER_B flags Alice)" final-try "after 5 wrong PINs B sees the final try"
+out=$(uk_as $USER_B --json list) || { show "ukey list as B" "$out"; fail "ukey list as B failed"; }
+jeq "$out" '[.keys[] | select(.initialized) | .label]' '["Alice"]' "ukey list as B: the Keys B may use"
+jeq "$out" '.keys[] | select(.label == "Alice") | [.backend, .pin.counted_by, .pin.user.tries_left, .pin.user.max_tries]' \
+    '["soft","ukey",1,6]' "ukey list as B: Alice's backend, tries left and limit"
 rv=$(as $USER_B login Alice user <<<"$BAD")
 [[ $rv == CKR_PIN_INCORRECT || $rv == CKR_PIN_LOCKED ]] || fail "6th wrong PIN: $rv"
 assert_eq "$(as $USER_A flags Alice)" locked "A sees the Key locked"

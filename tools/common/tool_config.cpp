@@ -1,9 +1,12 @@
 #include "tool_config.h"
 
+#include "token/peer_access.h"
 #include "token/toml_read.h"
 #include "token/ukeyd_events.h"
 
 #include <fnmatch.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <functional>
@@ -217,6 +220,28 @@ const RenewalCa* renewal_ca_for(const ToolConfig& cfg, const std::string& key_la
             return &ca;
     }
     return nullptr;
+}
+
+std::optional<UserIds> service_user_ids(const std::string& user)
+{
+    if (const passwd* pw = getpwnam(user.c_str()))
+        return UserIds{pw->pw_uid, pw->pw_gid};
+    const auto colon = user.find(':');
+    auto uid = numeric_id(user.substr(0, colon));
+    auto gid = colon == std::string::npos ? uid : numeric_id(user.substr(colon + 1));
+    if (!uid || !gid)
+        return std::nullopt;
+    return UserIds{*uid, *gid};
+}
+
+std::optional<std::filesystem::path> service_socket_for_me(const ToolConfig& cfg)
+{
+    if (!cfg.service.enabled)
+        return std::nullopt;
+    const auto ids = service_user_ids(cfg.service.user);
+    if (ids && ids->uid == geteuid())
+        return std::nullopt;
+    return cfg.service.socket;
 }
 
 Result<ToolConfig> parse_tool_config(std::string_view text, const std::filesystem::path& source)

@@ -9,6 +9,7 @@
 #include "token/config.h"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -98,6 +99,19 @@ const RenewalCa* renewal_ca_for(const ToolConfig& cfg, const std::string& key_la
                                 const std::string& issuer);
 // A Key glob of [[renewal.ca]] keys (fnmatch(3), no flags: * also matches '/').
 bool glob_match(const std::string& pattern, const std::string& text);
+
+// [service] user as uid and gid: a name from the user database, or "uid"
+// / "uid:gid"; nullopt if neither.
+struct UserIds {
+    unsigned long uid, gid;
+};
+std::optional<UserIds> service_user_ids(const std::string& user);
+
+// The socket a program run by the current user reaches Keys through in
+// service mode: [service] socket when the service is enabled and this is
+// not the service user (who, like an admin, uses the module itself);
+// nullopt otherwise.
+std::optional<std::filesystem::path> service_socket_for_me(const ToolConfig& cfg);
 
 Result<ToolConfig> parse_tool_config(std::string_view text, const std::filesystem::path& source);
 Result<ToolConfig> load_tool_config(const std::filesystem::path& path);

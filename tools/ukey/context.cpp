@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "client/messages.h"
+#include "tool_config.h"
 
 #include <cstdio>
 #include <iostream>
@@ -59,7 +60,14 @@ void check(CK_RV rv, const std::string& doing)
 const client::Module& Context::module()
 {
     if (!module_) {
-        auto m = client::Module::load(module_path.empty() ? client::default_module_path() : module_path);
+        // Service mode: through ukeyd, unless a module is named
+        // (docs/service-mode.md, "The ukey command").
+        std::optional<std::filesystem::path> service;
+        if (module_path.empty() && !secure_getenv("UKEY_MODULE"))
+            if (auto cfg = load_tool_config(config_path()))
+                service = service_socket_for_me(*cfg);
+        auto m = service ? client::Module::connect_service(*service)
+                         : client::Module::load(module_path.empty() ? client::default_module_path() : module_path);
         if (!m)
             throw Failure(setup, m.error().message, m.error().rv);
         module_ = std::move(*m);

@@ -10,7 +10,6 @@
 #include <csignal>
 #include <cstring>
 
-#include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -19,23 +18,6 @@
 extern char** environ;
 
 namespace ukey::daemon {
-
-namespace {
-
-// [service] user as "uid:gid": a name from the user database, or numbers.
-std::optional<std::string> resolve_user(const std::string& user)
-{
-    if (const passwd* pw = getpwnam(user.c_str()))
-        return std::to_string(pw->pw_uid) + ":" + std::to_string(pw->pw_gid);
-    const auto colon = user.find(':');
-    auto uid = numeric_id(user.substr(0, colon));
-    auto gid = colon == std::string::npos ? uid : numeric_id(user.substr(colon + 1));
-    if (!uid || !gid)
-        return std::nullopt;
-    return std::to_string(*uid) + ":" + std::to_string(*gid);
-}
-
-} // namespace
 
 Pkcs11Service::~Pkcs11Service()
 {
@@ -69,14 +51,14 @@ bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path
     run_as_.clear();
     conf_for_children_.clear();
     if (geteuid() == 0) {
-        auto as = resolve_user(cfg.service.user);
-        if (!as || as->rfind("0:", 0) == 0) {
+        auto as = service_user_ids(cfg.service.user);
+        if (!as || as->uid == 0) {
             log::error("ukeyd: [service] user '" + cfg.service.user + "' is not a user here (create it, e.g. with "
                        "systemd-sysusers, or name a uid:gid)");
             close_listener();
             return false;
         }
-        run_as_ = *as;
+        run_as_ = std::to_string(as->uid) + ":" + std::to_string(as->gid);
         conf_for_children_ = config_file;
     }
     max_per_user_ = cfg.service.max_per_user;

@@ -1,4 +1,5 @@
 #include "serve_child.h"
+#include "serve_vendor.h"
 
 #include "client/module.h"
 #include "token/log.h"
@@ -19,6 +20,7 @@
 #include <grp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace ukey::daemon {
@@ -77,6 +79,15 @@ int run_serve_child(const std::string& peer, const std::string& run_as)
         log::error("ukeyd: " + client::default_module_path() + " cannot serve a peer (not ukey's module, or too old)");
         return 1;
     }
+    // p11-kit's client opens with its version byte (0); ukey's own
+    // clients with a JSON line, for the vendor functions (serve_vendor.h).
+    char first = 0;
+    ssize_t n;
+    while ((n = recv(3, &first, 1, MSG_PEEK)) < 0 && errno == EINTR) {
+    }
+    if (n == 1 && first == '{')
+        return serve_vendor(module->fl,
+                            reinterpret_cast<CK_C_GetInterface>(dlsym(module->dl, "C_GetInterface")), 3);
     // Until the peer hangs up; it calls C_Initialize and C_Finalize itself.
     return p11_kit_remote_serve_module(module->fl, 3, 3) == 0 ? 0 : 1;
 }
