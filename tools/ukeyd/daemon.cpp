@@ -492,8 +492,8 @@ int Daemon::run()
 {
     if (!setup())
         return 1;
-    log::info("ukeyd " UKEY_VERSION " listening on " + cfg_.daemon_socket.string() + " (config " +
-              config_file_.string() + ")");
+    log::info("ukeyd " UKEY_VERSION " listening on " + cfg_.daemon_socket.string() +
+              (server_->inherited() ? " (socket from systemd)" : "") + " (config " + config_file_.string() + ")");
     sd_notify("READY=1\nSTATUS=watching Keys");
     while (!stopping_) {
         scanner_.maybe_start(cfg_.daemon.scan_timeout_s);

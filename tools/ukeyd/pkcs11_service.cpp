@@ -32,7 +32,8 @@ void Pkcs11Service::close_listener()
     epoll_ctl(ep_, EPOLL_CTL_DEL, lfd_, nullptr);
     close(lfd_);
     lfd_ = -1;
-    unlink(path_.c_str());
+    if (!inherited_)
+        unlink(path_.c_str());
 }
 
 bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path& config_file)
@@ -65,18 +66,20 @@ bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path
     if (lfd_ >= 0 && path_ == cfg.service.socket)
         return true;
     close_listener();
-    auto fd = listen_unix(cfg.service.socket, 256, "[service] socket");
-    if (!fd) {
-        log::error("ukeyd: " + fd.error().message);
+    auto l = listen_unix(cfg.service.socket, 256, "[service] socket");
+    if (!l) {
+        log::error("ukeyd: " + l.error().message);
         return false;
     }
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.fd = *fd;
-    epoll_ctl(ep_, EPOLL_CTL_ADD, *fd, &ev);
-    lfd_ = *fd;
+    ev.data.fd = l->fd;
+    epoll_ctl(ep_, EPOLL_CTL_ADD, l->fd, &ev);
+    lfd_ = l->fd;
+    inherited_ = l->inherited;
     path_ = cfg.service.socket;
     log::info("ukeyd: serving Keys over p11-kit's RPC on " + path_.string() +
+              (inherited_ ? " (socket from systemd)" : "") +
               (run_as_.empty() ? std::string() : " (as " + cfg.service.user + ")"));
     return true;
 }

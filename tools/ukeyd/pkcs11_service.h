@@ -50,6 +50,7 @@ private:
     int ep_;
     std::string self_exe_;
     int lfd_ = -1;
+    bool inherited_ = false; // from systemd (ukeyd.socket)
     std::filesystem::path path_;
     std::string run_as_;              // "uid:gid", or empty to stay ukeyd's user
     std::filesystem::path conf_for_children_; // empty: ukeyd's own $UKEY_CONF

@@ -58,7 +58,8 @@ Result<void> Server::listen(const std::filesystem::path& path)
     auto listening = listen_unix(path, listen_backlog, "[daemon] socket");
     if (!listening)
         return listening.error();
-    const int fd = *listening;
+    const int fd = listening->fd;
+    inherited_ = listening->inherited;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -81,7 +82,8 @@ void Server::close_listener()
         return;
     close(lfd_);
     lfd_ = -1;
-    unlink(path_.c_str());
+    if (!inherited_) // systemd's socket file stays for the next start
+        unlink(path_.c_str());
 }
 
 void Server::set_access(const std::vector<std::string>& users, const std::vector<std::string>& groups)

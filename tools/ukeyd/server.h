@@ -58,6 +58,7 @@ public:
     void close_listener(); // and removes the socket file
 
     int listen_fd() const { return lfd_; }
+    bool inherited() const { return inherited_; } // from systemd (ukeyd.socket)
     // A client's socket, or the timer that writes the refusal summaries.
     bool owns(int fd) const { return clients_.count(fd) != 0 || (fd >= 0 && fd == timer_fd_); }
     void on_accept();
@@ -91,6 +92,7 @@ private:
     int ep_;
     Handler handler_;
     int lfd_ = -1;
+    bool inherited_ = false; // lfd_ came from systemd (ukeyd.socket)
     std::filesystem::path path_;
     std::map<int, Client> clients_;
     std::map<uid_t, std::size_t> per_user_; // clients_ by uid

@@ -2,7 +2,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <string>
+#include <vector>
+
+#include <fcntl.h>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,10 +32,56 @@ bool make_dirs(const std::filesystem::path& p)
     return mkdir(p.c_str(), 0755) == 0 || errno == EEXIST;
 }
 
+// The sockets systemd passed this process (sd_listen_fds(3)): fds 3 to
+// 3+LISTEN_FDS-1, if LISTEN_PID names us. Read once; the variables are
+// then removed so that no child takes them for its own.
+const std::vector<int>& passed_fds()
+{
+    static const std::vector<int> fds = [] {
+        std::vector<int> v;
+        const char* pid = secure_getenv("LISTEN_PID");
+        const char* n = secure_getenv("LISTEN_FDS");
+        if (pid && n && std::strtol(pid, nullptr, 10) == long(getpid())) {
+            const long count = std::strtol(n, nullptr, 10);
+            for (long i = 0; i < count && i < 16; ++i)
+                v.push_back(3 + int(i));
+        }
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+        return v;
+    }();
+    return fds;
+}
+
+// A passed listening Unix stream socket bound to `path`, or -1.
+int passed_listener(const std::filesystem::path& path)
+{
+    for (int fd : passed_fds()) {
+        sockaddr_un a{};
+        socklen_t len = sizeof a;
+        int type = 0, listening = 0;
+        socklen_t tl = sizeof type, ll = sizeof listening;
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || a.sun_family != AF_UNIX ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) != 0 || !listening)
+            continue;
+        const std::size_t n = strnlen(a.sun_path, sizeof a.sun_path);
+        if (std::string(a.sun_path, n) == path.string()) {
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+            return fd;
+        }
+    }
+    return -1;
+}
+
 } // namespace
 
-Result<int> listen_unix(const std::filesystem::path& path, int backlog, const char* setting)
+Result<Listener> listen_unix(const std::filesystem::path& path, int backlog, const char* setting)
 {
+    if (int fd = passed_listener(path); fd >= 0)
+        return Listener{fd, true};
     if (path.string().size() >= sizeof(sockaddr_un::sun_path))
         return refused("the socket path " + path.string() + " is too long");
     if (!make_dirs(path.parent_path()))
@@ -70,7 +120,7 @@ Result<int> listen_unix(const std::filesystem::path& path, int backlog, const ch
         unlink(path.c_str());
         return e;
     }
-    return fd;
+    return Listener{fd, false};
 }
 
 } // namespace ukey::daemon

@@ -9,9 +9,15 @@
 
 namespace ukey::daemon {
 
-// Binds and listens on `path` (non-blocking, close-on-exec), creating its
-// folders (0755). A stale socket file is replaced; one a running process
-// answers on is not. `setting` names the config key, for the error.
-Result<int> listen_unix(const std::filesystem::path& path, int backlog, const char* setting);
+// A listening socket on `path`: the one systemd passed (socket activation,
+// ukeyd.socket: LISTEN_PID/LISTEN_FDS, matched by path) if there is one,
+// else bound here (non-blocking, close-on-exec), creating its folders
+// (0755). A stale socket file is replaced; one a running process answers
+// on is not. `setting` names the config key, for the error.
+struct Listener {
+    int fd = -1;
+    bool inherited = false; // systemd's: its file is not ours to remove
+};
+Result<Listener> listen_unix(const std::filesystem::path& path, int backlog, const char* setting);
 
 } // namespace ukey::daemon
