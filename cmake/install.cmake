@@ -25,6 +25,8 @@ install(FILES docs/ukeyd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 file(GLOB _ukey_docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES README.md ${_ukey_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES conf/ukey.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+# Service mode is opt-in (docs/service-mode.md): its files are examples.
+install(DIRECTORY conf/service-mode DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # Generated at install time. Variables escaped with \ are the install
 # step's: CMAKE_INSTALL_PREFIX and DESTDIR as given to `cmake --install`.

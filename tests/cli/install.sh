@@ -32,6 +32,7 @@ expected=$(
         "$P/share/p11-kit/modules/ukey.module" "$P/lib/systemd/system/ukeyd.service" \
         "$P/share/man/man1/ukey.1" "$P/share/man/man5/ukey.conf.5" "$P/share/man/man8/ukeyd.8" \
         "$P/share/doc/ukey/README.md" "$P/share/doc/ukey/examples/ukey.conf"
+    for f in "$CLI_DIR"/../../conf/service-mode/*; do printf '%s\n' "$P/share/doc/ukey/examples/service-mode/${f##*/}"; done
     for f in "$CLI_DIR"/../../docs/*.md; do printf '%s\n' "$P/share/doc/ukey/${f##*/}"; done
 )
 assert_eq "$(files_under "$D")" "$(LC_ALL=C sort <<<"$expected")" "the installed files"

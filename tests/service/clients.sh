@@ -78,7 +78,7 @@ step "p11-kit-proxy.so with ukey-remote.module in the user's p11-kit folder"
 PROXY=$(dirname "$P11_CLIENT")/../p11-kit-proxy.so
 [[ -r $PROXY ]] || PROXY=/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so
 mkdir -p "$H/.config/pkcs11/modules"
-sed "s|/run/ukey/pkcs11|$PKCS11_SOCK|" "$SERVICE_DIR/../../conf/ukey-remote.module" >"$H/.config/pkcs11/modules/ukey-remote.module"
+sed "s|/run/ukey/pkcs11|$PKCS11_SOCK|" "$SERVICE_DIR/../../conf/service-mode/ukey-remote.module" >"$H/.config/pkcs11/modules/ukey-remote.module"
 chown -R $USER_A:$USER_A "$H/.config"
 out=$(setpriv --reuid=$USER_A --regid=$USER_A --clear-groups -- env -i HOME="$H" PATH=/usr/bin:/bin \
     timeout -k 2 60 pkcs11-tool --module "$PROXY" --list-token-slots 2>&1) || { show proxy "$out"; fail "pkcs11-tool on the proxy failed"; }

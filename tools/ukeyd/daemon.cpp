@@ -1,4 +1,5 @@
 #include "daemon.h"
+#include "unix_listener.h"
 
 #include "clock.h"
 #include "token/log.h"
@@ -137,6 +138,7 @@ bool Daemon::setup()
     // applications find nothing (the log says why).
     if (cfg_.service.enabled && service_->listen_fd() < 0)
         return false;
+    close_unclaimed_passed_sockets();
     scanner_.request();
     return true;
 }

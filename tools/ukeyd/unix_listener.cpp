@@ -1,5 +1,9 @@
 #include "unix_listener.h"
 
+#include "token/log.h"
+
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <cstdlib>
@@ -54,10 +58,14 @@ const std::vector<int>& passed_fds()
     return fds;
 }
 
+std::vector<int> claimed;
+
 // A passed listening Unix stream socket bound to `path`, or -1.
 int passed_listener(const std::filesystem::path& path)
 {
     for (int fd : passed_fds()) {
+        if (std::find(claimed.begin(), claimed.end(), fd) != claimed.end())
+            continue;
         sockaddr_un a{};
         socklen_t len = sizeof a;
         int type = 0, listening = 0;
@@ -70,6 +78,7 @@ int passed_listener(const std::filesystem::path& path)
         if (std::string(a.sun_path, n) == path.string()) {
             fcntl(fd, F_SETFD, FD_CLOEXEC);
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+            claimed.push_back(fd);
             return fd;
         }
     }
@@ -77,6 +86,24 @@ int passed_listener(const std::filesystem::path& path)
 }
 
 } // namespace
+
+void close_unclaimed_passed_sockets()
+{
+    for (int fd : passed_fds()) {
+        if (std::find(claimed.begin(), claimed.end(), fd) != claimed.end())
+            continue;
+        sockaddr_un a{};
+        socklen_t len = sizeof a;
+        const bool named = getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0 && a.sun_family == AF_UNIX;
+        log::warning("ukeyd: systemd passed a socket it does not use" +
+                     (named ? " (" + std::string(a.sun_path, strnlen(a.sun_path, sizeof a.sun_path)) + ")"
+                            : std::string()) +
+                     ": its path is neither [daemon] socket nor, with [service] enabled, [service] socket; "
+                     "closed, so that its clients fail instead of waiting");
+        close(fd);
+        claimed.push_back(fd);
+    }
+}
 
 Result<Listener> listen_unix(const std::filesystem::path& path, int backlog, const char* setting)
 {

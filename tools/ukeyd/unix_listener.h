@@ -19,5 +19,8 @@ struct Listener {
     bool inherited = false; // systemd's: its file is not ours to remove
 };
 Result<Listener> listen_unix(const std::filesystem::path& path, int backlog, const char* setting);
+// Closes (with a warning) the sockets systemd passed that no listen_unix
+// took: a client connecting there would wait for ever.
+void close_unclaimed_passed_sockets();
 
 } // namespace ukey::daemon
