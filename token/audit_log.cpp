@@ -1,6 +1,7 @@
 // Writing the audit log (docs/audit.md). Reading and checking it:
 // audit_read.cpp; the file format: audit_file.cpp.
 #include "token/audit_log.h"
+#include "token/peer_access.h"
 
 #include "token/audit_file.h"
 #include "token/escape.h"
@@ -57,13 +58,25 @@ std::string now_utc()
     return buf;
 }
 
-std::string executable()
+// The program of process `pid` ("self": this one). Another user's is not
+// ours to read (/proc/PID/exe needs ptrace rights): its name (comm, 15
+// bytes at most) then, in brackets.
+std::string executable(const std::string& pid = "self")
 {
     char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf);
-    if (n <= 0)
-        return "?";
-    return escape::printable(std::string_view(buf, std::size_t(std::min<ssize_t>(n, 1024))));
+    const ssize_t n = readlink(("/proc/" + pid + "/exe").c_str(), buf, sizeof buf);
+    if (n > 0)
+        return escape::printable(std::string_view(buf, std::size_t(std::min<ssize_t>(n, 1024))));
+    std::string comm;
+    if (FILE* f = std::fopen(("/proc/" + pid + "/comm").c_str(), "re")) {
+        char c[64] = {};
+        if (std::fgets(c, sizeof c, f))
+            comm = c;
+        std::fclose(f);
+    }
+    while (!comm.empty() && comm.back() == '\n')
+        comm.pop_back();
+    return comm.empty() ? "?" : "[" + escape::printable(comm) + "]";
 }
 
 bool write_all(int fd, std::string_view s)
@@ -258,9 +271,17 @@ Result<void> AuditLog::append(const AuditEvent& event)
     r.user_type = field(event.user_type);
     r.rv = event.rv;
     r.detail = field(event.detail);
-    r.pid = getpid();
-    r.uid = geteuid();
-    r.exe = executable();
+    // In service mode the application is the served peer, not this
+    // serving child (docs/service-mode.md).
+    if (const auto peer = served_peer()) {
+        r.pid = peer->pid;
+        r.uid = peer->uid;
+        r.exe = executable(std::to_string(peer->pid));
+    } else {
+        r.pid = getpid();
+        r.uid = geteuid();
+        r.exe = executable();
+    }
     const std::string line = make_line(r); // sets r.hash
 
     struct stat st;

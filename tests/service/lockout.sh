@@ -12,6 +12,8 @@
 #   - a user may neither log in as SO nor initialise the Key (and no SO
 #     login reaches SoftHSM2); root's SO unlock through the service works
 #     for both;
+#   - the audit log records the served application (uid, name), not ukeyd's
+#     serving child;
 #   - neither user can read the service's state or token store; what a user
 #     sets in his own environment (UKEY_CONF, HOME) changes nothing.
 . "$(dirname "$0")/lib.sh"
@@ -80,6 +82,14 @@ assert_eq "$(printf '%s\n%s\n' "$SO" "$U2" | as 0 unlock Alice)" CKR_OK "SO unlo
 assert_eq "$(as $USER_A login Alice user <<<"$U2")" CKR_OK "A logs in with the new PIN"
 assert_eq "$(as $USER_B login Alice user <<<"$U2")" CKR_OK "B logs in with the new PIN"
 assert_eq "$(as $USER_A flags Alice)" ok "the count is full again"
+
+step "the audit log names the applications served, not the serving children"
+AUD=$T/state/audit/audit.log
+grep -q "\"kind\":\"login-failed\".*\"uid\":$USER_A,\"exe\":\"\[ukey\]\"" "$AUD" \
+    || fail "no login-failed record of uid A's ukey in $AUD"
+grep -q "\"kind\":\"login-failed\".*\"uid\":$USER_B,\"exe\":\"\[svcclient\]\"" "$AUD" \
+    || fail "no login-failed record of uid B's svcclient in $AUD"
+grep -q "\"uid\":$SVC_UID," "$AUD" && fail "a record names the service user instead of the application"
 
 check_no_pin_in_logs
 daemon_stop
