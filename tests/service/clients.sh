@@ -11,7 +11,10 @@
 #   - NSS (modutil, certutil) with p11-kit-client.so: the key on the token;
 #   - p11-kit-proxy.so with ukey-remote.module (conf/) registered in the
 #     user's own p11-kit folder: pkcs11-tool sees the Key, with no address
-#     in the environment.
+#     in the environment;
+#   - `ukey browser enable` registers that proxy in the user's NSS database
+#     (ukey's own module would find the service's state closed), and NSS
+#     sees the Key.
 . "$(dirname "$0")/lib.sh"
 need pkcs11-tool openssl p11tool modutil certutil
 service_setup
@@ -83,6 +86,14 @@ chown -R $USER_A:$USER_A "$H/.config"
 out=$(setpriv --reuid=$USER_A --regid=$USER_A --clear-groups -- env -i HOME="$H" PATH=/usr/bin:/bin \
     timeout -k 2 60 pkcs11-tool --module "$PROXY" --list-token-slots 2>&1) || { show proxy "$out"; fail "pkcs11-tool on the proxy failed"; }
 assert_matches "$out" "token label +: Alice\$" "the Key through p11-kit-proxy.so"
+
+step "ukey browser enable in service mode registers p11-kit's proxy, and NSS sees the Key through it"
+mkdir -p "$H/.pki/nssdb" && chown -R $USER_A:$USER_A "$H/.pki" && chmod 0700 "$H/.pki/nssdb"
+asa_ok "certutil -N (browser db)" certutil -N --empty-password -d "sql:$H/.pki/nssdb" >/dev/null
+asa_ok "ukey browser enable" env UKEY_CONF="$T/ukey.conf" "$UKEY" browser enable >/dev/null
+out=$(asa_ok "modutil -list" modutil -dbdir "sql:$H/.pki/nssdb" -list </dev/null)
+assert_contains "$out" "library name: $(readlink -f "$PROXY")" "the browser database loads p11-kit's proxy"
+assert_matches "$out" "token: Alice *\$" "NSS sees Alice through the proxy"
 
 check_no_pin_in_logs
 daemon_stop

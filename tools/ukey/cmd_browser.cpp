@@ -4,6 +4,7 @@
 // certificate (P12).
 #include "browser_policy.h"
 #include "cli.h"
+#include "tool_config.h"
 #include "nss_dbs.h"
 #include "doctor/auto_select.h"
 #include "doctor/run_tool.h"
@@ -48,10 +49,16 @@ const State& state_of(UkeyIn s)
 }
 
 // The module the browsers are to load: as the tools load it, by its real
-// path (NSS keeps the path it is given).
+// path (NSS keeps the path it is given). In service mode that is p11-kit's
+// proxy, which reaches the service through ukey-remote.module
+// (docs/service-mode.md): a browser loading ukey itself would find the
+// service's state closed to it.
 std::string module_file(const Context& ctx)
 {
-    const std::string path = ctx.module_path.empty() ? client::default_module_path() : ctx.module_path;
+    std::string path = ctx.module_path.empty() ? client::default_module_path() : ctx.module_path;
+    if (ctx.module_path.empty() && !secure_getenv("UKEY_MODULE"))
+        if (auto cfg = load_tool_config(config_path()); cfg && service_socket_for_me(*cfg))
+            path = (system_module_dir().parent_path() / "p11-kit-proxy.so").string();
     std::string real = real_file(path);
     if (real.empty())
         throw Failure(setup, "ukey's module " + shown(path) + " does not exist: install ukey, or name it with --module");
