@@ -21,11 +21,13 @@
 #include "phase.h"
 #include "private_dir.h"
 #include "report.h"
+#include "server.h"
 #include "stats.h"
 
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <memory>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -68,6 +70,9 @@ std::string absolute(const std::string& p) {
 }
 
 int run(Options o) {
+    o.side_b = o.serve == Serve::service ? "via the ukey service"
+               : o.serve == Serve::p11kit ? "via p11-kit server (SoftHSM2 behind it)"
+                                          : "via ukey";
     o.load_at_start = load_average();
     TempDir dir(temp_base(), "ukey-bench.");
     const std::string d = dir.path().string();
@@ -82,17 +87,25 @@ int run(Options o) {
                                  "name = \"softhsm\"\n"
                                  "module = " + toml_string(o.direct_module) + "\n"
                                  "pin_counter = \"ukey\"\n" +
-                                 (o.audit ? "" : "\n[audit]\nenabled = false\n"));
+                                 (o.audit ? "" : "\n[audit]\nenabled = false\n") +
+                                 (o.serve == Serve::service ? service_config(d) : ""));
     set_env("SOFTHSM2_CONF", d + "/softhsm2.conf");
     set_env("UKEY_CONF", d + "/ukey.toml");
 
     Module direct{"SoftHSM direct", o.direct_module};
-    Module ukey{"via ukey", o.ukey_module};
     load(direct);
-    load(ukey);
-
     std::fprintf(stderr, "ukey-bench: creating token and RSA-2048 key pair\n");
     setup_token(direct);
+
+    // --serve: side B is p11-kit's client of a server started now, on the
+    // token just made.
+    std::unique_ptr<Server> server;
+    if (o.serve != Serve::none) {
+        server = std::make_unique<Server>(o.serve, d, o.ukeyd, o.ukey_module, o.direct_module);
+        set_env("P11_KIT_SERVER_ADDRESS", server->address());
+    }
+    Module ukey{o.side_b, o.serve == Serve::none ? o.ukey_module : p11kit_client_module()};
+    load(ukey);
 
     std::vector<Measurement> ms;
     ms.push_back({"sign_rsa2048_sha256_1thread", "RSA-2048 SHA256_RSA_PKCS sign, 1 thread",
@@ -173,10 +186,17 @@ int main(int argc, char** argv) {
     app.add_flag("--json", o.json, "print the results as JSON");
     bool no_audit = false;
     app.add_flag("--no-audit", no_audit, "ukey without its audit log ([audit] enabled = false): what the log costs");
+    std::string serve = "none";
+    app.add_option("--serve", serve,
+                   "side B over p11-kit's RPC: \"service\" (ukeyd in service mode in front of the ukey module; "
+                   "run as a user other than root) or \"p11kit\" (p11-kit server in front of SoftHSM2)")
+        ->check(CLI::IsMember({"none", "service", "p11kit"}));
+    app.add_option("--ukeyd", o.ukeyd, "ukeyd, for --serve service (default: the one built in this tree)");
     try {
         app.parse(argc, argv);
         if (!positional.empty()) o.ukey_module = positional;
         o.audit = !no_audit;
+        o.serve = serve == "service" ? Serve::service : serve == "p11kit" ? Serve::p11kit : Serve::none;
         if (o.ukey_module.empty())
             throw UsageError("no ukey module: pass its path (the module was not built with this tree)");
         if (o.batches > o.iterations) o.batches = static_cast<unsigned>(o.iterations);

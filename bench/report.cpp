@@ -44,6 +44,7 @@ void print_json(const Options& o, const std::vector<Measurement>& ms) {
     }
     const json doc = {{"direct_module", o.direct_module},
                       {"ukey_module", o.ukey_module},
+                      {"side_b", o.side_b},
                       {"rounds", o.rounds},
                       {"seconds", number(o.seconds)},
                       {"latency_iterations", o.iterations},
@@ -59,10 +60,10 @@ void print_table(const Options& o, const std::vector<Measurement>& ms) {
     std::printf("ukey-bench: %u A/B rounds, %.1f s per throughput run, %lu calls per latency run "
                 "(%u batches), %u CPUs\n",
                 o.rounds, o.seconds, o.iterations, o.batches, std::thread::hardware_concurrency());
-    std::printf("  direct:   %s\n  via ukey: %s\n  load average at start: %.2f\n\n",
-                o.direct_module.c_str(), o.ukey_module.c_str(), o.load_at_start);
+    std::printf("  direct:   %s\n  %s: %s\n  load average at start: %.2f\n\n", o.direct_module.c_str(),
+                o.side_b.c_str(), o.ukey_module.c_str(), o.load_at_start);
     std::printf("%-50s %14s %14s %7s %9s %6s  %-16s %s\n", "measurement (median)", "SoftHSM direct",
-                "via ukey", "ratio", "added ns", "noise", "target", "result");
+                o.serve == Serve::none ? "via ukey" : "over RPC", "ratio", "added ns", "noise", "target", "result");
     for (const auto& m : ms) {
         std::string name = m.title + " [" + m.unit() + "]";
         char added[32] = "-";

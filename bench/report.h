@@ -2,6 +2,7 @@
 // (a table, or JSON with --json; bench/README.md describes both).
 #pragma once
 
+#include "server.h"
 #include "stats.h"
 
 #include <algorithm>
@@ -74,6 +75,14 @@ struct Options {
     unsigned logins = 200;
     bool json = false;
     bool audit = true;  // the module's audit log ([audit] enabled), on as by default
+    Serve serve = Serve::none;  // --serve: side B over p11-kit's RPC
+    std::string side_b = "via ukey";  // what side B is, for the report
+    std::string ukeyd =
+#ifdef UKEY_BENCH_DEFAULT_UKEYD
+        UKEY_BENCH_DEFAULT_UKEYD;
+#else
+        "/usr/sbin/ukeyd";
+#endif
     double load_at_start = std::nan("");  // measured, not an option
 };
 

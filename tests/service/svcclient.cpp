@@ -205,9 +205,13 @@ int main(int argc, char** argv)
         std::cout << name(rv) << "\n";
     } else if (cmd == "initoken") {
         std::string so = line();
-        CK_UTF8CHAR label[32];
-        std::memset(label, ' ', sizeof label);
+        // 32 bytes blank-padded, and a NUL after them: p11-kit 0.24's
+        // client reads C_InitToken's label as a C string (strlen), past
+        // the 32 bytes PKCS#11 gives it (docs/service-mode.md).
+        CK_UTF8CHAR label[33];
+        std::memset(label, ' ', 32);
         std::memcpy(label, "wiped", 5);
+        label[32] = '\0';
         std::cout << name(f->C_InitToken(slot, reinterpret_cast<CK_UTF8CHAR_PTR>(so.data()), so.size(), label))
                   << "\n";
     } else if (cmd == "hold") {
