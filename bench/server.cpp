@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -51,7 +52,14 @@ Server::Server(Serve kind, const std::string& dir, const std::string& ukeyd, con
     for (auto& a : argv)
         av.push_back(a.data());
     av.push_back(nullptr);
-    if (int rc = posix_spawn(&pid_, av[0], nullptr, nullptr, av.data(), environ); rc != 0)
+    // Its stdout is not the bench's: `p11-kit server` prints shell lines
+    // there, and the bench's stdout may be JSON.
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    const int rc = posix_spawn(&pid_, av[0], &fa, nullptr, av.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
         throw std::runtime_error("cannot start " + argv[0]);
     struct stat st;
     for (int i = 0; i < 400 && stat(socket.c_str(), &st) != 0; ++i) {

@@ -5,7 +5,9 @@
 #   - pkcs11-tool with p11-kit-client.so: the token, RSA-2048 key generation,
 #     a signature OpenSSL verifies;
 #   - OpenSSL with libp11 (engine) on p11-kit-client.so: a CSR signed on the
-#     Key, verified;
+#     Key, verified; the CA's certificate written with `ukey cert write` and
+#     listed with `ukey cert list` as the user; a TLS 1.3 handshake with
+#     client authentication, signed on the Key through the service;
 #   - GnuTLS p11tool with p11-kit-client.so: the token and, logged in, the
 #     private key;
 #   - NSS (modutil, certutil) with p11-kit-client.so: the key on the token;
@@ -60,6 +62,32 @@ asa_ok "openssl req" env OPENSSL_CONF="$H/engine.cnf" openssl req -new -engine p
     -key "pkcs11:token=Alice;id=%01;type=private" -subj "/CN=ukey service test" -out "$H/req.pem" >/dev/null
 out=$(openssl req -in "$H/req.pem" -verify -noout 2>&1)
 assert_contains "$out" "verify OK" "the CSR's signature"
+
+step "the certificate from a CA written and listed by ukey as A, then TLS client auth through the service"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -subj "/CN=ukey service test CA" -days 2 \
+    -out "$T/ca.pem" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/server.key" -subj "/CN=127.0.0.1" -days 2 \
+    -out "$T/server.pem" 2>/dev/null
+printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=clientAuth" \
+    >"$T/client.ext"
+openssl x509 -req -in "$H/req.pem" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+    -extfile "$T/client.ext" -out "$T/client.pem" 2>/dev/null
+chmod 0644 "$T/client.pem" "$T/ca.pem"
+asa_ok "ukey cert write" env UKEY_CONF="$T/ukey.conf" "$UKEY" cert write Alice --file "$T/client.pem" --pin-fd 3 \
+    3<<<"$U1" >/dev/null
+out=$(asa_ok "ukey cert list" env UKEY_CONF="$T/ukey.conf" "$UKEY" --json cert list Alice)
+jeq "$out" '[.certificates[] | .subject | test("ukey service test")]' '[true]' "ukey cert list as A"
+: >"$T/server.out"
+openssl s_server -tls1_3 -accept 127.0.0.1:0 -naccept 1 -rev -cert "$T/server.pem" -key "$T/server.key" \
+    -CAfile "$T/ca.pem" -Verify 1 -verify_return_error </dev/null >"$T/server.out" 2>&1 &
+server_pid=$!
+port=$(s_server_port "$server_pid" "$T/server.out")
+out=$(printf 'ukey says hello\nCLOSE\n' | asa timeout -k 2 60 env OPENSSL_CONF="$H/engine.cnf" openssl s_client \
+    -tls1_3 -connect "127.0.0.1:$port" -ign_eof -engine pkcs11 -keyform engine \
+    -key "pkcs11:token=Alice;id=%01;type=private" -cert "$T/client.pem" 2>&1) || true
+wait "$server_pid" || { show s_server "$(cat "$T/server.out")"; show s_client "$out"; fail "TLS client auth through the service failed"; }
+assert_contains "$out" "olleh syas yeku" "the TLS session (reversed echo)"
+assert_contains "$(cat "$T/server.out")" "verify return:1" "s_server verified the client's certificate"
 
 step "GnuTLS p11tool on p11-kit-client.so"
 out=$(asa_ok "p11tool --list-tokens" p11tool --provider "$P11_CLIENT" --list-tokens)

@@ -12,6 +12,7 @@
 #   - a user may neither log in as SO nor initialise the Key (and no SO
 #     login reaches SoftHSM2); root's SO unlock through the service works
 #     for both;
+#   - ukeyd refuses to serve a config with two backends on one module;
 #   - the audit log records the served application (uid, name), not ukeyd's
 #     serving child;
 #   - neither user can read the service's state or token store; what a user
@@ -93,3 +94,10 @@ grep -q "\"uid\":$SVC_UID," "$AUD" && fail "a record names the service user inst
 
 check_no_pin_in_logs
 daemon_stop
+
+step "a config with two backends on one module is refused: each Key would have two counts"
+sed -e 's|^module = "'"$FAKECARD_MODULE"'"|module = "'"$SPY_PATH"'"|' "$T/ukey.conf" >"$T/twice.conf"
+chmod 0644 "$T/twice.conf"
+rc=0; out=$(timeout -k 2 30 "${UKEYD_WRAP[@]}" "$UKEYD" -c "$T/twice.conf" </dev/null 2>&1) || rc=$?
+assert_eq "$rc" 1 "ukeyd's exit code"
+assert_contains "$out" "backends 'soft' and 'card' both load $SPY_PATH" "ukeyd says why"

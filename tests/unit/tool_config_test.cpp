@@ -179,3 +179,45 @@ TEST(ToolConfig, TheShippedConfigIsValid)
     EXPECT_EQ(r->daemon.expiry_thresholds, (std::vector<unsigned>{28, 7, 3, 2, 1}));
     EXPECT_EQ(r->backends.size(), 1u);
 }
+
+TEST(ToolConfig, ServiceDefaultsAndValues)
+{
+    auto r = parse_tool_config(one_backend, "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_FALSE(r->service.enabled);
+    EXPECT_EQ(r->service.socket, "/run/ukey/pkcs11");
+    EXPECT_EQ(r->service.user, "ukey");
+    EXPECT_FALSE(ukey::service_socket_for_me(*r)); // not enabled
+    r = parse_tool_config(std::string(one_backend) + R"(
+[service]
+enabled = true
+socket = "/tmp/x/pkcs11"
+user = "7100:7100"
+admin_groups = ["wheel"]
+max_per_user = 4
+)",
+                          "x.conf");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->service.enabled);
+    EXPECT_EQ(r->service.max_per_user, 4u);
+    EXPECT_EQ(r->service_admin_groups, std::vector<std::string>{"wheel"}); // the module's part
+    const auto ids = ukey::service_user_ids(r->service.user);
+    ASSERT_TRUE(ids);
+    EXPECT_EQ(ids->uid, 7100UL);
+    EXPECT_EQ(ids->gid, 7100UL);
+    // Anyone but the service user goes through the service.
+    EXPECT_EQ(ukey::service_socket_for_me(*r), std::filesystem::path("/tmp/x/pkcs11"));
+}
+
+TEST(ToolConfig, ServiceRefusals)
+{
+    const std::string base = std::string(one_backend) + "\n[service]\n";
+    EXPECT_NE(error_of(base + "user = \"root\"\n").find("other than root"), std::string::npos);
+    EXPECT_NE(error_of(base + "user = \"0:5\"\n").find("other than root"), std::string::npos);
+    EXPECT_NE(error_of(base + "socket = \"run/pkcs11\"\n").find("absolute"), std::string::npos);
+    EXPECT_NE(error_of(base + "max_per_user = 0\n").find("max_per_user"), std::string::npos);
+    EXPECT_NE(error_of(base + "enabled = true\nsocket = \"/run/ukey/ukeyd.sock\"\n").find("differ"),
+              std::string::npos);
+    EXPECT_NE(error_of(base + "colour = 1\n").find("colour"), std::string::npos);
+    EXPECT_FALSE(ukey::service_user_ids("no-such-user-ukey-test"));
+}
