@@ -16,6 +16,8 @@
 //                                       prints the CKR_* name of the first failing call
 //   svcclient MODULE initoken LABEL     C_InitToken with the SO PIN on stdin
 //   svcclient MODULE flags LABEL        "locked", "final-try", "count-low" or "ok"
+//   svcclient MODULE use LABEL          logs in with the PIN on stdin, then makes a private
+//                                       session object: both CKR_* names on one line
 //   svcclient MODULE hold LABEL         opens a session, prints "ready", logs in with
 //                                       stdin's line when it comes (for a kill mid-login)
 //
@@ -54,6 +56,7 @@ std::string name(CK_RV rv)
     case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
     case CKR_NO_EVENT: return "CKR_NO_EVENT";
     case CKR_FUNCTION_NOT_SUPPORTED: return "CKR_FUNCTION_NOT_SUPPORTED";
+    case CKR_PIN_EXPIRED: return "CKR_PIN_EXPIRED";
     default: {
         char b[40];
         snprintf(b, sizeof b, "CKR_0x%lx", rv);
@@ -112,7 +115,7 @@ CK_RV login(CK_SESSION_HANDLE h, CK_USER_TYPE who, std::string pin)
 
 int usage()
 {
-    std::cerr << "usage: svcclient MODULE labels|poll|wait|login|logins|unlock|initoken|flags|hold [LABEL [ARG]]\n";
+    std::cerr << "usage: svcclient MODULE labels|poll|wait|login|logins|use|unlock|initoken|flags|hold [LABEL [ARG]]\n";
     return 2;
 }
 
@@ -214,6 +217,23 @@ int main(int argc, char** argv)
         label[32] = '\0';
         std::cout << name(f->C_InitToken(slot, reinterpret_cast<CK_UTF8CHAR_PTR>(so.data()), so.size(), label))
                   << "\n";
+    } else if (cmd == "use") {
+        CK_RV rv = f->C_OpenSession(slot, rw, nullptr, nullptr, &h);
+        if (rv == CKR_OK)
+            rv = login(h, CKU_USER, line());
+        CK_RV used = CKR_GENERAL_ERROR;
+        if (rv == CKR_OK) {
+            CK_OBJECT_CLASS cls = CKO_DATA;
+            CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+            char label[] = "svcclient";
+            CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls},
+                                {CKA_TOKEN, &no, sizeof no},
+                                {CKA_PRIVATE, &yes, sizeof yes},
+                                {CKA_LABEL, label, sizeof label - 1}};
+            CK_OBJECT_HANDLE o = 0;
+            used = f->C_CreateObject(h, t, 4, &o);
+        }
+        std::cout << name(rv) << " " << name(used) << "\n";
     } else if (cmd == "hold") {
         CK_RV rv = f->C_OpenSession(slot, rw, nullptr, nullptr, &h);
         std::cout << "ready" << std::endl;

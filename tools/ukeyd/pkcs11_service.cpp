@@ -10,6 +10,8 @@
 #include <csignal>
 #include <cstring>
 
+#include <fcntl.h>
+
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -22,6 +24,8 @@ namespace ukey::daemon {
 Pkcs11Service::~Pkcs11Service()
 {
     close_listener();
+    if (spare_fd_ >= 0)
+        close(spare_fd_);
 }
 
 void Pkcs11Service::close_listener()
@@ -76,6 +80,8 @@ bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path
     ev.data.fd = l->fd;
     epoll_ctl(ep_, EPOLL_CTL_ADD, l->fd, &ev);
     lfd_ = l->fd;
+    if (spare_fd_ < 0)
+        spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
     inherited_ = l->inherited;
     path_ = cfg.service.socket;
     log::info("ukeyd: serving Keys over p11-kit's RPC on " + path_.string() +
@@ -98,20 +104,23 @@ void Pkcs11Service::on_accept()
     refusals_.flush(mono_ms());
     for (int round = 0; round < 64; ++round) {
         // Blocking: the child reads it with p11-kit's server, which waits.
-        int fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log::warning(std::string("ukeyd: [service] accept: ") + strerror(errno));
-            return;
-        }
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-            close(fd);
+        Accepted a = accept_peer(lfd_, 0, spare_fd_);
+        if (a.what == Accepted::retry)
+            continue;
+        if (a.what == Accepted::dropped) {
+            refusals_.note(a.peer.uid,
+                           "ukeyd: [service] refused a connection from uid " + std::to_string(a.peer.uid) +
+                               ": ukeyd is out of file descriptors",
+                           "connections refused: ukeyd is out of file descriptors", mono_ms());
             continue;
         }
+        if (a.what == Accepted::none) {
+            if (a.error != EAGAIN && a.error != EWOULDBLOCK)
+                log::warning(std::string("ukeyd: [service] accept: ") + strerror(a.error));
+            return;
+        }
+        const int fd = a.fd;
+        const ucred cred = a.peer;
         const bool privileged = cred.uid == 0 || cred.uid == geteuid();
         if (!budget_.take(cred.uid, mono_ms())) {
             refuse(fd, cred.uid, cred.pid, "it connects too often");

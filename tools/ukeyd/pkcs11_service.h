@@ -51,6 +51,7 @@ private:
     std::string self_exe_;
     int lfd_ = -1;
     bool inherited_ = false; // from systemd (ukeyd.socket)
+    int spare_fd_ = -1;      // given up to take (and close) a connection when out of descriptors
     std::filesystem::path path_;
     std::string run_as_;              // "uid:gid", or empty to stay ukeyd's user
     std::filesystem::path conf_for_children_; // empty: ukeyd's own $UKEY_CONF

@@ -132,35 +132,22 @@ void Server::on_accept()
     // Every connection waiting is taken off the backlog (refused ones are
     // closed at once), so the backlog does not stay full for root.
     for (int round = 0; round < max_accepts_per_wakeup; ++round) {
-        int fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if ((errno == EMFILE || errno == ENFILE) && spare_fd_ >= 0) {
-                // Out of descriptors: the spare one makes room to take the
-                // connection and close it; left in the backlog it would wake
-                // the loop again at once, for ever.
-                close(spare_fd_);
-                fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                    return;
-                ucred cred{};
-                socklen_t len = sizeof cred;
-                getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-                refuse(fd, cred.uid, cred.pid, "ukeyd is out of file descriptors");
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                warn(RefusalLog::nobody, std::string("ukeyd: accept: ") + strerror(errno), "accept failed");
-            return;
-        }
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-            close(fd);
+        Accepted a = accept_peer(lfd_, SOCK_NONBLOCK, spare_fd_);
+        if (a.what == Accepted::retry)
+            continue;
+        if (a.what == Accepted::dropped) {
+            warn(a.peer.uid, "ukeyd: refused a connection from uid " + std::to_string(a.peer.uid) + " (pid " +
+                                 std::to_string(a.peer.pid) + "): ukeyd is out of file descriptors",
+                 "connections refused: ukeyd is out of file descriptors");
             continue;
         }
+        if (a.what == Accepted::none) {
+            if (a.error != EAGAIN && a.error != EWOULDBLOCK)
+                warn(RefusalLog::nobody, std::string("ukeyd: accept: ") + strerror(a.error), "accept failed");
+            return;
+        }
+        const int fd = a.fd;
+        const ucred cred = a.peer;
         // First the rate, which costs nothing: a flood is turned away
         // before the user database is asked.
         if (!budget_.take(cred.uid, mono_ms())) {

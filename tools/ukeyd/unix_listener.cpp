@@ -87,6 +87,40 @@ int passed_listener(const std::filesystem::path& path)
 
 } // namespace
 
+Accepted accept_peer(int listen_fd, int flags, int& spare_fd)
+{
+    Accepted a;
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | flags);
+    if (fd < 0) {
+        a.error = errno;
+        if (errno == EINTR || errno == ECONNABORTED) {
+            a.what = Accepted::retry;
+            return a;
+        }
+        if ((errno != EMFILE && errno != ENFILE) || spare_fd < 0)
+            return a;
+        close(spare_fd);
+        fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | flags);
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return a;
+        socklen_t len = sizeof a.peer;
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &a.peer, &len);
+        close(fd);
+        a.what = Accepted::dropped;
+        return a;
+    }
+    socklen_t len = sizeof a.peer;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &a.peer, &len) != 0) {
+        close(fd);
+        a.what = Accepted::retry;
+        return a;
+    }
+    a.fd = fd;
+    a.what = Accepted::connected;
+    return a;
+}
+
 void close_unclaimed_passed_sockets()
 {
     for (int fd : passed_fds()) {
