@@ -8,7 +8,9 @@
 #      less each time and locks after 6; the right PIN is then refused for
 #      both users without reaching SoftHSM2. The admin unlocks it as the
 #      service user, straight through the module (docs/service-mode.md).
-#   2. The whole ukeyd killed (SIGKILL) while clients hold sessions: a
+#   2. The application killed (SIGKILL) while its wrong PIN is on the way:
+#      the serving child finishes the attempt, the try counts.
+#   3. The whole ukeyd killed (SIGKILL) while clients hold sessions: a
 #      served application keeps its connection (its serving child lives
 #      on), a new one sees no Key (p11-kit-client's answer while its server
 #      is unreachable); a restarted ukeyd serves again, and the count is
@@ -60,6 +62,23 @@ done
 # SoftHSM2 answered none of the killed logins (only the admin's SO logins).
 assert_eq "$(answers)" $((KILLS / 6)) "SoftHSM2 answered only the admin's unlocks"
 log "$KILLS kills, each one try"
+
+step "the application killed while its wrong PIN is on the way: the try still counts"
+before=$(logins)
+as $USER_A hold Alice <<<"$BAD" >"$T/hold.out" 2>&1 &
+client=$!
+wait_for "the serving child stopped in C_Login" 30 has_stopped_child
+child=$(stopped_child)
+# svcclient itself: the child of timeout, which setpriv and env became
+pkill -KILL -P "$client" 2>/dev/null || fail "no application process to kill"
+kill -KILL "$client" 2>/dev/null || true
+wait "$client" 2>/dev/null || true
+kill -CONT "$child" # the serving child goes on: SoftHSM2 judges the PIN
+child_gone() { ! kill -0 "$child" 2>/dev/null; }
+wait_until 30 child_gone || fail "the serving child did not end once its application was gone"
+assert_eq "$(grep -c '^rv a0' "$T/spy.log")" 1 "SoftHSM2 judged the PIN wrong (CKR_PIN_INCORRECT)"
+assert_eq "$(as $USER_B flags Alice)" count-low "the wrong PIN of the killed application counted"
+assert_eq "$(admin_unlock)" CKR_OK "the admin's unlock"
 
 step "the whole ukeyd killed while an application holds a session"
 daemon_stop
