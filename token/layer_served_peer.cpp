@@ -1,4 +1,5 @@
-// ServedPeer: in service mode, SO functions are for admins only (root and
+// ServedPeer: in service mode, SO functions (and any login but the user's)
+// are for admins only (root and
 // [service] admin_groups, docs/service-mode.md). Pushed only in a serving
 // child whose peer is not an admin. A user who may use a Key may neither
 // log in as its SO (each wrong SO PIN would take one of the admin's tries)
@@ -26,9 +27,11 @@ private:
 
     CK_RV Login(const SessionRoute& r, CK_USER_TYPE type, CK_UTF8CHAR_PTR pin, CK_ULONG len)
     {
-        if (type != CKU_SO)
+        // The user, and the re-authentication of an operation; not the SO,
+        // nor a vendor's own user types (a crypto officer and the like).
+        if (type == CKU_USER || type == CKU_CONTEXT_SPECIFIC)
             return below().Login(r, type, pin, len);
-        refused("log in as SO");
+        refused(type == CKU_SO ? "log in as SO" : "log in as a user type other than the user");
         // Not CKR_PIN_INCORRECT: nothing was tried, and no count changes.
         return CKR_USER_TYPE_INVALID;
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # service.lockout: one Key served by ukeyd to two unprivileged uids
 # (docs/service-mode.md, issue 12 must-show 1, 3, 5 and 7):
-#   - who sees what: A and B see Alice, C only the fakecard, D nothing;
+#   - who sees what: A and B see Alice, C only the fakecard, D nothing; the
+#     same through ukeyd's own socket (`ukey status`);
 #   - C_WaitForSlotEvent: the polling form works, the blocking one is not
 #     offered (p11-kit's server runs one call at a time per connection);
 #   - `ukey pin verify` and `ukey list` as a user go through the service and
@@ -27,6 +28,15 @@ assert_eq "$(as $USER_B labels)" "Alice" "uid B sees Alice only"
 assert_eq "$(as $USER_C labels)" "fakecard" "uid C sees the fakecard only"
 assert_eq "$(as $USER_D labels)" "" "uid D, in no backend's users, sees no Key"
 assert_eq "$(as 0 labels | sort | tr '\n' ' ')" "Alice fakecard " "root sees every Key"
+
+step "ukeyd's own socket shows each user only the Keys he may use"
+wait_first_scan
+st_of() { setpriv --reuid="$1" --regid="$1" --clear-groups -- env -i HOME=/ timeout -k 2 30 "$UKEY" --json status \
+    --socket "$SOCK" | jq -c '[.status.keys[] | select(.initialized) | .label] | sort'; }
+assert_eq "$(st_of $USER_A)" '["Alice"]' "ukey status as A"
+assert_eq "$(st_of $USER_C)" '["fakecard"]' "ukey status as C"
+assert_eq "$(st_of $USER_D)" '[]' "ukey status as D"
+assert_eq "$(st_of 0)" '["Alice","fakecard"]' "ukey status as root"
 
 step "slot events through the service: the polling form only"
 assert_eq "$(as $USER_A poll)" CKR_NO_EVENT "C_WaitForSlotEvent(CKF_DONT_BLOCK)"

@@ -35,7 +35,7 @@ protected:
     {
         path = dir / "run" / "ukeyd.sock";
         ep = epoll_create1(EPOLL_CLOEXEC);
-        server = std::make_unique<Server>(ep, [](const json& r) {
+        server = std::make_unique<Server>(ep, [](const json& r, uid_t, gid_t) {
             if (r.value("request", "") == "list")
                 return json{{"ok", true}, {"keys", json::array()}};
             return ukey::daemon::error_reply("unknown request");
@@ -123,7 +123,7 @@ TEST_F(ServerTest, SocketIsOpenToLocalUsersAndItsFileIsRemovedAtClose)
 TEST_F(ServerTest, ASecondDaemonDoesNotStealTheSocket)
 {
     int ep2 = epoll_create1(EPOLL_CLOEXEC);
-    Server other(ep2, [](const json&) { return json(); });
+    Server other(ep2, [](const json&, uid_t, gid_t) { return json(); });
     auto second = other.listen(path);
     ASSERT_FALSE(second);
     EXPECT_NE(second.error().message.find("another ukeyd"), std::string::npos);

@@ -36,8 +36,12 @@ Spawned spawn(const std::vector<std::string>& argv, const std::vector<std::strin
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     // dup2 clears close-on-exec on the copy (not when pass_fd is 3 already:
     // the caller never passes that, ukeyd's own descriptors are above it).
-    if (pass_fd >= 0)
+    if (pass_fd >= 0) {
         posix_spawn_file_actions_adddup2(&fa, pass_fd, 3);
+        // A serving child takes a peer's input: nothing of ukeyd's but its
+        // connection, whatever a library left without close-on-exec.
+        posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+    }
     posix_spawnattr_t at;
     posix_spawnattr_init(&at);
     sigset_t none, all;

@@ -124,7 +124,10 @@ bool Daemon::setup()
         ev.data.fd = fd;
         epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
     }
-    server_ = std::make_unique<Server>(ep_, [this](const json& r) { return answer(r); });
+    server_ = std::make_unique<Server>(ep_, [this](const json& r, uid_t uid, gid_t gid) { return answer(r, uid, gid); });
+    server_->set_visible([this](uid_t uid, gid_t gid, const json& e) {
+        return !e.contains("key") || may_see(uid, gid, e["key"]);
+    });
     waiters_ = std::make_unique<BackendWaiters>(ep_, self_exe_);
     if (auto e = server_->listen(cfg_.daemon_socket); !e) {
         log::error("ukeyd: " + e.error().message);
@@ -150,6 +153,11 @@ void Daemon::apply(const ToolConfig& cfg)
     expiry_.set_thresholds(cfg.daemon.expiry_thresholds);
     expiry_.open(state_base(cfg));
     server_->set_access(cfg.daemon.allow_users, cfg.daemon.allow_groups);
+    backend_access_.clear();
+    for (const auto& b : cfg.backends)
+        if (!b.users.empty() || !b.groups.empty())
+            backend_access_.emplace(b.name, AccessList(b.users, b.groups));
+    admins_ = AccessList({}, cfg.service_admin_groups);
     service_->configure(cfg, config_file_);
     next_expiry_ = mono_ms() + int64_t(cfg.daemon.expiry_check_interval_s * 1000);
     if (cfg.daemon.pcsc && !pcsc_)
@@ -545,6 +553,7 @@ int Daemon::run()
             on_scan(*r);
         hooks_.on_tick(t);
         waiters_->on_tick(t);
+        service_->on_tick(t);
         if (next_rescan_ && t >= next_rescan_) {
             next_rescan_ = 0;
             scanner_.request();

@@ -14,11 +14,13 @@
 #include "renewal_schedule.h"
 #include "scan.h"
 #include "server.h"
+#include "token/peer_access.h"
 
 #include <nlohmann/json.hpp>
 
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,12 +57,19 @@ private:
     void emit(json event);
     json make_event(const char* name, int64_t time_ms) const;
     json status() const;
-    json answer(const json& request);
+    json answer(const json& request, uid_t uid, gid_t gid);
+    // Service mode: whether uid may see this Key (its backend's users and
+    // groups; root, the daemon's user and admins see all). Always outside
+    // service mode.
+    bool may_see(uid_t uid, gid_t gid, const json& key) const;
+    json visible_to(uid_t uid, gid_t gid, const json& list) const; // a list of Keys or slots, filtered
     void start_pcsc();
     void stop_pcsc();
     int64_t next_timeout() const;
 
     ToolConfig cfg_;
+    std::map<std::string, AccessList> backend_access_; // service mode: [[backend]] users/groups by name
+    AccessList admins_;                                 // service mode: [service] admin_groups
     std::filesystem::path config_file_;
     std::string self_exe_;
     int ep_ = -1, sigfd_ = -1, pcsc_fd_ = -1;

@@ -52,13 +52,37 @@ json Daemon::status() const
                             {"check_interval_s", cfg_.daemon.expiry_check_interval_s}}}};
 }
 
-json Daemon::answer(const json& req)
+bool Daemon::may_see(uid_t uid, gid_t gid, const json& key) const
+{
+    if (!cfg_.service.enabled || uid == 0 || uid == geteuid() || (!admins_.empty() && admins_.allows(uid, gid)))
+        return true;
+    const json backend = key.is_object() ? key.value("backend", json()) : json();
+    if (!backend.is_string())
+        return true; // a reader or a card: no backend's Key
+    const auto it = backend_access_.find(backend.get<std::string>());
+    return it == backend_access_.end() || it->second.allows(uid, gid);
+}
+
+json Daemon::visible_to(uid_t uid, gid_t gid, const json& list) const
+{
+    json out = json::array();
+    for (const auto& k : list)
+        if (may_see(uid, gid, k))
+            out.push_back(k);
+    return out;
+}
+
+json Daemon::answer(const json& req, uid_t uid, gid_t gid)
 {
     const json r = req.value("request", json());
-    if (r == "status")
-        return json{{"ok", true}, {"status", status()}};
+    if (r == "status") {
+        json st = status();
+        st["keys"] = visible_to(uid, gid, st["keys"]);
+        st["slots"] = visible_to(uid, gid, st["slots"]);
+        return json{{"ok", true}, {"status", st}};
+    }
     if (r == "list")
-        return json{{"ok", true}, {"keys", keys_.published_list()}};
+        return json{{"ok", true}, {"keys", visible_to(uid, gid, keys_.published_list())}};
     return error_reply(r.is_string() ? "unknown request '" + r.get<std::string>() + "': status, list or subscribe"
                                      : "a request names \"request\": status, list or subscribe");
 }

@@ -12,7 +12,9 @@
 
 #include <fcntl.h>
 
+#include <linux/capability.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +58,15 @@ bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path
     run_as_.clear();
     conf_for_children_.clear();
     if (geteuid() == 0) {
+        // The stock ukeyd.service drops every capability: a root ukeyd
+        // there could not become the service user in any child.
+        if (prctl(PR_CAPBSET_READ, CAP_SETUID) != 1 || prctl(PR_CAPBSET_READ, CAP_SETGID) != 1) {
+            log::error("ukeyd: [service] ukeyd runs as root without CAP_SETUID/CAP_SETGID, so its serving children "
+                       "cannot become the service user: run ukeyd as the service user (the service-mode drop-in, "
+                       "docs/service-mode.md)");
+            close_listener();
+            return false;
+        }
         auto as = service_user_ids(cfg.service.user);
         if (!as || as->uid == 0) {
             log::error("ukeyd: [service] user '" + cfg.service.user + "' is not a user here (create it, e.g. with "
@@ -126,12 +137,13 @@ void Pkcs11Service::on_accept()
             refuse(fd, cred.uid, cred.pid, "it connects too often");
             continue;
         }
-        if (!privileged && per_user_[cred.uid] >= max_per_user_) {
+        const auto mine = per_user_.find(cred.uid);
+        if (!privileged && mine != per_user_.end() && mine->second >= max_per_user_) {
             refuse(fd, cred.uid, cred.pid,
                    "it already has " + std::to_string(max_per_user_) + " connections ([service] max_per_user)");
             continue;
         }
-        if (children_.size() >= max_children) {
+        if (children_.size() >= (privileged ? max_children : max_children - reserved_for_root)) {
             refuse(fd, cred.uid, cred.pid, "already " + std::to_string(max_children) + " connections");
             continue;
         }

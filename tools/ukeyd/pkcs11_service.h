@@ -24,6 +24,9 @@ public:
     static constexpr double connections_per_second = 20;
     static constexpr double connection_burst = 64;
     static constexpr std::size_t max_children = 512;
+    // Of those, the last ones only for root and the daemon's own user: idle
+    // connections of other users cannot keep the admin from unlocking a Key.
+    static constexpr std::size_t reserved_for_root = 32;
 
     Pkcs11Service(int epoll_fd, std::string self_exe) : ep_(epoll_fd), self_exe_(std::move(self_exe)) {}
     ~Pkcs11Service();
@@ -36,6 +39,8 @@ public:
     bool configure(const ToolConfig& cfg, const std::filesystem::path& config_file);
     int listen_fd() const { return lfd_; }
     void on_accept();
+    // Logs the refusal summaries that are due (the loop calls it often).
+    void on_tick(int64_t now_ms) { refusals_.flush(now_ms); }
     // A child ended; false if it was not one of ours.
     bool on_exit(pid_t pid, int status);
     // SIGTERM to every serving child (their peers get an error and may

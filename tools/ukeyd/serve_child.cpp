@@ -18,6 +18,7 @@
 
 #include <dlfcn.h>
 #include <grp.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -26,6 +27,8 @@
 namespace ukey::daemon {
 
 namespace {
+
+constexpr int first_byte_timeout_ms = 30'000;
 
 // "a:b[:c]" of decimal ids.
 bool split_ids(const std::string& s, std::vector<unsigned long>& out, std::size_t n)
@@ -81,6 +84,14 @@ int run_serve_child(const std::string& peer, const std::string& run_as)
     }
     // p11-kit's client opens with its version byte (0); ukey's own
     // clients with a JSON line, for the vendor functions (serve_vendor.h).
+    // A connection that says nothing ends here: it would hold one of the
+    // peer's (and the machine's) serving children for nothing.
+    pollfd pfd{3, POLLIN, 0};
+    int ready;
+    while ((ready = poll(&pfd, 1, first_byte_timeout_ms)) < 0 && errno == EINTR) {
+    }
+    if (ready != 1)
+        return 0;
     char first = 0;
     ssize_t n;
     while ((n = recv(3, &first, 1, MSG_PEEK)) < 0 && errno == EINTR) {

@@ -178,6 +178,7 @@ void Server::on_accept()
         }
         Client c;
         c.uid = cred.uid;
+        c.gid = cred.gid;
         c.pid = cred.pid;
         clients_.emplace(fd, std::move(c));
         ++per_user_[cred.uid];
@@ -266,7 +267,7 @@ void Server::handle_line(int fd, Client& c, const std::string& line)
     }
     json reply;
     try {
-        reply = handler_(req);
+        reply = handler_(req, c.uid, c.gid);
     } catch (const std::exception& e) {
         reply = json{{"ok", false}, {"error", "internal"}, {"message", e.what()}};
     }
@@ -333,7 +334,7 @@ void Server::publish(const json& event)
     const std::string line = dump(event);
     std::vector<int> fds;
     for (auto& [fd, c] : clients_)
-        if (c.subscribed && (c.events.empty() || c.events.count(name)))
+        if (c.subscribed && (c.events.empty() || c.events.count(name)) && (!visible_ || visible_(c.uid, c.gid, event)))
             fds.push_back(fd);
     for (int fd : fds) {
         auto it = clients_.find(fd);

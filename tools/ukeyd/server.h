@@ -24,7 +24,11 @@ namespace ukey::daemon {
 class Server {
 public:
     // Answers a request other than subscribe ({"ok":...}).
-    using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+    // A request's answer, knowing who asks.
+    using Handler = std::function<nlohmann::json(const nlohmann::json& request, uid_t uid, gid_t gid)>;
+    // Whether a subscriber may get an event (service mode: only the Keys of
+    // backends the user may use, docs/service-mode.md); unset: all.
+    using Visible = std::function<bool(uid_t uid, gid_t gid, const nlohmann::json& event)>;
 
     static constexpr std::size_t max_line = 64 * 1024;
     static constexpr std::size_t max_output = 1024 * 1024;
@@ -55,6 +59,7 @@ public:
     // Binds the socket, or says why not.
     Result<void> listen(const std::filesystem::path& path);
     void set_access(const std::vector<std::string>& users, const std::vector<std::string>& groups);
+    void set_visible(Visible v) { visible_ = std::move(v); }
     void close_listener(); // and removes the socket file
 
     int listen_fd() const { return lfd_; }
@@ -72,6 +77,7 @@ public:
 private:
     struct Client {
         uid_t uid = 0;
+        gid_t gid = 0;
         pid_t pid = 0;
         std::string in, out;
         bool subscribed = false;
@@ -91,6 +97,7 @@ private:
 
     int ep_;
     Handler handler_;
+    Visible visible_;
     int lfd_ = -1;
     bool inherited_ = false; // lfd_ came from systemd (ukeyd.socket)
     std::filesystem::path path_;

@@ -133,7 +133,10 @@ void close_unclaimed_passed_sockets()
                      (named ? " (" + std::string(a.sun_path, strnlen(a.sun_path, sizeof a.sun_path)) + ")"
                             : std::string()) +
                      ": its path is neither [daemon] socket nor, with [service] enabled, [service] socket; "
-                     "closed, so that its clients fail instead of waiting");
+                     "shut down, so that its clients fail instead of waiting");
+        // systemd keeps its own copy: closing ours alone would leave
+        // clients waiting in the backlog. Shut down, it takes none.
+        shutdown(fd, SHUT_RDWR);
         close(fd);
         claimed.push_back(fd);
     }
