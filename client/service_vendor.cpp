@@ -3,9 +3,9 @@
 // serving child from the module itself (tools/ukeyd/serve_vendor.*).
 #include "client/module.h"
 
+#include "token/text_field.h"
 #include "token/ukeyd_client.h"
 
-#include <cstring>
 #include <mutex>
 
 namespace ukey::client {
@@ -47,10 +47,11 @@ CK_ULONG ulong_of(const nlohmann::json& r, const char* k)
     return v.is_number_unsigned() ? v.get<CK_ULONG>() : CK_UNAVAILABLE_INFORMATION;
 }
 
-void pad(CK_UTF8CHAR* field, std::size_t size, const std::string& s)
+// "flags" as a reply gives it; 0 when it does not.
+CK_FLAGS flags_of(const nlohmann::json& r)
 {
-    std::memset(field, ' ', size);
-    std::memcpy(field, s.data(), std::min(size, s.size()));
+    const CK_ULONG flags = ulong_of(r, "flags");
+    return flags == CK_UNAVAILABLE_INFORMATION ? 0 : flags;
 }
 
 CK_RV get_pin_status(CK_SLOT_ID slot, UKEY_PIN_STATUS* out)
@@ -66,8 +67,7 @@ CK_RV get_pin_status(CK_SLOT_ID slot, UKEY_PIN_STATUS* out)
     out->userMaxTries = ulong_of(*r, "user_max");
     out->soTriesLeft = ulong_of(*r, "so_left");
     out->soMaxTries = ulong_of(*r, "so_max");
-    const CK_ULONG flags = ulong_of(*r, "flags");
-    out->flags = flags == CK_UNAVAILABLE_INFORMATION ? 0 : flags;
+    out->flags = flags_of(*r);
     return CKR_OK;
 }
 
@@ -82,10 +82,9 @@ CK_RV get_slot_backend(CK_SLOT_ID slot, UKEY_SLOT_BACKEND* out)
         return rv;
     const auto name = r->value("name", nlohmann::json());
     const auto module = r->value("module", nlohmann::json());
-    pad(out->name, sizeof out->name, name.is_string() ? name.get<std::string>() : std::string());
-    pad(out->module, sizeof out->module, module.is_string() ? module.get<std::string>() : std::string());
-    const CK_ULONG flags = ulong_of(*r, "flags");
-    out->flags = flags == CK_UNAVAILABLE_INFORMATION ? 0 : flags;
+    pad_field(out->name, sizeof out->name, name.is_string() ? name.get<std::string>() : std::string());
+    pad_field(out->module, sizeof out->module, module.is_string() ? module.get<std::string>() : std::string());
+    out->flags = flags_of(*r);
     return CKR_OK;
 }
 

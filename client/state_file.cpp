@@ -1,5 +1,7 @@
 #include "client/state_file.h"
 
+#include "token/files.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -60,15 +62,8 @@ Result<void> write_private_file(const std::filesystem::path& path, const std::st
         unlink(tmp.c_str());
         return refused(std::string("cannot ") + doing + " " + tmp + ": " + std::strerror(err));
     };
-    std::size_t done = 0;
-    while (done < text.size()) {
-        ssize_t w = write(fd, text.data() + done, text.size() - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return fail("write");
-        done += static_cast<std::size_t>(w);
-    }
+    if (!write_all(fd, text))
+        return fail("write");
     if (fsync(fd) != 0)
         return fail("sync");
     close(fd);

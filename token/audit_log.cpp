@@ -5,6 +5,7 @@
 
 #include "token/audit_file.h"
 #include "token/escape.h"
+#include "token/files.h"
 #include "token/fork.h"
 
 #include <algorithm>
@@ -77,19 +78,6 @@ std::string executable(const std::string& pid = "self")
     while (!comm.empty() && comm.back() == '\n')
         comm.pop_back();
     return comm.empty() ? "?" : "[" + escape::printable(comm) + "]";
-}
-
-bool write_all(int fd, std::string_view s)
-{
-    while (!s.empty()) {
-        const ssize_t w = write(fd, s.data(), s.size());
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        s.remove_prefix(std::size_t(w));
-    }
-    return true;
 }
 
 // The end of a log file: its last complete record (if it parses) and the

@@ -85,4 +85,17 @@ Result<void> private_to_us(const struct stat& st, bool folder)
     return {};
 }
 
+bool write_all(int fd, std::string_view s)
+{
+    while (!s.empty()) {
+        const ssize_t w = write(fd, s.data(), s.size());
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        s.remove_prefix(std::size_t(w));
+    }
+    return true;
+}
+
 } // namespace ukey

@@ -3,9 +3,8 @@
 // their plain meaning here: what the token itself says.
 #include "token/backend.h"
 #include "token/layer.h"
+#include "token/text_field.h"
 
-#include <algorithm>
-#include <cstring>
 #include <memory>
 
 namespace ukey {
@@ -57,12 +56,8 @@ CK_RV call_UkeyInitTransportPIN(Layer*, const SessionRoute&, CK_UTF8CHAR_PTR, CK
 
 CK_RV call_UkeyGetSlotBackend(Layer*, const SlotEntry& e, UKEY_SLOT_BACKEND* pInfo)
 {
-    auto pad = [](CK_UTF8CHAR* field, std::size_t size, const std::string& s) {
-        std::memset(field, ' ', size);
-        std::memcpy(field, s.data(), std::min(size, s.size()));
-    };
-    pad(pInfo->name, sizeof pInfo->name, e.backend->name());
-    pad(pInfo->module, sizeof pInfo->module, e.backend->module());
+    pad_field(pInfo->name, sizeof pInfo->name, e.backend->name());
+    pad_field(pInfo->module, sizeof pInfo->module, e.backend->module());
     pInfo->flags = 0;
     return CKR_OK;
 }

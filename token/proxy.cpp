@@ -4,6 +4,7 @@
 #include "token/fork.h"
 #include "token/log.h"
 #include "token/peer_access.h"
+#include "token/text_field.h"
 
 #include <cstring>
 #include <mutex>
@@ -39,12 +40,6 @@ struct LifecycleInit {
         pthread_atfork(nullptr, nullptr, after_fork_in_child);
     }
 } lifecycle_init;
-
-void pad(CK_UTF8CHAR* field, std::size_t size, const char* text)
-{
-    std::memset(field, ' ', size);
-    std::memcpy(field, text, std::min(size, std::strlen(text)));
-}
 
 // CK_C_INITIALIZE_ARGS → which locks to use (PKCS#11 v2.40 §5.4).
 CK_RV read_init_args(CK_VOID_PTR p, std::optional<MutexCallbacks>& cb, CK_FLAGS& flags)
@@ -192,8 +187,8 @@ CK_RV Proxy::GetInfo(CK_INFO_PTR pInfo)
         return CKR_ARGUMENTS_BAD;
     std::memset(pInfo, 0, sizeof *pInfo);
     pInfo->cryptokiVersion = {CRYPTOKI_VERSION_MAJOR, CRYPTOKI_VERSION_MINOR};
-    pad(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "ukey");
-    pad(pInfo->libraryDescription, sizeof pInfo->libraryDescription, "ukey USB Key middleware");
+    pad_field(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "ukey");
+    pad_field(pInfo->libraryDescription, sizeof pInfo->libraryDescription, "ukey USB Key middleware");
     pInfo->libraryVersion = {UKEY_VERSION_MAJOR, UKEY_VERSION_MINOR};
     return CKR_OK;
 }

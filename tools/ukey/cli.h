@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -91,8 +92,13 @@ struct Context {
     Exit exit_code = ok;          // a command that succeeds with a verdict (ukey doctor) sets it
     std::unique_ptr<client::Module> module_;
 
-    // Loads and initialises libukey-pkcs11.so on first use.
+    // Loads and initialises libukey-pkcs11.so on first use (in service
+    // mode, p11-kit's client of the service).
     const client::Module& module();
+    // Service mode, for this user, unless a module is named (--module,
+    // UKEY_MODULE): the service's socket (docs/service-mode.md, "The ukey
+    // command").
+    std::optional<std::filesystem::path> service_socket() const;
     // Prints the result: `doc` as JSON with --json, else `text()`.
     void print(const nlohmann::json& doc, const std::function<void()>& text) const;
     // A list command's result: `doc` with --json, else one line(entry) per

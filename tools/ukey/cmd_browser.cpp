@@ -4,7 +4,7 @@
 // certificate (P12).
 #include "browser_policy.h"
 #include "cli.h"
-#include "tool_config.h"
+#include "token/config.h"
 #include "nss_dbs.h"
 #include "doctor/auto_select.h"
 #include "doctor/run_tool.h"
@@ -55,10 +55,9 @@ const State& state_of(UkeyIn s)
 // service's state closed to it.
 std::string module_file(const Context& ctx)
 {
-    std::string path = ctx.module_path.empty() ? client::default_module_path() : ctx.module_path;
-    if (ctx.module_path.empty() && !secure_getenv("UKEY_MODULE"))
-        if (auto cfg = load_tool_config(config_path()); cfg && service_socket_for_me(*cfg))
-            path = (system_module_dir().parent_path() / "p11-kit-proxy.so").string();
+    const std::string path = ctx.service_socket() ? (system_module_dir().parent_path() / "p11-kit-proxy.so").string()
+                             : ctx.module_path.empty()  ? client::default_module_path()
+                                                        : ctx.module_path;
     std::string real = real_file(path);
     if (real.empty())
         throw Failure(setup, "ukey's module " + shown(path) + " does not exist: install ukey, or name it with --module");

@@ -57,15 +57,18 @@ void check(CK_RV rv, const std::string& doing)
         throw Failure(exit_for(rv), client::ck_error(rv, doing).message, rv);
 }
 
+std::optional<std::filesystem::path> Context::service_socket() const
+{
+    if (!module_path.empty() || secure_getenv("UKEY_MODULE"))
+        return std::nullopt;
+    auto cfg = load_tool_config(config_path());
+    return cfg ? service_socket_for_me(*cfg) : std::nullopt;
+}
+
 const client::Module& Context::module()
 {
     if (!module_) {
-        // Service mode: through ukeyd, unless a module is named
-        // (docs/service-mode.md, "The ukey command").
-        std::optional<std::filesystem::path> service;
-        if (module_path.empty() && !secure_getenv("UKEY_MODULE"))
-            if (auto cfg = load_tool_config(config_path()))
-                service = service_socket_for_me(*cfg);
+        const auto service = service_socket();
         auto m = service ? client::Module::connect_service(*service)
                          : client::Module::load(module_path.empty() ? client::default_module_path() : module_path);
         if (!m)

@@ -495,6 +495,8 @@ int64_t Daemon::next_timeout() const
         d = std::min(d, scanner_.deadline_ms());
     d = std::min(d, hooks_.next_deadline());
     d = std::min(d, waiters_->next_deadline());
+    if (const int64_t at = service_->next_deadline())
+        d = std::min(d, at);
     return d;
 }
 

@@ -56,7 +56,7 @@ bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path
         return false;
     }
     run_as_.clear();
-    conf_for_children_.clear();
+    child_env_.clear();
     if (geteuid() == 0) {
         // The stock ukeyd.service drops every capability: a root ukeyd
         // there could not become the service user in any child.
@@ -75,7 +75,13 @@ bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path
             return false;
         }
         run_as_ = std::to_string(as->uid) + ":" + std::to_string(as->gid);
-        conf_for_children_ = config_file;
+        // Its children read the config itself: ukeyd's private copy of it
+        // (its $UKEY_CONF) is not the service user's to read. systemd's
+        // LISTEN_* are ukeyd's alone (unix_listener.cpp drops them once read).
+        for (char** e = environ; *e; ++e)
+            if (std::strncmp(*e, "UKEY_CONF=", 10) != 0 && std::strncmp(*e, "LISTEN_", 7) != 0)
+                child_env_.emplace_back(*e);
+        child_env_.push_back("UKEY_CONF=" + config_file.string());
     }
     max_per_user_ = cfg.service.max_per_user;
     if (lfd_ >= 0 && path_ == cfg.service.socket)
@@ -103,7 +109,8 @@ bool Pkcs11Service::configure(const ToolConfig& cfg, const std::filesystem::path
 
 void Pkcs11Service::refuse(int fd, uid_t uid, pid_t pid, const std::string& why)
 {
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     refusals_.note(uid,
                    "ukeyd: [service] refused a connection from uid " + std::to_string(uid) + " (pid " +
                        std::to_string(pid) + "): " + why,
@@ -112,17 +119,13 @@ void Pkcs11Service::refuse(int fd, uid_t uid, pid_t pid, const std::string& why)
 
 void Pkcs11Service::on_accept()
 {
-    refusals_.flush(mono_ms());
     for (int round = 0; round < 64; ++round) {
         // Blocking: the child reads it with p11-kit's server, which waits.
         Accepted a = accept_peer(lfd_, 0, spare_fd_);
         if (a.what == Accepted::retry)
             continue;
         if (a.what == Accepted::dropped) {
-            refusals_.note(a.peer.uid,
-                           "ukeyd: [service] refused a connection from uid " + std::to_string(a.peer.uid) +
-                               ": ukeyd is out of file descriptors",
-                           "connections refused: ukeyd is out of file descriptors", mono_ms());
+            refuse(-1, a.peer.uid, a.peer.pid, "ukeyd is out of file descriptors");
             continue;
         }
         if (a.what == Accepted::none) {
@@ -156,14 +159,7 @@ void Pkcs11Service::on_accept()
             argv.push_back("--serve-as");
             argv.push_back(run_as_);
         }
-        std::vector<std::string> env;
-        if (!conf_for_children_.empty()) {
-            for (char** e = environ; *e; ++e)
-                if (std::strncmp(*e, "UKEY_CONF=", 10) != 0)
-                    env.emplace_back(*e);
-            env.push_back("UKEY_CONF=" + conf_for_children_.string());
-        }
-        const Spawned s = spawn(argv, conf_for_children_.empty() ? nullptr : &env, false, false, fd);
+        const Spawned s = spawn(argv, child_env_.empty() ? nullptr : &child_env_, false, false, fd);
         close(fd);
         if (s.pid < 0) {
             log::warning(std::string("ukeyd: [service] cannot start a serving child: ") + strerror(s.error));

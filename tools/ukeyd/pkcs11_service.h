@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ukey::daemon {
 
@@ -39,8 +40,10 @@ public:
     bool configure(const ToolConfig& cfg, const std::filesystem::path& config_file);
     int listen_fd() const { return lfd_; }
     void on_accept();
-    // Logs the refusal summaries that are due (the loop calls it often).
+    // Logs the refusal summaries that are due (the loop calls it at every
+    // wake-up, and wakes by next_deadline()).
     void on_tick(int64_t now_ms) { refusals_.flush(now_ms); }
+    int64_t next_deadline() const { return refusals_.deadline(); } // monotonic ms; 0: none
     // A child ended; false if it was not one of ours.
     bool on_exit(pid_t pid, int status);
     // SIGTERM to every serving child (their peers get an error and may
@@ -50,6 +53,7 @@ public:
 
 private:
     void close_listener();
+    // Closes fd (if any: -1 for one already closed) and logs why.
     void refuse(int fd, uid_t uid, pid_t pid, const std::string& why);
 
     int ep_;
@@ -59,7 +63,9 @@ private:
     int spare_fd_ = -1;      // given up to take (and close) a connection when out of descriptors
     std::filesystem::path path_;
     std::string run_as_;              // "uid:gid", or empty to stay ukeyd's user
-    std::filesystem::path conf_for_children_; // empty: ukeyd's own $UKEY_CONF
+    // The children's environment when they become the service user; empty:
+    // ukeyd's own (its $UKEY_CONF).
+    std::vector<std::string> child_env_;
     unsigned max_per_user_ = 32;
     std::map<pid_t, uid_t> children_;
     std::map<uid_t, std::size_t> per_user_;

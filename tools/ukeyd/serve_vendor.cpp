@@ -1,5 +1,7 @@
 #include "serve_vendor.h"
 
+#include "client/module.h"
+#include "token/files.h"
 #include "token/log.h"
 
 #include <ukey/vendor.h>
@@ -20,13 +22,6 @@ using nlohmann::json;
 constexpr std::size_t max_line = 1024;
 constexpr int max_requests = 4096;
 
-std::string text(const CK_UTF8CHAR* p, std::size_t n)
-{
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
-        --n;
-    return std::string(reinterpret_cast<const char*>(p), n);
-}
-
 json answer(const UKEY_FUNCTION_LIST* v, const json& req)
 {
     const json what = req.value("request", json());
@@ -46,26 +41,13 @@ json answer(const UKEY_FUNCTION_LIST* v, const json& req)
         const CK_RV rv = v->C_UkeyGetSlotBackend(id, &b);
         return json{{"ok", true},
                     {"rv", rv},
-                    {"name", text(b.name, sizeof b.name)},
-                    {"module", text(b.module, sizeof b.module)},
+                    {"name", client::text(b.name)},
+                    {"module", client::text(b.module)},
                     {"flags", b.flags}};
     }
     return json{{"ok", false}, {"message", "unknown request: pin-status or slot-backend"}};
 }
 
-bool write_all(int fd, const std::string& s)
-{
-    std::size_t done = 0;
-    while (done < s.size()) {
-        ssize_t n = write(fd, s.data() + done, s.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        done += std::size_t(n);
-    }
-    return true;
-}
 
 } // namespace
 

@@ -107,7 +107,8 @@ void Server::warn(uid_t uid, const std::string& line, const std::string& reason)
 
 void Server::refuse(int fd, uid_t uid, pid_t pid, const std::string& why)
 {
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     warn(uid, "ukeyd: refused a connection from uid " + std::to_string(uid) + " (pid " + std::to_string(pid) + "): " + why,
          "connections refused: " + why);
 }
@@ -136,9 +137,7 @@ void Server::on_accept()
         if (a.what == Accepted::retry)
             continue;
         if (a.what == Accepted::dropped) {
-            warn(a.peer.uid, "ukeyd: refused a connection from uid " + std::to_string(a.peer.uid) + " (pid " +
-                                 std::to_string(a.peer.pid) + "): ukeyd is out of file descriptors",
-                 "connections refused: ukeyd is out of file descriptors");
+            refuse(-1, a.peer.uid, a.peer.pid, "ukeyd is out of file descriptors");
             continue;
         }
         if (a.what == Accepted::none) {

@@ -89,7 +89,8 @@ private:
     bool flush(int fd, Client& c);                          // false: dropped
     void drop(int fd, const std::string& why);
     bool allowed(uid_t uid, gid_t gid) const;
-    // Closes a connection not taken, and says why (in aggregate).
+    // Closes a connection not taken (fd -1: one already closed), and says
+    // why (in aggregate).
     void refuse(int fd, uid_t uid, pid_t pid, const std::string& why);
     // A warning about `uid`'s connections, through refusals_.
     void warn(uid_t uid, const std::string& line, const std::string& reason);
